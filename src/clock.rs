@@ -1,0 +1,67 @@
+//! Publish timestamps from a cheap clock.
+//!
+//! `std::time::Instant::now()` costs about as much as a whole hand-off through
+//! a ring, so topics read a TSC-based clock ([`quanta`]) instead, once per
+//! publish call (once per batch for `publish_batch`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// Raw clock reading; never 0 (0 means "no timestamp" in a slot).
+#[inline]
+pub(crate) fn now_raw() -> u64 {
+    clock().raw().max(1)
+}
+
+/// Calibrates the clock now rather than on the first publish.
+pub(crate) fn warm_up() {
+    let _ = clock();
+}
+
+/// When an event was published, on the engine's clock.
+///
+/// Compare it with [`Timestamp::now`] or take [`Timestamp::elapsed`]; the raw
+/// value has no meaning outside this process.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::Timestamp;
+///
+/// let t = Timestamp::now();
+/// assert!(t.elapsed() < std::time::Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The current time on the engine's clock.
+    #[must_use]
+    pub fn now() -> Timestamp {
+        Timestamp(now_raw())
+    }
+
+    pub(crate) fn from_raw(raw: u64) -> Option<Timestamp> {
+        (raw != 0).then_some(Timestamp(raw))
+    }
+
+    /// Time since this timestamp (zero if the clock went backwards).
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        Timestamp::now().duration_since(*self)
+    }
+
+    /// Time from `earlier` to `self` (zero if `earlier` is later).
+    #[must_use]
+    pub fn duration_since(&self, earlier: Timestamp) -> Duration {
+        if self.0 <= earlier.0 {
+            return Duration::ZERO;
+        }
+        clock().delta(earlier.0, self.0)
+    }
+}

@@ -1,0 +1,363 @@
+//! Declaring a topology and building it into a running engine.
+
+use std::any::{Any, TypeId};
+use std::collections::HashSet;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{Engine, TopicEntry};
+use crate::error::BuildError;
+use crate::group::{GroupBlueprint, GroupControl, GroupMode, GroupOptions, TypedGroup};
+use crate::listener::{Listener, WorkerInfo};
+use crate::partitioner::Partitioner;
+use crate::ring::Ring;
+use crate::topic::{Entry, Topic, TopicOptions};
+
+/// Engine-unique group ids (0 means "no group").
+static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Declares topics and groups, then [`build`](Self::build)s the engine.
+///
+/// Mistakes are collected, not raised one at a time: `build` reports all of
+/// them together. The topology is fixed once built, like a Disruptor's.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::partitioner::by_key;
+/// use veltrix::{Engine, GroupOptions, TopicOptions};
+///
+/// struct Move { player: u64, x: i32 }
+///
+/// let engine = Engine::builder()
+///     .topic_with::<Move, _>("moves", TopicOptions::new(4), by_key(|m: &Move| m.player))
+///     .subscribe("physics", "moves", GroupOptions::workers(2), |_worker| {
+///         veltrix::listener::from_fn(|m: &Move, _ctx| {
+///             let _ = m.x;
+///             Ok(())
+///         })
+///     })
+///     .build()?;
+/// engine.topic::<Move>("moves")?.publish(Move { player: 7, x: 1 })?;
+/// let report = engine.shutdown();
+/// assert_eq!(report.group("physics").unwrap().handled, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct EngineBuilder {
+    topics: Vec<Box<dyn TopicBlueprint>>,
+    groups: Vec<Box<dyn GroupBlueprint>>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("topics", &self.topics.iter().map(|t| t.name()).collect::<Vec<_>>())
+            .field("groups", &self.groups.iter().map(|g| g.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl EngineBuilder {
+    pub(super) fn new() -> Self {
+        EngineBuilder {
+            topics: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Declares topic `name` carrying events of type `E`, partitioned by the
+    /// options' built-in keyless partitioner.
+    pub fn topic<E: Send + Sync + 'static>(self, name: &str, options: TopicOptions) -> Self {
+        let partitioner = options.partitioner.build::<E>();
+        self.topic_boxed(name, options, partitioner)
+    }
+
+    /// Declares topic `name` with a partitioner of your own: a key
+    /// ([`by_key`](crate::partitioner::by_key)), a closure or any
+    /// [`Partitioner`].
+    pub fn topic_with<E, P>(self, name: &str, options: TopicOptions, partitioner: P) -> Self
+    where
+        E: Send + Sync + 'static,
+        P: Partitioner<E>,
+    {
+        self.topic_boxed(name, options, Box::new(partitioner))
+    }
+
+    fn topic_boxed<E: Send + Sync + 'static>(
+        mut self,
+        name: &str,
+        options: TopicOptions,
+        partitioner: Box<dyn Partitioner<E>>,
+    ) -> Self {
+        self.topics.push(Box::new(TypedTopic {
+            name: name.to_owned(),
+            options,
+            partitioner,
+            _event: PhantomData,
+        }));
+        self
+    }
+
+    /// Subscribes group `group` to topic `topic`. `factory` makes one
+    /// listener per worker (one in total for a poll-mode group), on the
+    /// building thread, given the worker's identity and partitions.
+    pub fn subscribe<E, L, F>(
+        mut self,
+        group: &str,
+        topic: &str,
+        options: GroupOptions,
+        factory: F,
+    ) -> Self
+    where
+        E: Send + Sync + 'static,
+        L: Listener<E> + 'static,
+        F: FnMut(&WorkerInfo) -> L + Send + 'static,
+    {
+        self.groups.push(Box::new(TypedGroup {
+            name: group.to_owned(),
+            topic: topic.to_owned(),
+            options,
+            factory,
+            _types: PhantomData,
+        }));
+        self
+    }
+
+    /// Checks the whole topology, allocates every ring and starts every
+    /// worker.
+    ///
+    /// # Errors
+    ///
+    /// Every mistake found, together ([`BuildError::Multiple`] when more than
+    /// one): zero partitions, a capacity that is zero or not a power of two,
+    /// rings too large to allocate, duplicate or empty names, a group on an
+    /// unknown topic or with the wrong event type, zero workers, a topic no
+    /// group reads, a worker thread that could not start.
+    pub fn build(self) -> Result<Engine, BuildError> {
+        if let Some(error) = BuildError::from_list(self.validate()) {
+            return Err(error);
+        }
+        crate::clock::warm_up();
+        let group_ids: Vec<u64> = self
+            .groups
+            .iter()
+            .map(|_| NEXT_GROUP_ID.fetch_add(1, Ordering::Relaxed))
+            .collect();
+        let mut topics: Vec<TopicEntry> = Vec::with_capacity(self.topics.len());
+        // readers[g]: the readers made for group g.
+        let mut readers: Vec<Option<Box<dyn Any>>> = self.groups.iter().map(|_| None).collect();
+        for blueprint in self.topics {
+            let members: Vec<usize> = (0..self.groups.len())
+                .filter(|&g| self.groups[g].topic() == blueprint.name())
+                .collect();
+            let ids: Vec<u64> = members.iter().map(|&g| group_ids[g]).collect();
+            let built = match blueprint.instantiate(&ids) {
+                Ok(built) => built,
+                Err(error) => {
+                    close_all(&topics, &[]);
+                    return Err(error);
+                }
+            };
+            for (slot, group_readers) in members.into_iter().zip(built.readers) {
+                readers[slot] = Some(group_readers);
+            }
+            topics.push(built.entry);
+        }
+        let mut groups: Vec<Arc<dyn GroupControl>> = Vec::with_capacity(self.groups.len());
+        for ((blueprint, id), group_readers) in self.groups.into_iter().zip(group_ids).zip(readers) {
+            let topic = topics
+                .iter()
+                .find(|t| t.name == blueprint.topic())
+                .expect("validated: the topic exists");
+            let group_readers = group_readers.expect("validated: every group has readers");
+            match blueprint.start(id, topic.handle.as_ref(), group_readers) {
+                Ok(group) => groups.push(group),
+                Err(error) => {
+                    close_all(&topics, &groups);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(Engine::from_parts(topics, groups))
+    }
+
+    fn validate(&self) -> Vec<BuildError> {
+        let mut errors = Vec::new();
+        let mut names = HashSet::new();
+        for topic in &self.topics {
+            if topic.name().is_empty() {
+                errors.push(BuildError::EmptyName { what: "topic" });
+            } else if !names.insert(topic.name()) {
+                errors.push(BuildError::DuplicateTopic {
+                    name: topic.name().to_owned(),
+                });
+            }
+            validate_topic(topic.name(), topic.options(), &mut errors);
+            if !self.groups.iter().any(|g| g.topic() == topic.name()) {
+                errors.push(BuildError::TopicWithoutGroups {
+                    topic: topic.name().to_owned(),
+                });
+            }
+        }
+        let known: Vec<String> = self.topics.iter().map(|t| t.name().to_owned()).collect();
+        let mut group_names = HashSet::new();
+        for group in &self.groups {
+            if group.name().is_empty() {
+                errors.push(BuildError::EmptyName { what: "group" });
+            } else if !group_names.insert(group.name()) {
+                errors.push(BuildError::DuplicateGroup {
+                    name: group.name().to_owned(),
+                });
+            }
+            if group.options().mode == GroupMode::Workers(0) {
+                errors.push(BuildError::ZeroWorkers {
+                    group: group.name().to_owned(),
+                });
+            }
+            match self.topics.iter().find(|t| t.name() == group.topic()) {
+                None => errors.push(BuildError::UnknownTopic {
+                    group: group.name().to_owned(),
+                    topic: group.topic().to_owned(),
+                    known: known.clone(),
+                }),
+                Some(topic) => {
+                    let (found_id, found) = group.event_type();
+                    let (expected_id, expected) = topic.event_type();
+                    if found_id != expected_id {
+                        errors.push(BuildError::TypeMismatch {
+                            group: group.name().to_owned(),
+                            topic: topic.name().to_owned(),
+                            expected,
+                            found,
+                        });
+                    }
+                }
+            }
+        }
+        errors
+    }
+}
+
+fn validate_topic(name: &str, options: &TopicOptions, errors: &mut Vec<BuildError>) {
+    if options.partitions == 0 {
+        errors.push(BuildError::ZeroPartitions {
+            topic: name.to_owned(),
+        });
+    }
+    if !options.capacity.is_power_of_two() {
+        errors.push(BuildError::InvalidCapacity {
+            topic: name.to_owned(),
+            capacity: options.capacity,
+            suggestion: options
+                .capacity
+                .max(1)
+                .checked_next_power_of_two()
+                .unwrap_or(1 << (usize::BITS - 1)),
+        });
+    }
+}
+
+/// Closes every topic and drains every started group: used when a build
+/// fails half-way, so no thread is left behind.
+fn close_all(topics: &[TopicEntry], groups: &[Arc<dyn GroupControl>]) {
+    for topic in topics {
+        topic.control.close();
+    }
+    for group in groups {
+        group.request_stop();
+    }
+    for group in groups {
+        group.join();
+    }
+}
+
+/// A topic once its rings exist.
+pub(super) struct BuiltTopic {
+    pub(super) entry: TopicEntry,
+    /// One `Box<Vec<Reader<Entry<E>>>>` per reading group, in order.
+    pub(super) readers: Vec<Box<dyn Any>>,
+}
+
+/// A topic declared on the builder.
+trait TopicBlueprint: Send {
+    fn name(&self) -> &str;
+    fn options(&self) -> &TopicOptions;
+    fn event_type(&self) -> (TypeId, &'static str);
+    fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError>;
+}
+
+struct TypedTopic<E> {
+    name: String,
+    options: TopicOptions,
+    partitioner: Box<dyn Partitioner<E>>,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn options(&self) -> &TopicOptions {
+        &self.options
+    }
+
+    fn event_type(&self) -> (TypeId, &'static str) {
+        (TypeId::of::<E>(), std::any::type_name::<E>())
+    }
+
+    fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError> {
+        let TopicOptions {
+            partitions,
+            capacity,
+            timestamps,
+            ..
+        } = self.options;
+        let too_large = |bytes| BuildError::CapacityTooLarge {
+            topic: self.name.clone(),
+            capacity,
+            partitions,
+            bytes,
+        };
+        // Refuse sizes no allocator could satisfy before trying: a 64-bit
+        // address space cannot hold more than isize::MAX bytes per allocation.
+        let slot_bytes = std::mem::size_of::<Entry<E>>() as u128 + 8;
+        let total = slot_bytes * capacity as u128 * u128::from(partitions);
+        if capacity as u128 * slot_bytes > isize::MAX as u128 {
+            return Err(too_large(total));
+        }
+        let mut rings = Vec::with_capacity(partitions as usize);
+        let mut per_group: Vec<Vec<_>> = reader_ids.iter().map(|_| Vec::new()).collect();
+        for _ in 0..partitions {
+            let (ring, readers) =
+                Ring::<Entry<E>>::new(capacity, reader_ids).map_err(|_| too_large(total))?;
+            rings.push(ring);
+            for (list, reader) in per_group.iter_mut().zip(readers) {
+                list.push(reader);
+            }
+        }
+        let name: Arc<str> = self.name.as_str().into();
+        let topic = Topic::from_parts(
+            Arc::clone(&name),
+            rings.into_boxed_slice(),
+            self.partitioner,
+            timestamps,
+        );
+        let control: Arc<dyn super::TopicControl> = Arc::new(topic.clone());
+        Ok(BuiltTopic {
+            entry: TopicEntry {
+                name: self.name,
+                type_id: TypeId::of::<E>(),
+                type_name: std::any::type_name::<E>(),
+                handle: Box::new(topic),
+                control,
+            },
+            readers: per_group
+                .into_iter()
+                .map(|list| Box::new(list) as Box<dyn Any>)
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! Every error veltrix returns. Publish errors hand the event back; build and
+//! lookup errors name the item, the bad value and what would be valid.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Why an event was not published. Holds the event: nothing is dropped.
+///
+/// `Debug` does not require `E: Debug`.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::{Engine, PublishError, TopicOptions};
+///
+/// let engine = Engine::builder()
+///     .topic::<u64>("ticks", TopicOptions::new(1).capacity(2))
+///     .subscribe("slow", "ticks", veltrix::GroupOptions::poll(), |_| {
+///         |_: &u64, _: &veltrix::EventContext<'_>| Ok(())
+///     })
+///     .build()
+///     .unwrap();
+/// let ticks = engine.topic::<u64>("ticks").unwrap();
+/// ticks.try_publish(1).unwrap();
+/// ticks.try_publish(2).unwrap();
+/// match ticks.try_publish(3) {
+///     Err(PublishError::Full(event)) => assert_eq!(event, 3),
+///     other => panic!("expected Full, got {other:?}"),
+/// }
+/// ```
+#[derive(Error)]
+#[non_exhaustive]
+pub enum PublishError<E> {
+    /// The partition is full and the call does not wait.
+    #[error("partition is full; retry later, use the blocking `publish`, or raise the topic's capacity")]
+    Full(E),
+    /// The topic no longer accepts events (the engine was shut down).
+    #[error("topic is closed: the engine has shut down and accepts no more events")]
+    Closed(E),
+    /// The partitioner returned an index outside `0..partitions`.
+    #[error("partitioner returned partition {index}, but the topic has {partitions} partitions (valid: 0..{partitions})")]
+    InvalidPartition {
+        /// The event, handed back.
+        event: E,
+        /// The index the partitioner returned.
+        index: u32,
+        /// The topic's partition count.
+        partitions: u32,
+    },
+    /// A blocking publish from a worker (or poller) of a group that reads the
+    /// full partition: waiting would wait on itself forever.
+    #[error("partition is full and the publishing thread is one of its own readers; blocking would deadlock. Use `try_publish` and handle the event, or raise the capacity")]
+    WouldDeadlock(E),
+}
+
+impl<E> PublishError<E> {
+    /// The event that was not published.
+    #[must_use]
+    pub fn into_inner(self) -> E {
+        match self {
+            PublishError::Full(e)
+            | PublishError::Closed(e)
+            | PublishError::WouldDeadlock(e)
+            | PublishError::InvalidPartition { event: e, .. } => e,
+        }
+    }
+
+    /// What went wrong, without the event.
+    #[must_use]
+    pub fn kind(&self) -> PublishErrorKind {
+        match self {
+            PublishError::Full(_) => PublishErrorKind::Full,
+            PublishError::Closed(_) => PublishErrorKind::Closed,
+            PublishError::WouldDeadlock(_) => PublishErrorKind::WouldDeadlock,
+            PublishError::InvalidPartition {
+                index, partitions, ..
+            } => PublishErrorKind::InvalidPartition {
+                index: *index,
+                partitions: *partitions,
+            },
+        }
+    }
+}
+
+impl<E> fmt::Debug for PublishError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublishError::{:?}", self.kind())
+    }
+}
+
+/// [`PublishError`] without its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PublishErrorKind {
+    /// See [`PublishError::Full`].
+    Full,
+    /// See [`PublishError::Closed`].
+    Closed,
+    /// See [`PublishError::InvalidPartition`].
+    InvalidPartition {
+        /// The index the partitioner returned.
+        index: u32,
+        /// The topic's partition count.
+        partitions: u32,
+    },
+    /// See [`PublishError::WouldDeadlock`].
+    WouldDeadlock,
+}
+
+impl fmt::Display for PublishErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PublishErrorKind::Full => f.write_str("partition is full"),
+            PublishErrorKind::Closed => f.write_str("topic is closed"),
+            PublishErrorKind::InvalidPartition { index, partitions } => write!(
+                f,
+                "partitioner returned partition {index}, valid: 0..{partitions}"
+            ),
+            PublishErrorKind::WouldDeadlock => {
+                f.write_str("blocking publish from a reader of the full partition would deadlock")
+            }
+        }
+    }
+}
+
+/// A batch publish stopped part-way. The events already accepted stay
+/// published; every other event of the batch is handed back, in order.
+#[derive(Error)]
+#[error("batch publish stopped after {accepted} events: {kind}; {} events handed back", unpublished.len())]
+pub struct BatchPublishError<E> {
+    /// Events of the batch that were published.
+    pub accepted: usize,
+    /// Why the rest was not.
+    pub kind: PublishErrorKind,
+    /// The events that were not published, in batch order.
+    pub unpublished: Vec<E>,
+}
+
+impl<E> fmt::Debug for BatchPublishError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchPublishError")
+            .field("accepted", &self.accepted)
+            .field("kind", &self.kind)
+            .field("unpublished", &self.unpublished.len())
+            .finish()
+    }
+}
+
+/// A topology that cannot be built. Each variant names the item, the value
+/// and what would be valid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A topic declared with zero partitions.
+    #[error("topic '{topic}': partitions = 0; a topic needs at least 1 partition")]
+    ZeroPartitions {
+        /// The topic.
+        topic: String,
+    },
+    /// A capacity that is zero or not a power of two.
+    #[error("topic '{topic}': capacity {capacity} is not a power of two >= 1; use {suggestion}")]
+    InvalidCapacity {
+        /// The topic.
+        topic: String,
+        /// The capacity given.
+        capacity: usize,
+        /// The nearest valid capacity at or above it.
+        suggestion: usize,
+    },
+    /// The rings of a topic could not be allocated.
+    #[error("topic '{topic}': {partitions} partitions x capacity {capacity} need {bytes} bytes, which cannot be allocated; lower the capacity or the partition count")]
+    CapacityTooLarge {
+        /// The topic.
+        topic: String,
+        /// The capacity per partition.
+        capacity: usize,
+        /// The partition count.
+        partitions: u32,
+        /// Bytes the rings would need.
+        bytes: u128,
+    },
+    /// Two topics with one name.
+    #[error("topic '{name}' is declared twice; topic names must be unique")]
+    DuplicateTopic {
+        /// The name.
+        name: String,
+    },
+    /// Two groups with one name.
+    #[error("group '{name}' is declared twice; group names must be unique")]
+    DuplicateGroup {
+        /// The name.
+        name: String,
+    },
+    /// An empty topic or group name.
+    #[error("a {what} has an empty name; give it a non-empty name")]
+    EmptyName {
+        /// "topic" or "group".
+        what: &'static str,
+    },
+    /// A group subscribed to a topic that was not declared.
+    #[error("group '{group}' subscribes to unknown topic '{topic}'; declared topics: [{}]", known.join(", "))]
+    UnknownTopic {
+        /// The group.
+        group: String,
+        /// The topic it named.
+        topic: String,
+        /// The topics that exist.
+        known: Vec<String>,
+    },
+    /// A group's listener handles a different event type than its topic carries.
+    #[error("group '{group}' handles events of type {found}, but topic '{topic}' carries {expected}")]
+    TypeMismatch {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The topic's event type.
+        expected: &'static str,
+        /// The group's event type.
+        found: &'static str,
+    },
+    /// A threaded group with zero workers.
+    #[error("group '{group}': workers = 0; use at least 1 worker, or GroupOptions::poll() for a group driven by the host")]
+    ZeroWorkers {
+        /// The group.
+        group: String,
+    },
+    /// A topic no group reads: its events would have nowhere to go.
+    #[error("topic '{topic}' has no listener group; subscribe a group to it or remove it")]
+    TopicWithoutGroups {
+        /// The topic.
+        topic: String,
+    },
+    /// A worker thread could not be started.
+    #[error("group '{group}': could not start a worker thread: {reason}; lower the worker count or raise the process's thread limit")]
+    Spawn {
+        /// The group.
+        group: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// More than one of the above.
+    #[error("{} errors:\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Multiple(Vec<BuildError>),
+}
+
+impl BuildError {
+    /// The individual errors (one, unless this is [`BuildError::Multiple`]).
+    #[must_use]
+    pub fn errors(&self) -> Vec<&BuildError> {
+        match self {
+            BuildError::Multiple(all) => all.iter().collect(),
+            one => vec![one],
+        }
+    }
+
+    pub(crate) fn from_list(mut errors: Vec<BuildError>) -> Option<BuildError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(BuildError::Multiple(errors)),
+        }
+    }
+}
+
+/// A topic, group or poller that cannot be looked up on a running engine.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No topic of that name.
+    #[error("unknown topic '{name}'; declared topics: [{}]", known.join(", "))]
+    UnknownTopic {
+        /// The name asked for.
+        name: String,
+        /// The topics that exist.
+        known: Vec<String>,
+    },
+    /// The topic exists with another event type.
+    #[error("topic '{topic}' carries events of type {actual}, not {requested}")]
+    WrongType {
+        /// The topic.
+        topic: String,
+        /// Its event type.
+        actual: &'static str,
+        /// The type asked for.
+        requested: &'static str,
+    },
+    /// No group of that name.
+    #[error("unknown group '{name}'; declared groups: [{}]", known.join(", "))]
+    UnknownGroup {
+        /// The name asked for.
+        name: String,
+        /// The groups that exist.
+        known: Vec<String>,
+    },
+    /// The group runs its own worker threads; it has no poller.
+    #[error("group '{group}' runs on worker threads; only groups declared with GroupOptions::poll() have a poller")]
+    NotPollMode {
+        /// The group.
+        group: String,
+    },
+    /// The poller of that group was already taken.
+    #[error("the poller of group '{group}' was already taken; there is one poller per poll-mode group")]
+    PollerTaken {
+        /// The group.
+        group: String,
+    },
+}

@@ -1,0 +1,106 @@
+//! Settings of a listener group.
+
+use crate::ring::WaitStrategy;
+
+/// How a group's partitions are split among its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Assignment {
+    /// Contiguous ranges, like Kafka's `RangeAssignor`: with 8 partitions and
+    /// 3 workers, worker 0 gets 0..3, worker 1 gets 3..6, worker 2 gets 6..8.
+    #[default]
+    Range,
+    /// Dealt out in turn, like Kafka's `RoundRobinAssignor`: worker `w` gets
+    /// partitions `w, w + workers, …`.
+    RoundRobin,
+}
+
+/// Who drives a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupMode {
+    /// The engine runs this many worker threads.
+    Workers(usize),
+    /// No threads: the host drives the group's [`Poller`](crate::Poller).
+    Poll,
+}
+
+/// How a listener group consumes its topic.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::{Assignment, GroupOptions, WaitStrategy};
+///
+/// let threaded = GroupOptions::workers(4)
+///     .assignment(Assignment::RoundRobin)
+///     .wait_strategy(WaitStrategy::BusySpin);
+/// let polled = GroupOptions::poll().max_batch(64);
+/// # let _ = (threaded, polled);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupOptions {
+    /// Worker threads or poll mode. Default: one worker.
+    pub mode: GroupMode,
+    /// Partition assignment among workers. Default [`Assignment::Range`].
+    pub assignment: Assignment,
+    /// How idle workers wait. Default [`WaitStrategy::default`] (adaptive).
+    pub wait: WaitStrategy,
+    /// Most events handed out from one partition before the worker moves to
+    /// its next partition (fairness) and calls `on_batch_end`. Default 256.
+    pub max_batch: usize,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            mode: GroupMode::Workers(1),
+            assignment: Assignment::Range,
+            wait: WaitStrategy::default(),
+            max_batch: 256,
+        }
+    }
+}
+
+impl GroupOptions {
+    /// A group of `workers` threads.
+    #[must_use]
+    pub fn workers(workers: usize) -> Self {
+        GroupOptions {
+            mode: GroupMode::Workers(workers),
+            ..GroupOptions::default()
+        }
+    }
+
+    /// A group with no threads, driven by the host through its
+    /// [`Poller`](crate::Poller).
+    #[must_use]
+    pub fn poll() -> Self {
+        GroupOptions {
+            mode: GroupMode::Poll,
+            ..GroupOptions::default()
+        }
+    }
+
+    /// Sets the partition assignment.
+    #[must_use]
+    pub fn assignment(mut self, assignment: Assignment) -> Self {
+        self.assignment = assignment;
+        self
+    }
+
+    /// Sets the wait strategy of idle workers.
+    #[must_use]
+    pub fn wait_strategy(mut self, wait: WaitStrategy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Sets the largest batch per partition (at least 1).
+    #[must_use]
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+}

@@ -1,0 +1,278 @@
+//! Poll mode: a group with no threads, driven from the host's own loop.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::dispatch::{drain_partition, guarded};
+use super::{GroupControl, GroupCore, GroupReport};
+use crate::listener::{Listener, WorkerInfo};
+use crate::ring::{enter_reader, Reader};
+use crate::topic::Entry;
+
+/// The type-erased face of a poll-mode group.
+pub(crate) trait PollDriver: Send + Sync {
+    fn poll(&self, max_events: usize, deadline: Option<Instant>) -> usize;
+    fn group(&self) -> &str;
+    fn pending(&self) -> u64;
+    fn take(&self) -> bool;
+}
+
+/// Drives a poll-mode group from the host's thread.
+///
+/// Every call handles at most the given number of events, fairly across the
+/// group's partitions, on the calling thread, and never blocks: with nothing
+/// to do it returns 0 at once. Single-threaded publish-then-poll is fully
+/// deterministic. Obtain it once with [`Engine::poller`](crate::Engine::poller);
+/// it is `Send`, so it can move to the thread that runs the host's loop.
+///
+/// After [`Engine::shutdown`](crate::Engine::shutdown) the engine has drained
+/// the group itself and `poll` returns 0.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::{Engine, GroupOptions, TopicOptions};
+///
+/// let engine = Engine::builder()
+///     .topic::<u32>("inputs", TopicOptions::new(2))
+///     .subscribe("tick", "inputs", GroupOptions::poll(), |_| {
+///         veltrix::listener::from_fn(|_input: &u32, _ctx| Ok(()))
+///     })
+///     .build()?;
+/// let inputs = engine.topic::<u32>("inputs")?;
+/// let mut poller = engine.poller("tick")?;
+/// for i in 0..10 {
+///     inputs.publish(i)?;
+/// }
+/// // One game tick: handle at most 4 events.
+/// assert_eq!(poller.poll(4), 4);
+/// assert_eq!(poller.poll(100), 6);
+/// assert_eq!(poller.poll(100), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Poller {
+    driver: Arc<dyn PollDriver>,
+}
+
+impl Poller {
+    pub(crate) fn new(driver: Arc<dyn PollDriver>) -> Self {
+        Poller { driver }
+    }
+
+    /// Handles up to `max_events` events and returns how many were handled.
+    pub fn poll(&mut self, max_events: usize) -> usize {
+        self.driver.poll(max_events, None)
+    }
+
+    /// Like [`poll`](Self::poll), and also stops starting new batches once
+    /// `max_time` has passed (a batch in progress finishes).
+    pub fn poll_for(&mut self, max_events: usize, max_time: Duration) -> usize {
+        self.driver.poll(max_events, Some(Instant::now() + max_time))
+    }
+
+    /// Events published to the group's partitions and not yet handled.
+    #[must_use]
+    pub fn pending(&self) -> u64 {
+        self.driver.pending()
+    }
+
+    /// The group's name.
+    #[must_use]
+    pub fn group(&self) -> &str {
+        self.driver.group()
+    }
+}
+
+impl fmt::Debug for Poller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poller")
+            .field("group", &self.driver.group())
+            .finish_non_exhaustive()
+    }
+}
+
+struct PollState<E, L> {
+    partitions: Vec<u32>,
+    readers: Vec<Reader<Entry<E>>>,
+    listener: L,
+    /// Partition the next round starts from (rotates for fairness).
+    next: usize,
+    started: bool,
+    finished: bool,
+}
+
+/// A poll-mode group: its state behind a lock taken once per `poll` call
+/// (uncontended unless shutdown is draining it at that moment).
+pub(crate) struct PollGroup<E, L> {
+    core: Arc<GroupCore<E>>,
+    info: WorkerInfo,
+    max_batch: usize,
+    taken: AtomicBool,
+    state: Mutex<PollState<E, L>>,
+}
+
+impl<E, L> PollGroup<E, L>
+where
+    E: Send + Sync + 'static,
+    L: Listener<E> + 'static,
+{
+    pub(crate) fn new(
+        core: Arc<GroupCore<E>>,
+        info: WorkerInfo,
+        max_batch: usize,
+        readers: Vec<Reader<Entry<E>>>,
+        listener: L,
+    ) -> Self {
+        PollGroup {
+            core,
+            max_batch,
+            taken: AtomicBool::new(false),
+            state: Mutex::new(PollState {
+                partitions: info.partitions.clone(),
+                readers,
+                listener,
+                next: 0,
+                started: false,
+                finished: false,
+            }),
+            info,
+        }
+    }
+
+    /// Rounds over the partitions, each round giving every partition an
+    /// equal share of what is left of the budget, until the budget or the
+    /// events run out.
+    fn run(&self, state: &mut PollState<E, L>, max_events: usize, deadline: Option<Instant>) -> usize {
+        let shared = &self.core.shared;
+        let counters = &shared.counters[0];
+        if !state.started {
+            state.started = true;
+            guarded(|| state.listener.on_start(&self.info));
+        }
+        let n = state.readers.len();
+        let mut remaining = max_events;
+        'rounds: while remaining > 0 {
+            let share = (remaining / n).max(1);
+            let mut round = 0;
+            for i in 0..n {
+                if remaining == 0 {
+                    break;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break 'rounds;
+                }
+                let at = (state.next + i) % n;
+                let got = drain_partition(
+                    &mut state.readers[at],
+                    state.partitions[at],
+                    &mut state.listener,
+                    shared,
+                    counters,
+                    share.min(remaining).min(self.max_batch),
+                );
+                remaining -= got;
+                round += got;
+            }
+            state.next = (state.next + 1) % n;
+            if round == 0 {
+                break;
+            }
+        }
+        max_events - remaining
+    }
+}
+
+impl<E, L> PollDriver for PollGroup<E, L>
+where
+    E: Send + Sync + 'static,
+    L: Listener<E> + 'static,
+{
+    fn poll(&self, max_events: usize, deadline: Option<Instant>) -> usize {
+        // Never block: if shutdown is draining the group right now, there is
+        // nothing for this call to do.
+        let Some(mut state) = self.state.try_lock() else {
+            return 0;
+        };
+        if state.finished || max_events == 0 {
+            return 0;
+        }
+        let _reader = enter_reader(self.core.shared.id);
+        self.run(&mut state, max_events, deadline)
+    }
+
+    fn group(&self) -> &str {
+        &self.core.shared.name
+    }
+
+    fn pending(&self) -> u64 {
+        self.core.lag()
+    }
+
+    fn take(&self) -> bool {
+        !self.taken.swap(true, Ordering::SeqCst)
+    }
+}
+
+impl<E, L> GroupControl for PollGroup<E, L>
+where
+    E: Send + Sync + 'static,
+    L: Listener<E> + 'static,
+{
+    fn request_stop(&self) {}
+
+    /// Drains the group on the calling thread (the one shutting down).
+    fn join(&self) {
+        let mut state = self.state.lock();
+        if state.finished {
+            return;
+        }
+        let _reader = enter_reader(self.core.shared.id);
+        while !state.readers.iter().all(Reader::is_finished) {
+            if self.run(&mut state, usize::MAX, None) == 0 {
+                std::thread::yield_now();
+            }
+        }
+        state.finished = true;
+        if !state.started {
+            state.started = true;
+            guarded(|| state.listener.on_start(&self.info));
+        }
+        guarded(|| state.listener.on_shutdown());
+    }
+
+    fn report(&self) -> GroupReport {
+        self.core.report("poll")
+    }
+
+    fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {
+        None
+    }
+}
+
+/// `GroupControl` for the shared handle, so the engine keeps the group and a
+/// `Poller` can hold it too.
+pub(crate) struct SharedPollGroup<E, L>(pub(crate) Arc<PollGroup<E, L>>);
+
+impl<E, L> GroupControl for SharedPollGroup<E, L>
+where
+    E: Send + Sync + 'static,
+    L: Listener<E> + 'static,
+{
+    fn request_stop(&self) {}
+
+    fn join(&self) {
+        self.0.join();
+    }
+
+    fn report(&self) -> GroupReport {
+        self.0.report()
+    }
+
+    fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {
+        Some(self.0.clone())
+    }
+}

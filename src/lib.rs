@@ -1,0 +1,128 @@
+//! # veltrix
+//!
+//! Kafka's topics, partitions, keyed ordering and consumer groups — at memory
+//! speed, inside one process.
+//!
+//! A host (a game server, a trading gateway) declares **topics** of typed
+//! events split into **partitions** (lock-free ring buffers), and **listener
+//! groups** that consume them on worker threads or from the host's own loop.
+//! Events travel by move into a preallocated slot and are read in place by
+//! every group: no serialization, no allocation and no lock per event.
+//!
+//! ## Quickstart
+//!
+//! ```
+//! use veltrix::partitioner::by_key;
+//! use veltrix::{Engine, EventContext, GroupOptions, Listener, ListenerError, TopicOptions};
+//!
+//! #[derive(Debug)]
+//! struct PlayerMoved { player: u64, x: f32, y: f32 }
+//!
+//! /// One instance per worker; `&mut self`, no locking.
+//! #[derive(Default)]
+//! struct Physics { moves: u64 }
+//!
+//! impl Listener<PlayerMoved> for Physics {
+//!     fn on_event(&mut self, e: &PlayerMoved, ctx: &EventContext<'_>) -> Result<(), ListenerError> {
+//!         // Events of one player arrive in publish order: they share a partition.
+//!         let _ = (e.x, e.y, ctx.partition(), ctx.sequence());
+//!         self.moves += 1;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let engine = Engine::builder()
+//!     // 8 partitions of 1024 slots, keyed by player id (Kafka's murmur2).
+//!     .topic_with::<PlayerMoved, _>(
+//!         "moves",
+//!         TopicOptions::new(8).capacity(1024),
+//!         by_key(|e: &PlayerMoved| e.player),
+//!     )
+//!     // Two worker threads share the 8 partitions.
+//!     .subscribe("physics", "moves", GroupOptions::workers(2), |_| Physics::default())
+//!     // A poll-mode group: no threads, the game loop drives it.
+//!     .subscribe("replication", "moves", GroupOptions::poll(), |_| {
+//!         veltrix::listener::from_fn(|_e: &PlayerMoved, _ctx| Ok(()))
+//!     })
+//!     .build()?;
+//!
+//! let moves = engine.topic::<PlayerMoved>("moves")?;
+//! let mut replication = engine.poller("replication")?;
+//! for i in 0..100 {
+//!     moves.publish(PlayerMoved { player: i % 10, x: 0.0, y: 1.0 })?;
+//!     replication.poll(16); // once per tick, bounded work
+//! }
+//!
+//! let report = engine.shutdown(); // drains every group, joins every worker
+//! assert_eq!(report.group("physics").unwrap().handled, 100);
+//! assert_eq!(report.group("replication").unwrap().handled, 100);
+//! assert!(report.is_drained());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Concepts
+//!
+//! | concept | type |
+//! | --- | --- |
+//! | engine: owns everything, shuts down draining | [`Engine`], [`EngineBuilder`] |
+//! | topic: typed handle producers publish through | [`Topic`], [`TopicOptions`] |
+//! | partitioner: which partition an event goes to | [`Partitioner`], [`partitioner`] |
+//! | listener: handles events | [`Listener`], [`EventContext`] |
+//! | group: a consumer group, threads or poll mode | [`GroupOptions`], [`Poller`] |
+//!
+//! ## Guarantees
+//!
+//! * **Order**: one partition's events reach each group in publish order;
+//!   with a key partitioner, one key's events keep their order.
+//! * **Exactly once per group**: each group consumes each accepted event
+//!   once; groups are independent and each reads every event.
+//! * **Backpressure, not loss**: a full partition makes `publish` wait and
+//!   `try_publish` hand the event back; a slow group slows producers, it never
+//!   loses events.
+//! * **Bad input is an error, never a panic**: build errors name the item,
+//!   the value and the fix; publish errors hand the event back.
+//! * **No self-deadlock**: a listener that publishes, blocking, into a full
+//!   partition its own group reads gets [`PublishError::WouldDeadlock`] with
+//!   the event instead of waiting forever.
+//! * **Draining shutdown**: after [`Engine::shutdown`] every accepted event
+//!   has been handled by every group and every worker has exited.
+//! * **Idle costs nothing**: idle workers spin briefly, yield, then park.
+
+#![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(loom, allow(dead_code, unused_imports, missing_docs))]
+
+mod loom;
+mod ring;
+
+#[cfg(not(loom))]
+mod clock;
+#[cfg(not(loom))]
+mod engine;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+mod group;
+#[cfg(not(loom))]
+pub mod listener;
+#[cfg(not(loom))]
+pub mod partitioner;
+#[cfg(not(loom))]
+mod topic;
+
+pub use ring::WaitStrategy;
+
+#[cfg(not(loom))]
+pub use clock::Timestamp;
+#[cfg(not(loom))]
+pub use engine::{Engine, EngineBuilder, Report, TopicReport};
+#[cfg(not(loom))]
+pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};
+#[cfg(not(loom))]
+pub use group::{Assignment, GroupMode, GroupOptions, GroupReport, Poller};
+#[cfg(not(loom))]
+pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
+#[cfg(not(loom))]
+pub use partitioner::Partitioner;
+#[cfg(not(loom))]
+pub use topic::{PartitionerKind, Receipt, Topic, TopicOptions};

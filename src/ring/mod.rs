@@ -1,0 +1,382 @@
+//! The partition ring: a bounded, lock-free, multi-producer ring buffer read by
+//! one cursor per listener group. This module and its children hold all of
+//! veltrix's `unsafe` code.
+//!
+//! # Algorithm
+//!
+//! The LMAX Disruptor's multi-producer sequencer (M. Thompson, D. Farley,
+//! M. Barker, P. Gee, A. Stewart, *Disruptor: High performance alternative to
+//! bounded queues for exchanging data between concurrent threads*, 2011;
+//! `MultiProducerSequencer` in the Java sources):
+//!
+//! 1. **Claim.** A producer moves the shared `claim` sequence forward by `n`
+//!    with one CAS, after checking that the slowest reader has released every
+//!    slot the claim would overwrite (`gating`). The result of the slowest
+//!    reader scan is cached in `gating`, so the common case reads one mostly
+//!    read-only line instead of every cursor.
+//! 2. **Write and publish.** The producer writes its slots and marks each one
+//!    available by storing `seq + 1` in the slot's `stamp` (the Disruptor keeps
+//!    the lap number in a separate `availableBuffer`; keeping the stamp beside
+//!    the value puts both in the same cache line). A reader never sees a
+//!    half-written slot: it reads a slot only after an `Acquire` load of the
+//!    stamp returned exactly `seq + 1`.
+//! 3. **Read.** Each reader (a listener group) owns one cursor: the next
+//!    sequence it will read; every earlier slot is released. Readers borrow
+//!    slots in place, so any number of groups read the same event and nothing
+//!    is cloned. A reader scans the stamps of a batch, hands the batch out,
+//!    then stores its cursor once.
+//!
+//! A value stays in its slot after it is read and is dropped when a producer
+//! overwrites the slot one lap later (the old value is moved out, the new one
+//! published, and only then is the old one dropped, so a panicking `Drop`
+//! cannot wedge the ring) or when the ring itself is dropped. Every value is
+//! therefore dropped exactly once.
+//!
+//! Closing sets bit 63 of `claim` in the same atomic word producers CAS, so
+//! "closed" and "the last claimed sequence" are decided together: after
+//! [`Ring::close`] returns, no claim can succeed and every earlier claim will
+//! be published (nothing runs between a claim and its publish but moves).
+
+mod reader;
+mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use wait::WaitStrategy;
+
+pub(crate) use reader::Reader;
+pub(crate) use wait::{current_reader, enter_reader, Idle};
+
+use std::mem::{self, MaybeUninit};
+use std::ptr;
+
+use crossbeam_utils::CachePadded;
+use smallvec::{Array, SmallVec};
+
+use crate::loom::{Arc, AtomicU64, Ordering, UnsafeCell};
+use wait::{ProducerGate, ReaderWake};
+
+/// Bit of `claim` that marks the ring closed.
+const CLOSED: u64 = 1 << 63;
+
+/// Why a push did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// Every slot holds an event some reader has not released yet.
+    Full,
+    /// The ring was closed; nothing more is accepted.
+    Closed,
+}
+
+/// The slots could not be allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AllocError {
+    /// Bytes the slot array would have needed (saturated on overflow).
+    pub(crate) bytes: u128,
+}
+
+/// One slot: the value and the sequence it holds.
+struct Slot<T> {
+    /// `seq + 1` of the value last published into this slot; 0 while the slot
+    /// has never been written. Invariant: `stamp != 0` exactly when `value`
+    /// is initialised.
+    stamp: AtomicU64,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded multi-producer ring read by a fixed set of cursors.
+pub(crate) struct Ring<T> {
+    /// Next sequence to claim, with [`CLOSED`] in bit 63. Every sequence below
+    /// `claim & !CLOSED` has been claimed by exactly one producer, which
+    /// publishes it without running any user code in between.
+    claim: CachePadded<AtomicU64>,
+    /// A cached lower bound of `min(cursors)`: never above the true minimum,
+    /// because cursors only grow.
+    gating: CachePadded<AtomicU64>,
+    /// One cursor per reader: the next sequence that reader will read. Only
+    /// the [`Reader`] with that index stores to it.
+    cursors: Box<[CachePadded<AtomicU64>]>,
+    /// `capacity` slots; `capacity` is a power of two, `mask = capacity - 1`.
+    slots: Box<[Slot<T>]>,
+    capacity: u64,
+    mask: u64,
+    /// Ids of the groups reading each cursor, for the self-deadlock guard.
+    reader_ids: Box<[u64]>,
+    /// Parked readers to wake after a publish.
+    pub(crate) wake: ReaderWake,
+    /// Blocked producers to wake after a release.
+    pub(crate) gate: ProducerGate,
+}
+
+// SAFETY: values are written by one producer thread and then read by shared
+// reference from several reader threads at once (one per group), and finally
+// dropped on whichever thread overwrites the slot or drops the ring. That is
+// sound exactly when `T` may move between threads (`Send`) and be shared
+// between them (`Sync`). All other state is atomics or locks.
+unsafe impl<T: Send + Sync> Sync for Ring<T> {}
+// SAFETY: as above; a ring owns its values, so sending it sends them.
+unsafe impl<T: Send + Sync> Send for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// Allocates a ring of `capacity` slots (a power of two, at least 1) read
+    /// by one cursor per entry of `reader_ids` (at least one), and returns it
+    /// with one [`Reader`] per cursor, in the same order.
+    pub(crate) fn new(
+        capacity: usize,
+        reader_ids: &[u64],
+    ) -> Result<(Arc<Self>, Vec<Reader<T>>), AllocError> {
+        assert!(capacity.is_power_of_two(), "ring capacity must be a power of two");
+        assert!(!reader_ids.is_empty(), "a ring needs at least one reader");
+        let bytes = (capacity as u128) * (mem::size_of::<Slot<T>>() as u128);
+        let mut slots = Vec::new();
+        if slots.try_reserve_exact(capacity).is_err() {
+            return Err(AllocError { bytes });
+        }
+        slots.extend((0..capacity).map(|_| Slot {
+            stamp: AtomicU64::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }));
+        let ring = Arc::new(Ring {
+            claim: CachePadded::new(AtomicU64::new(0)),
+            gating: CachePadded::new(AtomicU64::new(0)),
+            cursors: reader_ids
+                .iter()
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            slots: slots.into_boxed_slice(),
+            capacity: capacity as u64,
+            mask: capacity as u64 - 1,
+            reader_ids: reader_ids.into(),
+            wake: ReaderWake::new(),
+            gate: ProducerGate::new(),
+        });
+        let readers = (0..reader_ids.len())
+            .map(|index| Reader::new(Arc::clone(&ring), index))
+            .collect();
+        Ok((ring, readers))
+    }
+
+    /// Number of slots.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Sequences claimed so far (every one of them is, or is about to be,
+    /// published).
+    pub(crate) fn claimed(&self) -> u64 {
+        self.claim.load(Ordering::SeqCst) & !CLOSED
+    }
+
+    /// Whether [`close`](Self::close) has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.claim.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Events published but not yet released by the slowest reader.
+    pub(crate) fn depth(&self) -> u64 {
+        self.claimed().saturating_sub(self.min_cursor())
+    }
+
+    /// Stops all further claims and returns the final sequence count. Wakes
+    /// parked readers and blocked producers so they observe it.
+    pub(crate) fn close(&self) -> u64 {
+        let prev = self.claim.fetch_or(CLOSED, Ordering::SeqCst);
+        self.wake.unpark_all();
+        self.gate.notify_all();
+        prev & !CLOSED
+    }
+
+    /// Whether the calling thread is a reader of this ring (a worker or poller
+    /// of one of its groups): such a thread must never block on it.
+    pub(crate) fn is_read_by_current_thread(&self) -> bool {
+        let me = current_reader();
+        me != 0 && self.reader_ids.contains(&me)
+    }
+
+    /// Publishes one value, or hands it back if the ring is full or closed.
+    /// Returns the value's sequence.
+    #[inline]
+    pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
+        let seq = match self.try_claim(1) {
+            Ok(seq) => seq,
+            Err(e) => return Err((value, e)),
+        };
+        // SAFETY: `try_claim` just gave this thread sequence `seq`, unwritten.
+        let old = unsafe { self.write(seq, value) };
+        self.after_publish();
+        drop(old);
+        Ok(seq)
+    }
+
+    /// Publishes every value of `values` (at most `capacity` of them) as one
+    /// contiguous run, or none: on error `values` is left untouched. Returns
+    /// the sequence of the first value.
+    pub(crate) fn try_push_batch<A: Array<Item = T>>(
+        &self,
+        values: &mut SmallVec<A>,
+    ) -> Result<u64, PushError> {
+        let n = values.len() as u64;
+        debug_assert!(n >= 1 && n <= self.capacity);
+        let start = self.try_claim(n)?;
+        let mut old_values: SmallVec<A> = SmallVec::new();
+        for (seq, value) in (start..).zip(values.drain(..)) {
+            // SAFETY: `try_claim(n)` gave this thread `start..start + n`, and
+            // `drain` yields exactly `n` values, one per sequence.
+            if let Some(old) = unsafe { self.write(seq, value) } {
+                if mem::needs_drop::<T>() {
+                    old_values.push(old);
+                } else {
+                    mem::forget(old);
+                }
+            }
+        }
+        self.after_publish();
+        drop(old_values);
+        Ok(start)
+    }
+
+    /// Claims `n` consecutive sequences, `1 <= n <= capacity`.
+    #[inline]
+    fn try_claim(&self, n: u64) -> Result<u64, PushError> {
+        let mut current = self.claim.load(Ordering::Relaxed);
+        loop {
+            if current & CLOSED != 0 {
+                return Err(PushError::Closed);
+            }
+            let end = current + n;
+            // Every reader must have released `..end - capacity`, the previous
+            // occupants of the slots `current..end`.
+            let wrap = end.saturating_sub(self.capacity);
+            // Acquire pairs with the Release store below, itself ordered after
+            // the SeqCst cursor loads of `min_cursor`: whatever a reader did
+            // with a slot before releasing it happens-before our overwrite,
+            // even when the bound was scanned by another producer.
+            if wrap > self.gating.load(Ordering::Acquire) {
+                let min = self.min_cursor();
+                self.gating.store(min, Ordering::Release);
+                if wrap > min {
+                    return Err(PushError::Full);
+                }
+            }
+            // SeqCst: this CAS and the sleeper check in `after_publish` form
+            // one half of a store-buffer pattern with a parking reader (see
+            // `ReaderWake`).
+            match self.claim.compare_exchange_weak(
+                current,
+                end,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(current),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Writes `value` into the slot of `seq` and publishes it. Returns the
+    /// slot's previous value, which the caller drops after publishing.
+    ///
+    /// # Safety
+    ///
+    /// The caller claimed `seq` with [`try_claim`](Self::try_claim) on this
+    /// ring and has not written it yet.
+    #[inline]
+    unsafe fn write(&self, seq: u64, value: T) -> Option<T> {
+        let slot = self.slot(seq);
+        let old = slot.value.with_mut(|cell| {
+            if seq >= self.capacity {
+                debug_assert_eq!(
+                    slot.stamp.load(Ordering::Relaxed),
+                    seq - self.capacity + 1,
+                    "slot must hold the value of the previous lap"
+                );
+                // SAFETY: the claim of `seq` is ours alone, and the gating
+                // check in `try_claim` saw every reader past `seq - capacity`,
+                // so no one reads this slot any more. That previous lap was
+                // claimed and therefore published, so the slot is initialised
+                // (`stamp != 0`), and moving the old value out leaves it
+                // initialised with the new one.
+                Some(unsafe { ptr::replace(cell, MaybeUninit::new(value)).assume_init() })
+            } else {
+                // SAFETY: first lap: the slot has never been written and the
+                // claim of `seq` is ours alone.
+                unsafe { (*cell).write(value) };
+                None
+            }
+        });
+        // Release pairs with the reader's Acquire load of the stamp: the write
+        // above happens-before the reader's borrow.
+        slot.stamp.store(seq + 1, Ordering::Release);
+        old
+    }
+
+    /// Wakes parked readers if any announced they are parking.
+    #[inline]
+    fn after_publish(&self) {
+        // SeqCst load after the SeqCst claim CAS: see `ReaderWake`.
+        if self.wake.has_sleepers() {
+            self.wake.unpark_all();
+        }
+    }
+
+    /// Stores reader `index`'s cursor and wakes blocked producers if any.
+    #[inline]
+    fn release(&self, index: usize, next: u64) {
+        // SeqCst store then SeqCst load of the blocked count: the store-buffer
+        // pattern of `ProducerGate`. It also has Release semantics, pairing
+        // with the producers' SeqCst (Acquire) loads in `min_cursor`.
+        self.cursors[index].store(next, Ordering::SeqCst);
+        if self.gate.has_blocked() {
+            self.gate.notify_all();
+        }
+    }
+
+    /// The slowest reader's cursor.
+    fn min_cursor(&self) -> u64 {
+        self.cursors
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Reader `index`'s cursor.
+    pub(crate) fn cursor(&self, index: usize) -> u64 {
+        self.cursors[index].load(Ordering::SeqCst)
+    }
+
+    #[inline(always)]
+    fn slot(&self, seq: u64) -> &Slot<T> {
+        &self.slots[(seq & self.mask) as usize]
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        if !mem::needs_drop::<T>() {
+            return;
+        }
+        for slot in self.slots.iter() {
+            if slot.stamp.load(Ordering::Relaxed) != 0 {
+                slot.value.with_mut(|cell| {
+                    // SAFETY: `&mut self`: no other thread holds the ring.
+                    // `stamp != 0` means the slot is initialised (the
+                    // invariant of `Slot::stamp`), and it is dropped here once,
+                    // as the ring goes away.
+                    unsafe { (*cell).assume_init_drop() }
+                });
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity)
+            .field("claimed", &self.claimed())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}

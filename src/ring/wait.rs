@@ -1,0 +1,284 @@
+//! Waiting on a ring: how idle readers park and how producers of a full ring
+//! block, and how each side wakes the other only when someone is asleep.
+//!
+//! Both directions use the same store-buffer handshake, so the steady state
+//! has no syscall and no lock per event:
+//!
+//! * A reader about to park first *announces* itself (`sleepers += 1`,
+//!   SeqCst), then re-checks `claim` (SeqCst) and parks only if nothing new
+//!   was claimed. A producer CASes `claim` (SeqCst) and then loads `sleepers`
+//!   (SeqCst). In the single total order of SeqCst operations either the
+//!   producer's load comes after the announcement (it sees the sleeper and
+//!   unparks it after publishing) or before it (then the producer's CAS also
+//!   precedes the reader's re-check, which sees the claim and does not park).
+//! * A producer about to block takes the gate's lock, announces itself
+//!   (`blocked += 1`), re-checks the cursors and waits on the condvar, which
+//!   releases the lock atomically. A reader stores its cursor (SeqCst) and
+//!   then loads `blocked` (SeqCst); if it sees a waiter it notifies under the
+//!   lock, which cannot slip between the producer's re-check and its wait.
+//!
+//! Parking also uses a timeout ([`PARK_SAFETY`]) as a belt on top of those
+//! braces; correctness does not depend on it, and it bounds idle wake-ups to a
+//! few per second.
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+
+use super::Reader;
+use crate::loom::{AtomicUsize, Ordering};
+
+/// Longest a parked thread sleeps without being woken.
+const PARK_SAFETY: Duration = Duration::from_millis(100);
+
+/// How a worker waits when none of its partitions has an event.
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::WaitStrategy;
+///
+/// // The default: spin briefly, then yield, then park until a producer wakes us.
+/// let adaptive = WaitStrategy::default();
+/// assert!(matches!(adaptive, WaitStrategy::Adaptive { .. }));
+///
+/// // For hosts that dedicate a core to the worker: lowest latency, 100% of a core.
+/// let spin = WaitStrategy::BusySpin;
+/// # let _ = spin;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Spin `spins` times, then yield `yields` times, then park. Producers
+    /// unpark a worker only when it is actually parked, so a busy engine pays
+    /// no syscall per event and an idle one costs nothing.
+    Adaptive {
+        /// Spin-loop rounds before yielding.
+        spins: u32,
+        /// `thread::yield_now` rounds before parking.
+        yields: u32,
+    },
+    /// Never park: spin forever. Lowest hand-off latency; burns a whole core
+    /// per worker, even when idle. Only for hosts that pin workers to cores.
+    BusySpin,
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::Adaptive {
+            spins: 64,
+            yields: 16,
+        }
+    }
+}
+
+/// Readers of one ring that may be parked.
+pub(crate) struct ReaderWake {
+    sleepers: CachePadded<AtomicUsize>,
+    /// Threads that read this ring and may park; registered once at start.
+    threads: Mutex<Vec<Thread>>,
+}
+
+impl ReaderWake {
+    pub(super) fn new() -> Self {
+        ReaderWake {
+            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a thread that reads this ring and may park on it.
+    pub(crate) fn register(&self, thread: Thread) {
+        self.threads.lock().push(thread);
+    }
+
+    #[inline]
+    pub(super) fn has_sleepers(&self) -> bool {
+        self.sleepers.load(Ordering::SeqCst) != 0
+    }
+
+    pub(super) fn unpark_all(&self) {
+        for thread in self.threads.lock().iter() {
+            thread.unpark();
+        }
+    }
+
+    fn announce(&self) {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn retract(&self) {
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Producers of one ring blocked because it is full.
+pub(crate) struct ProducerGate {
+    blocked: CachePadded<AtomicUsize>,
+    lock: Mutex<()>,
+    space: Condvar,
+}
+
+impl ProducerGate {
+    pub(super) fn new() -> Self {
+        ProducerGate {
+            blocked: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            space: Condvar::new(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn has_blocked(&self) -> bool {
+        self.blocked.load(Ordering::SeqCst) != 0
+    }
+
+    pub(super) fn notify_all(&self) {
+        let _guard = self.lock.lock();
+        self.space.notify_all();
+    }
+}
+
+impl<T> super::Ring<T> {
+    /// Whether a claim of `n` would find room now (or the ring is closed, in
+    /// which case waiting is over too).
+    fn has_room_or_closed(&self, n: u64) -> bool {
+        let claim = self.claim.load(Ordering::SeqCst);
+        if claim & super::CLOSED != 0 {
+            return true;
+        }
+        (claim + n).saturating_sub(self.capacity) <= self.min_cursor()
+    }
+
+    /// Blocks the calling producer until a claim of `n` could succeed, the
+    /// ring is closed, or `deadline` passes. Returns `false` only when the
+    /// deadline passed first. Spins and yields briefly before sleeping.
+    pub(crate) fn wait_for_room(&self, n: u64, deadline: Option<Instant>) -> bool {
+        let backoff = crossbeam_utils::Backoff::new();
+        while !backoff.is_completed() {
+            if self.has_room_or_closed(n) {
+                return true;
+            }
+            backoff.snooze();
+        }
+        let mut guard = self.gate.lock.lock();
+        loop {
+            self.gate.blocked.fetch_add(1, Ordering::SeqCst);
+            let ready = self.has_room_or_closed(n);
+            let timed_out = if ready {
+                false
+            } else {
+                let mut wait = PARK_SAFETY;
+                if let Some(deadline) = deadline {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.gate.blocked.fetch_sub(1, Ordering::SeqCst);
+                        return false;
+                    }
+                    wait = wait.min(deadline - now);
+                }
+                self.gate.space.wait_for(&mut guard, wait).timed_out()
+            };
+            self.gate.blocked.fetch_sub(1, Ordering::SeqCst);
+            if ready {
+                return true;
+            }
+            if timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.has_room_or_closed(n);
+            }
+        }
+    }
+}
+
+/// The idle loop of one worker over the rings it reads.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    strategy: WaitStrategy,
+    step: u32,
+}
+
+impl Idle {
+    pub(crate) fn new(strategy: WaitStrategy) -> Self {
+        Idle { strategy, step: 0 }
+    }
+
+    /// Forget past idleness: the worker just found work.
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.step = 0;
+    }
+
+    /// Registers the current thread with every ring of `readers`, so
+    /// producers can unpark it.
+    pub(crate) fn register<T>(readers: &[Reader<T>]) {
+        for reader in readers {
+            reader.ring().wake.register(thread::current());
+        }
+    }
+
+    /// One idle step after a round that found nothing: spin, yield or park
+    /// according to the strategy and how long the worker has been idle.
+    /// Returns early (without parking) if any reader has pending events or
+    /// `stop` is set.
+    pub(crate) fn wait<T>(&mut self, readers: &[Reader<T>], stop: &AtomicBool) {
+        let (spins, yields) = match self.strategy {
+            WaitStrategy::BusySpin => {
+                std::hint::spin_loop();
+                return;
+            }
+            WaitStrategy::Adaptive { spins, yields } => (spins, yields),
+        };
+        self.step = self.step.saturating_add(1);
+        if self.step <= spins {
+            for _ in 0..(1u32 << self.step.min(6)) {
+                std::hint::spin_loop();
+            }
+        } else if self.step <= spins.saturating_add(yields) {
+            thread::yield_now();
+        } else {
+            for reader in readers {
+                reader.ring().wake.announce();
+            }
+            let ready = stop.load(std::sync::atomic::Ordering::SeqCst)
+                || readers.iter().any(|r| r.pending() > 0);
+            if !ready {
+                thread::park_timeout(PARK_SAFETY);
+            }
+            for reader in readers {
+                reader.ring().wake.retract();
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Id of the reader group the current thread is consuming for (0: none).
+    static CURRENT_READER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Restores the previous reader id of the thread when dropped.
+#[derive(Debug)]
+pub(crate) struct ReaderGuard {
+    previous: u64,
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        CURRENT_READER.with(|c| c.set(self.previous));
+    }
+}
+
+/// Marks the current thread as consuming for reader group `id` until the
+/// guard drops.
+pub(crate) fn enter_reader(id: u64) -> ReaderGuard {
+    let previous = CURRENT_READER.with(|c| c.replace(id));
+    ReaderGuard { previous }
+}
+
+/// The reader group the current thread consumes for, or 0.
+pub(crate) fn current_reader() -> u64 {
+    CURRENT_READER.with(|c| c.get())
+}

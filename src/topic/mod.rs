@@ -1,0 +1,354 @@
+//! Typed topic handles: how producers publish.
+//!
+//! `publish` → partitioner → [`Ring::try_push`] is the whole producer path;
+//! the only branches off it are a full ring (wait or hand back) and an
+//! out-of-range partition (hand back).
+
+mod options;
+
+pub use options::{PartitionerKind, TopicOptions};
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::clock;
+use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
+use crate::partitioner::Partitioner;
+use crate::ring::{PushError, Ring};
+
+/// Largest run of one partition that `publish_batch` claims at once.
+const MAX_RUN: usize = 32;
+
+/// What a ring slot holds: the event and its publish time (raw clock
+/// reading, 0 when the topic keeps no timestamps).
+pub(crate) struct Entry<E> {
+    pub(crate) event: E,
+    pub(crate) published: u64,
+}
+
+/// Where a published event went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Receipt {
+    /// The partition it was routed to.
+    pub partition: u32,
+    /// Its sequence number in that partition.
+    pub sequence: u64,
+}
+
+/// Counters a topic keeps about publishes that did not happen.
+#[derive(Debug, Default)]
+pub(crate) struct TopicCounters {
+    pub(crate) invalid_partition: AtomicU64,
+    pub(crate) rejected_full: AtomicU64,
+    pub(crate) rejected_closed: AtomicU64,
+    pub(crate) would_deadlock: AtomicU64,
+}
+
+pub(crate) struct TopicInner<E> {
+    pub(crate) name: Arc<str>,
+    pub(crate) rings: Box<[Arc<Ring<Entry<E>>>]>,
+    partitioner: Box<dyn Partitioner<E>>,
+    timestamps: bool,
+    pub(crate) counters: TopicCounters,
+}
+
+/// A typed handle to a topic: how producers publish events of type `E`.
+///
+/// Cheap to clone (one `Arc`), `Send` and `Sync`: give each producer thread
+/// its own clone. Get one from [`Engine::topic`](crate::Engine::topic).
+///
+/// # Examples
+///
+/// ```
+/// use veltrix::{Engine, GroupOptions, TopicOptions};
+///
+/// let engine = Engine::builder()
+///     .topic::<u32>("numbers", TopicOptions::new(2))
+///     .subscribe("sum", "numbers", GroupOptions::workers(1), |_| {
+///         veltrix::listener::from_fn(|_n: &u32, _ctx| Ok(()))
+///     })
+///     .build()?;
+/// let numbers = engine.topic::<u32>("numbers")?;
+/// let receipt = numbers.publish(7)?;
+/// assert!(receipt.partition < 2);
+/// numbers.publish_batch([1, 2, 3])?;
+/// let report = engine.shutdown();
+/// assert_eq!(report.topic("numbers").unwrap().published, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Topic<E> {
+    inner: Arc<TopicInner<E>>,
+}
+
+impl<E> Clone for Topic<E> {
+    fn clone(&self) -> Self {
+        Topic {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Topic<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.inner.name)
+            .field("partitions", &self.inner.rings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Send + Sync + 'static> Topic<E> {
+    pub(crate) fn from_parts(
+        name: Arc<str>,
+        rings: Box<[Arc<Ring<Entry<E>>>]>,
+        partitioner: Box<dyn Partitioner<E>>,
+        timestamps: bool,
+    ) -> Self {
+        Topic {
+            inner: Arc::new(TopicInner {
+                name,
+                rings,
+                partitioner,
+                timestamps,
+                counters: TopicCounters::default(),
+            }),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<TopicInner<E>> {
+        &self.inner
+    }
+
+    /// The topic's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Number of partitions.
+    #[must_use]
+    pub fn partitions(&self) -> u32 {
+        self.inner.rings.len() as u32
+    }
+
+    /// Events published so far, over all partitions.
+    #[must_use]
+    pub fn published(&self) -> u64 {
+        self.inner.rings.iter().map(|r| r.claimed()).sum()
+    }
+
+    /// Publishes `event`, waiting (spin, yield, then sleep) while its
+    /// partition is full.
+    ///
+    /// # Errors
+    ///
+    /// Hands the event back in [`PublishError::Closed`] after shutdown, in
+    /// [`PublishError::InvalidPartition`] if the partitioner returned an index
+    /// out of range, and in [`PublishError::WouldDeadlock`] if the partition
+    /// is full and the calling thread is a worker or poller of a group that
+    /// reads it (it would wait on itself).
+    #[inline]
+    pub fn publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
+        let (partition, ring, event) = self.route(event)?;
+        let mut entry = self.entry_for(event);
+        loop {
+            match ring.try_push(entry) {
+                Ok(sequence) => return Ok(Receipt { partition, sequence }),
+                Err((back, PushError::Closed)) => return Err(self.closed(back.event)),
+                Err((back, PushError::Full)) => {
+                    if ring.is_read_by_current_thread() {
+                        self.inner
+                            .counters
+                            .would_deadlock
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Err(PublishError::WouldDeadlock(back.event));
+                    }
+                    ring.wait_for_room(1, None);
+                    entry = back;
+                }
+            }
+        }
+    }
+
+    /// Publishes `event` if its partition has room now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// Hands the event back in [`PublishError::Full`] when the partition is
+    /// full, and as [`publish`](Self::publish) does otherwise.
+    #[inline]
+    pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
+        let (partition, ring, event) = self.route(event)?;
+        match ring.try_push(self.entry_for(event)) {
+            Ok(sequence) => Ok(Receipt { partition, sequence }),
+            Err((back, PushError::Closed)) => Err(self.closed(back.event)),
+            Err((back, PushError::Full)) => {
+                self.inner
+                    .counters
+                    .rejected_full
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::Full(back.event))
+            }
+        }
+    }
+
+    /// Publishes every event of `events` in order, waiting while partitions
+    /// are full. Consecutive events bound for one partition are claimed and
+    /// published together (one CAS per run of up to 32), and the batch takes
+    /// one timestamp. Returns how many events were published.
+    ///
+    /// # Errors
+    ///
+    /// Stops at the first event that cannot be published (for the reasons of
+    /// [`publish`](Self::publish)); the events before it stay published and
+    /// that event and all after it are handed back in order.
+    pub fn publish_batch<I>(&self, events: I) -> Result<usize, BatchPublishError<E>>
+    where
+        I: IntoIterator<Item = E>,
+    {
+        let inner = &*self.inner;
+        inner.partitioner.on_batch_start();
+        let published = if inner.timestamps { clock::now_raw() } else { 0 };
+        let partitions = self.partitions();
+        let run_limit = MAX_RUN.min(inner.rings[0].capacity() as usize);
+        let mut run: SmallVec<[Entry<E>; MAX_RUN]> = SmallVec::new();
+        let mut run_partition = 0u32;
+        let mut accepted = 0usize;
+        let mut events = events.into_iter();
+        while let Some(event) = events.next() {
+            let partition = inner.partitioner.partition(&event, partitions);
+            let invalid = partition >= partitions;
+            if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
+            {
+                let n = run.len();
+                if let Err(kind) = self.flush_run(run_partition, &mut run) {
+                    return Err(batch_error(accepted, kind, run, Some(event), events));
+                }
+                accepted += n;
+            }
+            if invalid {
+                inner
+                    .counters
+                    .invalid_partition
+                    .fetch_add(1, Ordering::Relaxed);
+                let kind = PublishErrorKind::InvalidPartition {
+                    index: partition,
+                    partitions,
+                };
+                return Err(batch_error(accepted, kind, run, Some(event), events));
+            }
+            run_partition = partition;
+            run.push(Entry { event, published });
+        }
+        if !run.is_empty() {
+            let n = run.len();
+            if let Err(kind) = self.flush_run(run_partition, &mut run) {
+                return Err(batch_error(accepted, kind, run, None, events));
+            }
+            accepted += n;
+        }
+        Ok(accepted)
+    }
+
+    /// Publishes `run` (one partition's events) as one claim, waiting for
+    /// room. Leaves `run` intact on error.
+    fn flush_run(
+        &self,
+        partition: u32,
+        run: &mut SmallVec<[Entry<E>; MAX_RUN]>,
+    ) -> Result<(), PublishErrorKind> {
+        let ring = &self.inner.rings[partition as usize];
+        loop {
+            match ring.try_push_batch(run) {
+                Ok(_) => return Ok(()),
+                Err(PushError::Closed) => {
+                    self.inner
+                        .counters
+                        .rejected_closed
+                        .fetch_add(run.len() as u64, Ordering::Relaxed);
+                    return Err(PublishErrorKind::Closed);
+                }
+                Err(PushError::Full) => {
+                    if ring.is_read_by_current_thread() {
+                        self.inner
+                            .counters
+                            .would_deadlock
+                            .fetch_add(run.len() as u64, Ordering::Relaxed);
+                        return Err(PublishErrorKind::WouldDeadlock);
+                    }
+                    ring.wait_for_room(run.len() as u64, None);
+                }
+            }
+        }
+    }
+
+    /// Picks the partition of `event`, or hands it back if the partitioner
+    /// returned an invalid index. Returns the event alongside the ring.
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn route(&self, event: E) -> Result<(u32, &Arc<Ring<Entry<E>>>, E), PublishError<E>> {
+        let inner = &*self.inner;
+        let partitions = inner.rings.len() as u32;
+        let partition = inner.partitioner.partition(&event, partitions);
+        match inner.rings.get(partition as usize) {
+            Some(ring) => Ok((partition, ring, event)),
+            None => {
+                inner
+                    .counters
+                    .invalid_partition
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::InvalidPartition {
+                    event,
+                    index: partition,
+                    partitions,
+                })
+            }
+        }
+    }
+
+    #[inline]
+    fn entry_for(&self, event: E) -> Entry<E> {
+        let published = if self.inner.timestamps {
+            clock::now_raw()
+        } else {
+            0
+        };
+        Entry { event, published }
+    }
+
+    fn closed(&self, event: E) -> PublishError<E> {
+        self.inner
+            .counters
+            .rejected_closed
+            .fetch_add(1, Ordering::Relaxed);
+        PublishError::Closed(event)
+    }
+}
+
+/// Builds the error of a batch that stopped: the failed run, the event in
+/// hand, then the rest of the input, in order.
+fn batch_error<E, const N: usize>(
+    accepted: usize,
+    kind: PublishErrorKind,
+    run: SmallVec<[Entry<E>; N]>,
+    current: Option<E>,
+    rest: impl Iterator<Item = E>,
+) -> BatchPublishError<E>
+where
+    [Entry<E>; N]: smallvec::Array<Item = Entry<E>>,
+{
+    let unpublished = run
+        .into_iter()
+        .map(|entry| entry.event)
+        .chain(current)
+        .chain(rest)
+        .collect();
+    BatchPublishError {
+        accepted,
+        kind,
+        unpublished,
+    }
+}
