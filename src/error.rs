@@ -48,6 +48,10 @@ pub enum PublishError<E> {
         /// The topic's partition count.
         partitions: u32,
     },
+    /// The partition stayed full for the whole timeout of
+    /// [`FullPolicy::BlockTimeout`](crate::FullPolicy::BlockTimeout).
+    #[error("partition stayed full for the whole publish timeout; raise the timeout or the capacity, or speed up the slowest group")]
+    Timeout(E),
     /// A blocking publish from a worker (or poller) of a group that reads the
     /// full partition: waiting would wait on itself forever.
     #[error("partition is full and the publishing thread is one of its own readers; blocking would deadlock. Use `try_publish` and handle the event, or raise the capacity")]
@@ -62,6 +66,7 @@ impl<E> PublishError<E> {
             PublishError::Full(e)
             | PublishError::Closed(e)
             | PublishError::WouldDeadlock(e)
+            | PublishError::Timeout(e)
             | PublishError::InvalidPartition { event: e, .. } => e,
         }
     }
@@ -73,6 +78,7 @@ impl<E> PublishError<E> {
             PublishError::Full(_) => PublishErrorKind::Full,
             PublishError::Closed(_) => PublishErrorKind::Closed,
             PublishError::WouldDeadlock(_) => PublishErrorKind::WouldDeadlock,
+            PublishError::Timeout(_) => PublishErrorKind::Timeout,
             PublishError::InvalidPartition {
                 index, partitions, ..
             } => PublishErrorKind::InvalidPartition {
@@ -106,6 +112,8 @@ pub enum PublishErrorKind {
     },
     /// See [`PublishError::WouldDeadlock`].
     WouldDeadlock,
+    /// See [`PublishError::Timeout`].
+    Timeout,
 }
 
 impl fmt::Display for PublishErrorKind {
@@ -117,6 +125,7 @@ impl fmt::Display for PublishErrorKind {
                 f,
                 "partitioner returned partition {index}, valid: 0..{partitions}"
             ),
+            PublishErrorKind::Timeout => f.write_str("partition stayed full for the whole timeout"),
             PublishErrorKind::WouldDeadlock => {
                 f.write_str("blocking publish from a reader of the full partition would deadlock")
             }
@@ -231,6 +240,33 @@ pub enum BuildError {
     TopicWithoutGroups {
         /// The topic.
         topic: String,
+    },
+    /// Retrying forever with no wait would spin a core on one bad event.
+    #[error("group '{group}': retries = Forever with a zero initial backoff would spin forever on a failing event; set a backoff (e.g. 1 ms) or a retry limit")]
+    RetryWithoutBackoff {
+        /// The group.
+        group: String,
+    },
+    /// A failure policy names a dead-letter topic that cannot take the group's
+    /// dead letters.
+    #[error("group '{group}': dead-letter topic '{topic}' {problem}; declare it with EngineBuilder::dead_letter_topic::<{event}>(\"{topic}\", ..)")]
+    InvalidDeadLetterTopic {
+        /// The group.
+        group: String,
+        /// The dead-letter topic it names.
+        topic: String,
+        /// What is wrong with it.
+        problem: String,
+        /// The group's event type.
+        event: &'static str,
+    },
+    /// A de-duplication setting that cannot work.
+    #[error("topic '{topic}': de-duplication {problem}")]
+    InvalidDedup {
+        /// The topic.
+        topic: String,
+        /// What is wrong and what would be right.
+        problem: String,
     },
     /// A worker thread could not be started.
     #[error("group '{group}': could not start a worker thread: {reason}; lower the worker count or raise the process's thread limit")]

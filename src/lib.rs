@@ -115,14 +115,19 @@ pub use ring::WaitStrategy;
 #[cfg(not(loom))]
 pub use clock::Timestamp;
 #[cfg(not(loom))]
-pub use engine::{Engine, EngineBuilder, Report, TopicReport};
+pub use engine::{
+    ConservationError, Engine, EngineBuilder, Report, Shutdown, TopicReport, Unhandled,
+};
 #[cfg(not(loom))]
 pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};
 #[cfg(not(loom))]
-pub use group::{Assignment, GroupMode, GroupOptions, GroupReport, Poller};
+pub use group::{
+    Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
+    GroupReport, Poller, Retries,
+};
 #[cfg(not(loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
 #[cfg(not(loom))]
 pub use partitioner::Partitioner;
 #[cfg(not(loom))]
-pub use topic::{PartitionerKind, Receipt, Topic, TopicOptions};
+pub use topic::{FullPolicy, PartitionerKind, Receipt, Topic, TopicOptions};

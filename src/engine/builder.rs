@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use super::{Engine, TopicEntry};
 use crate::error::BuildError;
-use crate::group::{GroupBlueprint, GroupControl, GroupMode, GroupOptions, TypedGroup};
+use crate::group::{
+    DeadLetter, Exhausted, GroupBlueprint, GroupControl, GroupMode, GroupOptions, Retries,
+    StartContext, TypedGroup,
+};
 use crate::listener::{Listener, WorkerInfo};
 use crate::partitioner::Partitioner;
 use crate::ring::Ring;
-use crate::topic::{Entry, Topic, TopicOptions};
+use crate::topic::{DedupSpec, Entry, Topic, TopicOptions};
 
 /// Engine-unique group ids (0 means "no group").
 static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
@@ -48,6 +51,16 @@ static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
 pub struct EngineBuilder {
     topics: Vec<Box<dyn TopicBlueprint>>,
     groups: Vec<Box<dyn GroupBlueprint>>,
+    dedups: Vec<PendingDedup>,
+}
+
+/// A `deduplicate` call, applied to its topic at build.
+struct PendingDedup {
+    topic: String,
+    window: usize,
+    event: (TypeId, &'static str),
+    /// The `DedupSpec<E>`.
+    spec: Box<dyn Any + Send>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -64,6 +77,7 @@ impl EngineBuilder {
         EngineBuilder {
             topics: Vec::new(),
             groups: Vec::new(),
+            dedups: Vec::new(),
         }
     }
 
@@ -95,8 +109,50 @@ impl EngineBuilder {
             name: name.to_owned(),
             options,
             partitioner,
-            _event: PhantomData,
+            dedup: None,
+            clone: None,
         }));
+        self
+    }
+
+    /// Declares topic `name` as a dead-letter topic for groups whose events
+    /// are `E`: it carries [`DeadLetter<E>`] (a copy of the failed event —
+    /// hence `E: Clone` — with the error, attempts and origin). Name it in a
+    /// group's [`Exhausted::DeadLetter`] policy and subscribe a group to it
+    /// like any other topic.
+    pub fn dead_letter_topic<E>(mut self, name: &str, options: TopicOptions) -> Self
+    where
+        E: Clone + Send + Sync + 'static,
+    {
+        let clone: fn(&E) -> E = E::clone;
+        self.topics.push(Box::new(TypedTopic::<DeadLetter<E>> {
+            name: name.to_owned(),
+            partitioner: options.partitioner.build(),
+            options,
+            dedup: None,
+            clone: Some(Box::new(clone)),
+        }));
+        self
+    }
+
+    /// De-duplicates topic `topic`: an event whose `id` is among the last
+    /// `window` ids of its partition is not delivered to any group, and is
+    /// counted as `deduplicated` by each group. Events with one id must go
+    /// to one partition (partition by the id, or a key it depends on).
+    pub fn deduplicate<E, F>(mut self, topic: &str, window: usize, id: F) -> Self
+    where
+        E: Send + Sync + 'static,
+        F: Fn(&E) -> u64 + Send + Sync + 'static,
+    {
+        self.dedups.push(PendingDedup {
+            topic: topic.to_owned(),
+            window,
+            event: (TypeId::of::<E>(), std::any::type_name::<E>()),
+            spec: Box::new(DedupSpec::<E> {
+                window,
+                id: Box::new(id),
+            }),
+        });
         self
     }
 
@@ -135,9 +191,17 @@ impl EngineBuilder {
     /// rings too large to allocate, duplicate or empty names, a group on an
     /// unknown topic or with the wrong event type, zero workers, a topic no
     /// group reads, a worker thread that could not start.
-    pub fn build(self) -> Result<Engine, BuildError> {
+    pub fn build(mut self) -> Result<Engine, BuildError> {
         if let Some(error) = BuildError::from_list(self.validate()) {
             return Err(error);
+        }
+        for dedup in std::mem::take(&mut self.dedups) {
+            let topic = self
+                .topics
+                .iter_mut()
+                .find(|t| t.name() == dedup.topic)
+                .expect("validated: the topic exists");
+            topic.set_dedup(dedup.spec);
         }
         crate::clock::warm_up();
         let group_ids: Vec<u64> = self
@@ -165,14 +229,28 @@ impl EngineBuilder {
             }
             topics.push(built.entry);
         }
+        let topic_index = |name: &str| topics.iter().position(|t| t.name == name);
+        let mut plan = super::ShutdownPlan::default();
         let mut groups: Vec<Arc<dyn GroupControl>> = Vec::with_capacity(self.groups.len());
         for ((blueprint, id), group_readers) in self.groups.into_iter().zip(group_ids).zip(readers) {
-            let topic = topics
-                .iter()
-                .find(|t| t.name == blueprint.topic())
-                .expect("validated: the topic exists");
-            let group_readers = group_readers.expect("validated: every group has readers");
-            match blueprint.start(id, topic.handle.as_ref(), group_readers) {
+            let topic = topic_index(blueprint.topic()).expect("validated: the topic exists");
+            let dead_letter_topic = match &blueprint.options().failure.exhausted {
+                Exhausted::DeadLetter { topic } => topic_index(topic),
+                _ => None,
+            };
+            plan.group_topic.push(topic);
+            plan.dead_letter_topic.push(dead_letter_topic);
+            let ctx = StartContext {
+                id,
+                topic: topics[topic].handle.as_ref(),
+                readers: group_readers.expect("validated: every group has readers"),
+                dead_letter: dead_letter_topic.map(|t| {
+                    let entry = &topics[t];
+                    let clone = entry.clone.as_deref().expect("validated: a dead-letter topic");
+                    (entry.handle.as_ref() as &dyn Any, clone as &dyn Any)
+                }),
+            };
+            match blueprint.start(ctx) {
                 Ok(group) => groups.push(group),
                 Err(error) => {
                     close_all(&topics, &groups);
@@ -180,7 +258,7 @@ impl EngineBuilder {
                 }
             }
         }
-        Ok(Engine::from_parts(topics, groups))
+        Ok(Engine::from_parts(topics, groups, plan))
     }
 
     fn validate(&self) -> Vec<BuildError> {
@@ -216,6 +294,7 @@ impl EngineBuilder {
                     group: group.name().to_owned(),
                 });
             }
+            self.validate_policy(group.as_ref(), &mut errors);
             match self.topics.iter().find(|t| t.name() == group.topic()) {
                 None => errors.push(BuildError::UnknownTopic {
                     group: group.name().to_owned(),
@@ -236,7 +315,62 @@ impl EngineBuilder {
                 }
             }
         }
+        for dedup in &self.dedups {
+            let problem = match self.topics.iter().find(|t| t.name() == dedup.topic) {
+                None => Some(format!(
+                    "names an unknown topic; declared topics: [{}]",
+                    known.join(", ")
+                )),
+                Some(topic) if topic.event_type().0 != dedup.event.0 => Some(format!(
+                    "extracts ids from {}, but the topic carries {}",
+                    dedup.event.1,
+                    topic.event_type().1
+                )),
+                Some(_) if dedup.window == 0 => {
+                    Some("window = 0 would remember no id; use a window of at least 1 (e.g. 1024)".to_owned())
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                errors.push(BuildError::InvalidDedup {
+                    topic: dedup.topic.clone(),
+                    problem,
+                });
+            }
+        }
         errors
+    }
+
+    fn validate_policy(&self, group: &dyn GroupBlueprint, errors: &mut Vec<BuildError>) {
+        let policy = &group.options().failure;
+        if policy.retries == Retries::Forever && policy.backoff.initial.is_zero() {
+            errors.push(BuildError::RetryWithoutBackoff {
+                group: group.name().to_owned(),
+            });
+        }
+        let Exhausted::DeadLetter { topic } = &policy.exhausted else {
+            return;
+        };
+        let (expected_id, expected) = group.dead_letter_type();
+        let problem = match self.topics.iter().find(|t| t.name() == topic) {
+            None => Some("does not exist".to_owned()),
+            Some(t) if t.event_type().0 != expected_id => Some(format!(
+                "carries {}, not {expected}",
+                t.event_type().1
+            )),
+            Some(t) if !t.is_dead_letter() => {
+                Some("was declared as a plain topic, so it cannot copy failed events".to_owned())
+            }
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            errors.push(BuildError::InvalidDeadLetterTopic {
+                group: group.name().to_owned(),
+                topic: topic.clone(),
+                problem,
+                event: group.event_type().1,
+            });
+        }
     }
 }
 
@@ -269,7 +403,7 @@ fn close_all(topics: &[TopicEntry], groups: &[Arc<dyn GroupControl>]) {
         group.request_stop();
     }
     for group in groups {
-        group.join();
+        group.join(None);
     }
 }
 
@@ -285,6 +419,9 @@ trait TopicBlueprint: Send {
     fn name(&self) -> &str;
     fn options(&self) -> &TopicOptions;
     fn event_type(&self) -> (TypeId, &'static str);
+    fn is_dead_letter(&self) -> bool;
+    /// Attaches a `DedupSpec<E>` (type checked by the builder).
+    fn set_dedup(&mut self, spec: Box<dyn Any + Send>);
     fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError>;
 }
 
@@ -292,7 +429,10 @@ struct TypedTopic<E> {
     name: String,
     options: TopicOptions,
     partitioner: Box<dyn Partitioner<E>>,
-    _event: PhantomData<fn(E)>,
+    dedup: Option<DedupSpec<E>>,
+    /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
+    /// copying failed events.
+    clone: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
@@ -308,11 +448,21 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         (TypeId::of::<E>(), std::any::type_name::<E>())
     }
 
+    fn is_dead_letter(&self) -> bool {
+        self.clone.is_some()
+    }
+
+    fn set_dedup(&mut self, spec: Box<dyn Any + Send>) {
+        let spec = spec
+            .downcast::<DedupSpec<E>>()
+            .expect("builder checked the event type");
+        self.dedup = Some(*spec);
+    }
+
     fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError> {
         let TopicOptions {
             partitions,
             capacity,
-            timestamps,
             ..
         } = self.options;
         let too_large = |bytes| BuildError::CapacityTooLarge {
@@ -343,7 +493,8 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             Arc::clone(&name),
             rings.into_boxed_slice(),
             self.partitioner,
-            timestamps,
+            &self.options,
+            self.dedup,
         );
         let control: Arc<dyn super::TopicControl> = Arc::new(topic.clone());
         Ok(BuiltTopic {
@@ -353,6 +504,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
                 type_name: std::any::type_name::<E>(),
                 handle: Box::new(topic),
                 control,
+                clone: self.clone,
             },
             readers: per_group
                 .into_iter()

@@ -3,9 +3,13 @@
 
 mod builder;
 mod report;
+mod shutdown;
 
 pub use builder::EngineBuilder;
-pub use report::{Report, TopicReport};
+pub use report::{ConservationError, Report, TopicReport};
+pub use shutdown::{Shutdown, Unhandled};
+
+pub(crate) use shutdown::ShutdownPlan;
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -20,6 +24,12 @@ use crate::topic::Topic;
 pub(crate) trait TopicControl: Send + Sync {
     fn close(&self);
     fn report(&self) -> TopicReport;
+    /// Moves out every event some group did not consume: `(count, Vec<E>)`.
+    ///
+    /// # Safety
+    ///
+    /// No group of this topic may be consuming (all joined).
+    unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>);
 }
 
 impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
@@ -40,7 +50,20 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             rejected_full: counters.rejected_full.load(Ordering::Relaxed),
             rejected_closed: counters.rejected_closed.load(Ordering::Relaxed),
             would_deadlock: counters.would_deadlock.load(Ordering::Relaxed),
+            timed_out: counters.timed_out.load(Ordering::Relaxed),
+            dropped_full: counters.dropped_full.load(Ordering::Relaxed),
         }
+    }
+
+    unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>) {
+        let mut events: Vec<E> = Vec::new();
+        for ring in self.inner().rings.iter() {
+            // SAFETY: forwarded from this function's own contract: no group
+            // of this topic is consuming.
+            let entries = unsafe { ring.take_unconsumed() };
+            events.extend(entries.into_iter().map(|entry| entry.event));
+        }
+        (events.len(), Box::new(events))
     }
 }
 
@@ -51,6 +74,8 @@ pub(crate) struct TopicEntry {
     /// The `Topic<E>`.
     pub(crate) handle: Box<dyn Any + Send + Sync>,
     pub(crate) control: Arc<dyn TopicControl>,
+    /// Dead-letter topics: the `fn(&X) -> X` copying failed events.
+    pub(crate) clone: Option<Box<dyn Any + Send + Sync>>,
 }
 
 /// A running engine: topics, listener groups and their workers.
@@ -66,6 +91,7 @@ pub(crate) struct TopicEntry {
 pub struct Engine {
     topics: Vec<TopicEntry>,
     groups: Vec<Arc<dyn GroupControl>>,
+    plan: ShutdownPlan,
     shut_down: bool,
 }
 
@@ -84,10 +110,15 @@ impl Engine {
         EngineBuilder::new()
     }
 
-    fn from_parts(topics: Vec<TopicEntry>, groups: Vec<Arc<dyn GroupControl>>) -> Self {
+    fn from_parts(
+        topics: Vec<TopicEntry>,
+        groups: Vec<Arc<dyn GroupControl>>,
+        plan: ShutdownPlan,
+    ) -> Self {
         Engine {
             topics,
             groups,
+            plan,
             shut_down: false,
         }
     }
@@ -131,10 +162,10 @@ impl Engine {
         let control = self
             .groups
             .iter()
-            .find(|g| g.report().name == group)
+            .find(|g| g.name() == group)
             .ok_or_else(|| LookupError::UnknownGroup {
                 name: group.to_owned(),
-                known: self.groups.iter().map(|g| g.report().name).collect(),
+                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
             })?;
         let driver = control.as_poll().ok_or_else(|| LookupError::NotPollMode {
             group: group.to_owned(),
@@ -156,38 +187,10 @@ impl Engine {
             groups: self.groups.iter().map(|g| g.report()).collect(),
         }
     }
-
-    /// Shuts down, draining: stops accepting events (later publishes get
-    /// [`PublishError::Closed`](crate::PublishError::Closed) with their
-    /// event), hands every accepted event to every group, runs each
-    /// listener's `on_shutdown`, joins every worker thread, and returns the
-    /// final counts. Poll-mode groups are drained on the calling thread.
-    ///
-    /// Events that listeners publish while the engine drains are refused with
-    /// `Closed`, like any other publish after shutdown began.
-    pub fn shutdown(mut self) -> Report {
-        self.shutdown_inner()
-    }
-
-    fn shutdown_inner(&mut self) -> Report {
-        if !self.shut_down {
-            self.shut_down = true;
-            for topic in &self.topics {
-                topic.control.close();
-            }
-            for group in &self.groups {
-                group.request_stop();
-            }
-            for group in &self.groups {
-                group.join();
-            }
-        }
-        self.report()
-    }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown_inner();
+        self.shutdown_inner(None);
     }
 }

@@ -24,6 +24,43 @@ pub struct TopicReport {
     pub rejected_closed: u64,
     /// Blocking publishes refused because they would have deadlocked.
     pub would_deadlock: u64,
+    /// Publishes that gave up after the timeout of `FullPolicy::BlockTimeout`.
+    pub timed_out: u64,
+    /// Events dropped by `FullPolicy::DropNewest` (never published).
+    pub dropped_full: u64,
+}
+
+impl TopicReport {
+    /// Publishes refused with the event handed back to the caller.
+    #[must_use]
+    pub fn refused(&self) -> u64 {
+        self.invalid_partition
+            + self.rejected_full
+            + self.rejected_closed
+            + self.would_deadlock
+            + self.timed_out
+    }
+}
+
+/// A group whose counts do not add up (see [`Report::check_conservation`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("group '{group}': published {published} != handled {handled} + dead-lettered {dead_lettered} + skipped {skipped} + deduplicated {deduplicated} + lag {lag}")]
+#[non_exhaustive]
+pub struct ConservationError {
+    /// The group.
+    pub group: String,
+    /// Events published to its topic.
+    pub published: u64,
+    /// Its handled count.
+    pub handled: u64,
+    /// Its dead-lettered count.
+    pub dead_lettered: u64,
+    /// Its skipped count.
+    pub skipped: u64,
+    /// Its de-duplicated count.
+    pub deduplicated: u64,
+    /// Its lag.
+    pub lag: u64,
 }
 
 /// A snapshot of every topic and group, or the final account at shutdown.
@@ -50,34 +87,88 @@ impl Report {
     }
 
     /// Whether every group has consumed every event published to its topic
-    /// (`handled + failed == published` and no lag). Always true for the
-    /// report returned by [`Engine::shutdown`](crate::Engine::shutdown).
+    /// (no lag, and the counts add up). True for the report of
+    /// [`Engine::shutdown`](crate::Engine::shutdown) unless a partition was
+    /// halted.
     #[must_use]
     pub fn is_drained(&self) -> bool {
-        self.groups.iter().all(|g| {
-            let published = self.topic(&g.topic).map_or(0, |t| t.published);
-            g.lag == 0 && g.consumed() == published
-        })
+        self.check_conservation().is_ok() && self.groups.iter().all(|g| g.lag == 0)
+    }
+
+    /// Checks that nothing was lost: for every group,
+    /// `published = handled + dead_lettered + skipped + deduplicated + lag`.
+    /// On a live engine counters are read one after another, so check a
+    /// quiescent engine or the final report.
+    ///
+    /// # Errors
+    ///
+    /// Every group whose counts do not add up.
+    pub fn check_conservation(&self) -> Result<(), Vec<ConservationError>> {
+        let broken: Vec<ConservationError> = self
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let published = self.topic(&g.topic).map_or(0, |t| t.published);
+                (published != g.consumed() + g.lag).then(|| ConservationError {
+                    group: g.name.clone(),
+                    published,
+                    handled: g.handled,
+                    dead_lettered: g.dead_lettered,
+                    skipped: g.skipped,
+                    deduplicated: g.deduplicated,
+                    lag: g.lag,
+                })
+            })
+            .collect();
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(broken)
+        }
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<20} {:>10} {:>12} {:>10}", "topic", "partitions", "published", "refused")?;
+        writeln!(
+            f,
+            "{:<20} {:>5} {:>12} {:>9} {:>9}",
+            "topic", "parts", "published", "refused", "dropped"
+        )?;
         for t in &self.topics {
-            let refused = t.invalid_partition + t.rejected_full + t.rejected_closed + t.would_deadlock;
-            writeln!(f, "{:<20} {:>10} {:>12} {:>10}", t.name, t.partitions, t.published, refused)?;
+            writeln!(
+                f,
+                "{:<20} {:>5} {:>12} {:>9} {:>9}",
+                t.name,
+                t.partitions,
+                t.published,
+                t.refused(),
+                t.dropped_full
+            )?;
         }
         writeln!(
             f,
-            "{:<20} {:<20} {:>7} {:>12} {:>8} {:>8}",
-            "group", "topic", "mode", "handled", "failed", "lag"
+            "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "group", "topic", "mode", "handled", "retried", "dead", "skipped", "dedup", "lag"
         )?;
         for g in &self.groups {
             writeln!(
                 f,
-                "{:<20} {:<20} {:>7} {:>12} {:>8} {:>8}",
-                g.name, g.topic, g.mode, g.handled, g.failed, g.lag
+                "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
+                g.name,
+                g.topic,
+                g.mode,
+                g.handled,
+                g.retried,
+                g.dead_lettered,
+                g.skipped,
+                g.deduplicated,
+                g.lag,
+                if g.halted.is_empty() {
+                    String::new()
+                } else {
+                    format!("  HALTED partitions {:?}", g.halted)
+                }
             )?;
         }
         Ok(())

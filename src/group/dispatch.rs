@@ -1,61 +1,254 @@
-//! Handing one partition's events to a listener: the last hop of an event's
-//! path (`Reader::drain` → `Listener::on_event`).
+//! Handing one partition's events to a listener, with the group's failure
+//! policy: the last hop of an event's path (`Reader::drain` →
+//! `Listener::on_event`).
 
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
+use super::dead_letter::{DeadLetter, DeadLetterSink};
+use super::dedup::DedupWindow;
+use super::policy::{Exhausted, FailurePolicy};
 use super::{GroupShared, WorkerCounters};
 use crate::clock::Timestamp;
 use crate::listener::{EventContext, Listener};
-use crate::ring::Reader;
-use crate::topic::Entry;
+use crate::ring::{Reader, Ring};
+use crate::topic::{DedupSpec, Entry, Topic};
 
-/// Hands up to `max` events of one partition to `listener`, catching errors
-/// and panics (each counts as a failure of that one event), then calls
-/// `on_batch_end`. Returns how many events were consumed.
-#[inline]
-pub(crate) fn drain_partition<E, L: Listener<E>>(
-    reader: &mut Reader<Entry<E>>,
-    partition: u32,
-    listener: &mut L,
-    shared: &GroupShared,
-    counters: &WorkerCounters,
-    max: usize,
-) -> usize {
-    let mut failed = 0u64;
-    let consumed = reader.drain(max, |sequence, entry, last| {
-        let ctx = EventContext {
-            topic: &shared.topic,
-            group: &shared.name,
+/// An event waiting for its next attempt.
+#[derive(Debug)]
+struct Retry {
+    sequence: u64,
+    failures: u32,
+    not_before: Instant,
+}
+
+/// One partition as one worker of a group consumes it.
+pub(crate) struct PartitionCursor<E> {
+    pub(crate) partition: u32,
+    pub(crate) reader: Reader<Entry<E>>,
+    retry: Option<Retry>,
+    halted: bool,
+    dedup: Option<DedupWindow>,
+}
+
+impl<E> PartitionCursor<E> {
+    pub(crate) fn new(partition: u32, reader: Reader<Entry<E>>, dedup_window: Option<usize>) -> Self {
+        PartitionCursor {
             partition,
-            sequence,
-            published_at: Timestamp::from_raw(entry.published),
-            end_of_batch: last,
-        };
-        match catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx))) {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => failed += 1,
-        }
-        ControlFlow::Continue(())
-    });
-    if consumed > 0 {
-        // A panicking `on_batch_end` must not kill the worker either.
-        let _ = catch_unwind(AssertUnwindSafe(|| listener.on_batch_end()));
-        // Single writer per counter: plain load + store, no RMW.
-        let handled = consumed as u64 - failed;
-        counters.handled.store(
-            counters.handled.load(Ordering::Relaxed) + handled,
-            Ordering::Relaxed,
-        );
-        if failed > 0 {
-            counters.failed.store(
-                counters.failed.load(Ordering::Relaxed) + failed,
-                Ordering::Relaxed,
-            );
+            reader,
+            retry: None,
+            halted: false,
+            dedup: dedup_window.map(DedupWindow::new),
         }
     }
-    consumed
+
+    pub(crate) fn ring(&self) -> &Ring<Entry<E>> {
+        self.reader.ring()
+    }
+
+    /// Whether this partition could hand out an event now.
+    pub(crate) fn is_ready(&self, now: Option<Instant>) -> bool {
+        if self.halted || self.reader.pending() == 0 {
+            return false;
+        }
+        match (&self.retry, now) {
+            (Some(retry), Some(now)) => now >= retry.not_before,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// When this partition's waiting retry is due, if one is.
+    pub(crate) fn retry_due(&self) -> Option<Instant> {
+        if self.halted {
+            return None;
+        }
+        self.retry.as_ref().map(|r| r.not_before)
+    }
+
+    /// Whether nothing more will come out of this partition: drained and
+    /// closed, or halted.
+    pub(crate) fn is_done(&self) -> bool {
+        self.halted || self.reader.is_finished()
+    }
+}
+
+/// Counts of one drain call, added to the worker's counters at the end.
+#[derive(Debug, Default)]
+struct Tally {
+    handled: u64,
+    failures: u64,
+    retried: u64,
+    dead_lettered: u64,
+    skipped: u64,
+    deduplicated: u64,
+    dead_letter_failed: u64,
+}
+
+/// The failure policy of a group, applied by each of its workers.
+pub(crate) struct Dispatcher<E> {
+    pub(crate) policy: FailurePolicy,
+    pub(crate) dead_letters: Option<DeadLetterSink<E>>,
+    pub(crate) dedup_id: Option<DedupId<E>>,
+}
+
+/// The id function of a de-duplicated topic, shared with the topic.
+pub(crate) struct DedupId<E> {
+    topic: Topic<E>,
+}
+
+impl<E: Send + Sync + 'static> DedupId<E> {
+    pub(crate) fn of(topic: &Topic<E>) -> Option<Self> {
+        topic.inner().dedup.as_ref().map(|_| DedupId {
+            topic: topic.clone(),
+        })
+    }
+
+    fn spec(&self) -> &DedupSpec<E> {
+        self.topic.inner().dedup.as_ref().expect("checked in `of`")
+    }
+
+    pub(crate) fn window(&self) -> usize {
+        self.spec().window
+    }
+}
+
+impl<E: Send + Sync + 'static> Dispatcher<E> {
+    /// Hands up to `max` events of `cursor`'s partition to `listener` and
+    /// returns how many were consumed (handled, skipped, dead-lettered or
+    /// de-duplicated). A failure that will be retried stops the batch there:
+    /// the partition waits, so its order holds.
+    pub(crate) fn drain<L: Listener<E>>(
+        &self,
+        cursor: &mut PartitionCursor<E>,
+        listener: &mut L,
+        shared: &GroupShared,
+        counters: &WorkerCounters,
+        max: usize,
+    ) -> usize {
+        if cursor.halted {
+            return 0;
+        }
+        if let Some(retry) = &cursor.retry {
+            if Instant::now() < retry.not_before {
+                return 0;
+            }
+        }
+        let mut tally = Tally::default();
+        let PartitionCursor {
+            partition,
+            reader,
+            retry,
+            halted,
+            dedup,
+        } = cursor;
+        let partition = *partition;
+        let consumed = reader.drain(max, |sequence, entry, last| {
+            let first_try = retry.as_ref().is_none_or(|r| r.sequence != sequence);
+            if first_try {
+                if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
+                    if window.seen((id.spec().id)(&entry.event)) {
+                        tally.deduplicated += 1;
+                        return ControlFlow::Continue(());
+                    }
+                }
+            }
+            let ctx = EventContext {
+                topic: &shared.topic,
+                group: &shared.name,
+                partition,
+                sequence,
+                published_at: Timestamp::from_raw(entry.published),
+                end_of_batch: last,
+            };
+            let error = match catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx))) {
+                Ok(Ok(())) => {
+                    tally.handled += 1;
+                    *retry = None;
+                    return ControlFlow::Continue(());
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
+            };
+            tally.failures += 1;
+            let failures = if first_try { 1 } else { retry.as_ref().map_or(1, |r| r.failures + 1) };
+            if self.policy.may_retry(failures) {
+                tally.retried += 1;
+                *retry = Some(Retry {
+                    sequence,
+                    failures,
+                    not_before: Instant::now() + self.policy.backoff.delay(failures),
+                });
+                return ControlFlow::Break(());
+            }
+            *retry = None;
+            match &self.policy.exhausted {
+                Exhausted::Skip => tally.skipped += 1,
+                Exhausted::Halt => {
+                    *halted = true;
+                    shared.halted.lock().push(partition);
+                    return ControlFlow::Break(());
+                }
+                Exhausted::DeadLetter { .. } => {
+                    let delivered = self.dead_letters.as_ref().is_some_and(|sink| {
+                        let letter = DeadLetter {
+                            event: (sink.clone)(&entry.event),
+                            error,
+                            attempts: failures,
+                            topic: shared.topic.to_string(),
+                            partition,
+                            sequence,
+                            group: shared.name.to_string(),
+                        };
+                        sink.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
+                    });
+                    if delivered {
+                        tally.dead_lettered += 1;
+                    } else {
+                        tally.skipped += 1;
+                        tally.dead_letter_failed += 1;
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if consumed > 0 || tally.failures > 0 {
+            if consumed > 0 {
+                // A panicking `on_batch_end` must not kill the worker either.
+                guarded(|| listener.on_batch_end());
+            }
+            add(&counters.handled, tally.handled);
+            add(&counters.failures, tally.failures);
+            add(&counters.retried, tally.retried);
+            add(&counters.dead_lettered, tally.dead_lettered);
+            add(&counters.skipped, tally.skipped);
+            add(&counters.deduplicated, tally.deduplicated);
+            add(&counters.dead_letter_failed, tally.dead_letter_failed);
+        }
+        consumed
+    }
+}
+
+/// Adds to a counter that only this thread writes: a plain load and store,
+/// no read-modify-write.
+#[inline]
+fn add(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
 }
 
 /// Runs a listener hook, catching a panic.

@@ -2,17 +2,25 @@
 //!
 //! A group reads one topic through one cursor per partition. Its partitions
 //! are assigned to its workers ([`assign`]); each worker ([`worker`]) or the
-//! host's poller ([`poller`]) hands events to its own listener
-//! ([`dispatch`]). Several groups on a topic each read every event in place.
+//! host's poller ([`poller`]) hands events to its own listener through the
+//! group's failure policy ([`dispatch`], [`policy`]). Several groups on a
+//! topic each read every event in place.
 
 mod assign;
+mod dead_letter;
+mod dedup;
 mod dispatch;
 mod options;
+mod policy;
 mod poller;
+mod report;
 mod worker;
 
+pub use dead_letter::DeadLetter;
 pub use options::{Assignment, GroupMode, GroupOptions};
 pub use poller::Poller;
+pub use policy::{Backoff, Exhausted, FailurePolicy, Retries};
+pub use report::GroupReport;
 
 pub(crate) use poller::PollDriver;
 
@@ -20,6 +28,7 @@ use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
@@ -28,12 +37,19 @@ use crate::error::BuildError;
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{Reader, Ring};
 use crate::topic::{Entry, Topic};
+use dispatch::{DedupId, Dispatcher, PartitionCursor};
+use poller::{PollGroup, SharedPollGroup};
 
 /// Counters one worker writes (and only that worker).
 #[derive(Debug, Default)]
 pub(crate) struct WorkerCounters {
     pub(crate) handled: AtomicU64,
-    pub(crate) failed: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) deduplicated: AtomicU64,
+    pub(crate) dead_letter_failed: AtomicU64,
 }
 
 /// What every worker of a group shares.
@@ -44,7 +60,12 @@ pub(crate) struct GroupShared {
     /// Engine-unique id, marking the group's threads as readers of its rings.
     pub(crate) id: u64,
     pub(crate) counters: Box<[CachePadded<WorkerCounters>]>,
+    /// Drain what is left, then exit.
     pub(crate) stop: AtomicBool,
+    /// Exit now (a shutdown deadline passed).
+    pub(crate) abort: AtomicBool,
+    /// Partitions halted by the failure policy (slow path only).
+    pub(crate) halted: Mutex<Vec<u32>>,
 }
 
 /// A group's shared state plus its view of the topic's rings.
@@ -65,59 +86,58 @@ impl<E> GroupCore<E> {
     }
 
     fn report(&self, mode: &'static str) -> GroupReport {
-        let (handled, failed) = self
-            .shared
-            .counters
-            .iter()
-            .fold((0, 0), |(h, f), c| {
-                (h + c.handled.load(Ordering::Relaxed), f + c.failed.load(Ordering::Relaxed))
-            });
+        let sum = |field: fn(&WorkerCounters) -> &AtomicU64| -> u64 {
+            self.shared
+                .counters
+                .iter()
+                .map(|c| field(c).load(Ordering::Relaxed))
+                .sum()
+        };
+        let mut halted = self.shared.halted.lock().clone();
+        halted.sort_unstable();
         GroupReport {
             name: self.shared.name.to_string(),
             topic: self.shared.topic.to_string(),
             mode,
-            handled,
-            failed,
+            handled: sum(|c| &c.handled),
+            failures: sum(|c| &c.failures),
+            retried: sum(|c| &c.retried),
+            dead_lettered: sum(|c| &c.dead_lettered),
+            skipped: sum(|c| &c.skipped),
+            deduplicated: sum(|c| &c.deduplicated),
+            dead_letter_failed: sum(|c| &c.dead_letter_failed),
             lag: self.lag(),
+            halted,
         }
-    }
-}
-
-/// Counts of one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GroupReport {
-    /// The group.
-    pub name: String,
-    /// The topic it reads.
-    pub topic: String,
-    /// `"threads"` or `"poll"`.
-    pub mode: &'static str,
-    /// Events its listeners handled successfully.
-    pub handled: u64,
-    /// Events whose listener returned an error or panicked.
-    pub failed: u64,
-    /// Events published to the topic and not yet consumed by this group.
-    pub lag: u64,
-}
-
-impl GroupReport {
-    /// Events consumed: `handled + failed`.
-    #[must_use]
-    pub fn consumed(&self) -> u64 {
-        self.handled + self.failed
     }
 }
 
 /// The engine's type-erased handle on a running group.
 pub(crate) trait GroupControl: Send + Sync {
+    fn name(&self) -> &str;
     /// Asks the group to finish: drain what is left and exit.
     fn request_stop(&self);
+    /// Tells the group to exit now, leaving what is left.
+    fn abort(&self);
+    /// Whether every worker has exited (poll mode: the group was drained).
+    fn is_finished(&self) -> bool;
     /// Waits until the group has drained and its workers have exited (for a
-    /// poll-mode group: drains it on the calling thread).
-    fn join(&self);
+    /// poll-mode group: drains it on the calling thread, until `deadline`).
+    fn join(&self, deadline: Option<Instant>);
     fn report(&self) -> GroupReport;
     fn as_poll(&self) -> Option<Arc<dyn PollDriver>>;
+}
+
+/// What the builder hands a group when starting it.
+pub(crate) struct StartContext<'a> {
+    pub(crate) id: u64,
+    /// The `Topic<E>` the group reads.
+    pub(crate) topic: &'a dyn Any,
+    /// The `Vec<Reader<Entry<E>>>` made for it, one per partition.
+    pub(crate) readers: Box<dyn Any>,
+    /// The dead-letter `Topic<DeadLetter<E>>` and its `fn(&E) -> E`, when the
+    /// policy names one.
+    pub(crate) dead_letter: Option<(&'a dyn Any, &'a dyn Any)>,
 }
 
 /// A group declared on the builder, before its topic exists.
@@ -126,15 +146,11 @@ pub(crate) trait GroupBlueprint: Send {
     fn topic(&self) -> &str;
     fn options(&self) -> &GroupOptions;
     fn event_type(&self) -> (TypeId, &'static str);
-    /// Starts the group. `topic` is the `Topic<E>` and `readers` the
-    /// `Vec<Reader<Entry<E>>>` (one per partition) made for it; both have
-    /// the right type because the builder checked `event_type` first.
-    fn start(
-        self: Box<Self>,
-        id: u64,
-        topic: &dyn Any,
-        readers: Box<dyn Any>,
-    ) -> Result<Arc<dyn GroupControl>, BuildError>;
+    /// The type its dead-letter topic must carry: `DeadLetter<E>`.
+    fn dead_letter_type(&self) -> (TypeId, &'static str);
+    /// Starts the group. The builder checked `event_type` and
+    /// `dead_letter_type` first, so everything in `ctx` has the right type.
+    fn start(self: Box<Self>, ctx: StartContext<'_>) -> Result<Arc<dyn GroupControl>, BuildError>;
 }
 
 pub(crate) struct TypedGroup<E, L, F> {
@@ -167,20 +183,38 @@ where
         (TypeId::of::<E>(), std::any::type_name::<E>())
     }
 
-    fn start(
-        mut self: Box<Self>,
-        id: u64,
-        topic: &dyn Any,
-        readers: Box<dyn Any>,
-    ) -> Result<Arc<dyn GroupControl>, BuildError> {
-        let topic = topic
+    fn dead_letter_type(&self) -> (TypeId, &'static str) {
+        (
+            TypeId::of::<DeadLetter<E>>(),
+            std::any::type_name::<DeadLetter<E>>(),
+        )
+    }
+
+    fn start(mut self: Box<Self>, ctx: StartContext<'_>) -> Result<Arc<dyn GroupControl>, BuildError> {
+        let topic = ctx
+            .topic
             .downcast_ref::<Topic<E>>()
             .expect("builder checked the event type");
-        let readers = *readers
+        let readers = *ctx
+            .readers
             .downcast::<Vec<Reader<Entry<E>>>>()
             .expect("builder checked the event type");
-        let rings: Vec<_> = topic.inner().rings.iter().cloned().collect();
-        let reader_index = readers.first().map_or(0, |r| r.index());
+        let dead_letters = ctx.dead_letter.map(|(topic, clone)| dead_letter::DeadLetterSink {
+            topic: topic
+                .downcast_ref::<Topic<DeadLetter<E>>>()
+                .expect("builder checked the dead-letter type")
+                .clone(),
+            clone: *clone
+                .downcast_ref::<fn(&E) -> E>()
+                .expect("dead-letter topics carry their event's clone function"),
+        });
+        let dedup_id = DedupId::of(topic);
+        let dedup_window = dedup_id.as_ref().map(DedupId::window);
+        let dispatcher = Dispatcher {
+            policy: self.options.failure.clone(),
+            dead_letters,
+            dedup_id,
+        };
         let workers = match self.options.mode {
             GroupMode::Workers(n) => n,
             GroupMode::Poll => 1,
@@ -189,12 +223,14 @@ where
             shared: GroupShared {
                 name: self.name.as_str().into(),
                 topic: self.topic.as_str().into(),
-                id,
+                id: ctx.id,
                 counters: (0..workers).map(|_| CachePadded::default()).collect(),
                 stop: AtomicBool::new(false),
+                abort: AtomicBool::new(false),
+                halted: Mutex::new(Vec::new()),
             },
-            rings,
-            reader_index,
+            rings: topic.inner().rings.iter().cloned().collect(),
+            reader_index: readers.first().map_or(0, Reader::index),
         });
         let assignment = assign::assign(topic.partitions(), workers, self.options.assignment);
         let mut readers: Vec<Option<Reader<Entry<E>>>> = readers.into_iter().map(Some).collect();
@@ -205,53 +241,57 @@ where
             workers,
             partitions: partitions.to_vec(),
         };
-        match self.options.mode {
-            GroupMode::Poll => {
-                let info = info_for(0, &assignment[0]);
-                let listener = (self.factory)(&info);
-                let mine = take_readers(&mut readers, &assignment[0]);
-                let group = PollGroup::new(core, info, self.options.max_batch, mine, listener);
-                Ok(Arc::new(poller::SharedPollGroup(Arc::new(group))))
-            }
-            GroupMode::Workers(_) => {
-                let group = Arc::new(worker::ThreadedGroup {
-                    core: Arc::clone(&core),
-                    handles: Mutex::new(Vec::with_capacity(workers)),
-                });
-                for (index, partitions) in assignment.iter().enumerate() {
-                    let info = info_for(index, partitions);
-                    let listener = (self.factory)(&info);
-                    let setup = worker::WorkerSetup {
-                        index,
-                        partitions: partitions.clone(),
-                        readers: take_readers(&mut readers, partitions),
-                        listener,
-                        info,
-                        wait: self.options.wait,
-                        max_batch: self.options.max_batch,
-                    };
-                    match worker::spawn(Arc::clone(&core), setup) {
-                        Ok(handle) => group.handles.lock().push(handle),
-                        Err(e) => {
-                            group.request_stop();
-                            return Err(BuildError::Spawn {
-                                group: self.name.clone(),
-                                reason: e.to_string(),
-                            });
-                        }
-                    }
+        if self.options.mode == GroupMode::Poll {
+            let info = info_for(0, &assignment[0]);
+            let listener = (self.factory)(&info);
+            let cursors = take_cursors(&mut readers, &assignment[0], dedup_window);
+            let max_batch = self.options.max_batch;
+            let group = PollGroup::new(core, dispatcher, info, max_batch, cursors, listener);
+            return Ok(Arc::new(SharedPollGroup(Arc::new(group))));
+        }
+        let dispatcher = Arc::new(dispatcher);
+        let group = Arc::new(worker::ThreadedGroup {
+            core: Arc::clone(&core),
+            handles: Mutex::new(Vec::with_capacity(workers)),
+        });
+        for (index, partitions) in assignment.iter().enumerate() {
+            let info = info_for(index, partitions);
+            let setup = worker::WorkerSetup {
+                index,
+                listener: (self.factory)(&info),
+                cursors: take_cursors(&mut readers, partitions, dedup_window),
+                info,
+                wait: self.options.wait,
+                max_batch: self.options.max_batch,
+            };
+            match worker::spawn(Arc::clone(&core), Arc::clone(&dispatcher), setup) {
+                Ok(handle) => group.handles.lock().push(handle),
+                Err(e) => {
+                    group.abort();
+                    group.join(None);
+                    return Err(BuildError::Spawn {
+                        group: self.name.clone(),
+                        reason: e.to_string(),
+                    });
                 }
-                Ok(group)
             }
         }
+        Ok(group)
     }
 }
 
-use poller::PollGroup;
-
-fn take_readers<T>(readers: &mut [Option<Reader<T>>], partitions: &[u32]) -> Vec<Reader<T>> {
+fn take_cursors<E>(
+    readers: &mut [Option<Reader<Entry<E>>>],
+    partitions: &[u32],
+    dedup_window: Option<usize>,
+) -> Vec<PartitionCursor<E>> {
     partitions
         .iter()
-        .map(|&p| readers[p as usize].take().expect("each partition assigned once"))
+        .map(|&p| {
+            let reader = readers[p as usize]
+                .take()
+                .expect("each partition is assigned once");
+            PartitionCursor::new(p, reader, dedup_window)
+        })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! Settings of a listener group.
 
+use super::FailurePolicy;
 use crate::ring::WaitStrategy;
 
 /// How a group's partitions are split among its workers.
@@ -50,6 +51,9 @@ pub struct GroupOptions {
     /// Most events handed out from one partition before the worker moves to
     /// its next partition (fairness) and calls `on_batch_end`. Default 256.
     pub max_batch: usize,
+    /// What happens when the listener returns an error or panics. Default:
+    /// no retry, skip (counted).
+    pub failure: FailurePolicy,
 }
 
 impl Default for GroupOptions {
@@ -59,6 +63,7 @@ impl Default for GroupOptions {
             assignment: Assignment::Range,
             wait: WaitStrategy::default(),
             max_batch: 256,
+            failure: FailurePolicy::default(),
         }
     }
 }
@@ -94,6 +99,13 @@ impl GroupOptions {
     #[must_use]
     pub fn wait_strategy(mut self, wait: WaitStrategy) -> Self {
         self.wait = wait;
+        self
+    }
+
+    /// Sets the failure policy.
+    #[must_use]
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
         self
     }
 

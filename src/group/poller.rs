@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::dispatch::{drain_partition, guarded};
+use super::dispatch::{guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{enter_reader, Reader};
-use crate::topic::Entry;
+use crate::ring::enter_reader;
 
 /// The type-erased face of a poll-mode group.
 pub(crate) trait PollDriver: Send + Sync {
@@ -96,8 +95,7 @@ impl fmt::Debug for Poller {
 }
 
 struct PollState<E, L> {
-    partitions: Vec<u32>,
-    readers: Vec<Reader<Entry<E>>>,
+    cursors: Vec<PartitionCursor<E>>,
     listener: L,
     /// Partition the next round starts from (rotates for fairness).
     next: usize,
@@ -109,6 +107,7 @@ struct PollState<E, L> {
 /// (uncontended unless shutdown is draining it at that moment).
 pub(crate) struct PollGroup<E, L> {
     core: Arc<GroupCore<E>>,
+    dispatcher: Dispatcher<E>,
     info: WorkerInfo,
     max_batch: usize,
     taken: AtomicBool,
@@ -122,18 +121,19 @@ where
 {
     pub(crate) fn new(
         core: Arc<GroupCore<E>>,
+        dispatcher: Dispatcher<E>,
         info: WorkerInfo,
         max_batch: usize,
-        readers: Vec<Reader<Entry<E>>>,
+        cursors: Vec<PartitionCursor<E>>,
         listener: L,
     ) -> Self {
         PollGroup {
             core,
+            dispatcher,
             max_batch,
             taken: AtomicBool::new(false),
             state: Mutex::new(PollState {
-                partitions: info.partitions.clone(),
-                readers,
+                cursors,
                 listener,
                 next: 0,
                 started: false,
@@ -153,7 +153,7 @@ where
             state.started = true;
             guarded(|| state.listener.on_start(&self.info));
         }
-        let n = state.readers.len();
+        let n = state.cursors.len();
         let mut remaining = max_events;
         'rounds: while remaining > 0 {
             let share = (remaining / n).max(1);
@@ -166,10 +166,12 @@ where
                     break 'rounds;
                 }
                 let at = (state.next + i) % n;
-                let got = drain_partition(
-                    &mut state.readers[at],
-                    state.partitions[at],
-                    &mut state.listener,
+                let PollState {
+                    cursors, listener, ..
+                } = &mut *state;
+                let got = self.dispatcher.drain(
+                    &mut cursors[at],
+                    listener,
                     shared,
                     counters,
                     share.min(remaining).min(self.max_batch),
@@ -224,15 +226,29 @@ where
 {
     fn request_stop(&self) {}
 
-    /// Drains the group on the calling thread (the one shutting down).
-    fn join(&self) {
+    fn abort(&self) {
+        self.core.shared.abort.store(true, Ordering::SeqCst);
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state.try_lock().is_some_and(|s| s.finished)
+    }
+
+    /// Drains the group on the calling thread (the one shutting down), until
+    /// every partition is done or `deadline` passes.
+    fn join(&self, deadline: Option<Instant>) {
         let mut state = self.state.lock();
         if state.finished {
             return;
         }
         let _reader = enter_reader(self.core.shared.id);
-        while !state.readers.iter().all(Reader::is_finished) {
-            if self.run(&mut state, usize::MAX, None) == 0 {
+        while !state.cursors.iter().all(PartitionCursor::is_done) {
+            if self.core.shared.abort.load(Ordering::SeqCst)
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                break;
+            }
+            if self.run(&mut state, usize::MAX, deadline) == 0 {
                 std::thread::yield_now();
             }
         }
@@ -246,6 +262,10 @@ where
 
     fn report(&self) -> GroupReport {
         self.core.report("poll")
+    }
+
+    fn name(&self) -> &str {
+        &self.core.shared.name
     }
 
     fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {
@@ -264,12 +284,24 @@ where
 {
     fn request_stop(&self) {}
 
-    fn join(&self) {
-        self.0.join();
+    fn abort(&self) {
+        self.0.abort();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    fn join(&self, deadline: Option<Instant>) {
+        self.0.join(deadline);
     }
 
     fn report(&self) -> GroupReport {
         self.0.report()
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
     }
 
     fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {

@@ -4,20 +4,19 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::dispatch::{drain_partition, guarded};
+use super::dispatch::{guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{enter_reader, Idle, Reader, WaitStrategy};
-use crate::topic::Entry;
+use crate::ring::{enter_reader, Idle, WaitStrategy};
 
 /// What one worker thread owns.
 pub(crate) struct WorkerSetup<E, L> {
     pub(crate) index: usize,
-    pub(crate) partitions: Vec<u32>,
-    pub(crate) readers: Vec<Reader<Entry<E>>>,
+    pub(crate) cursors: Vec<PartitionCursor<E>>,
     pub(crate) listener: L,
     pub(crate) info: WorkerInfo,
     pub(crate) wait: WaitStrategy,
@@ -27,6 +26,7 @@ pub(crate) struct WorkerSetup<E, L> {
 /// Starts the worker's thread.
 pub(crate) fn spawn<E, L>(
     core: Arc<GroupCore<E>>,
+    dispatcher: Arc<Dispatcher<E>>,
     setup: WorkerSetup<E, L>,
 ) -> io::Result<JoinHandle<()>>
 where
@@ -35,16 +35,20 @@ where
 {
     thread::Builder::new()
         .name(format!("veltrix-{}-{}", core.shared.name, setup.index))
-        .spawn(move || run(&core, setup))
+        .spawn(move || run(&core, &dispatcher, setup))
 }
 
 /// The worker loop: round-robin over its partitions, a batch from each, idle
-/// when all are empty, exit once stopped and every partition is drained.
-fn run<E, L: Listener<E>>(core: &GroupCore<E>, setup: WorkerSetup<E, L>) {
+/// when none is ready, exit once stopped and every partition is drained (or
+/// halted), or at once when aborted.
+fn run<E, L>(core: &GroupCore<E>, dispatcher: &Dispatcher<E>, setup: WorkerSetup<E, L>)
+where
+    E: Send + Sync + 'static,
+    L: Listener<E>,
+{
     let WorkerSetup {
         index,
-        partitions,
-        mut readers,
+        mut cursors,
         mut listener,
         info,
         wait,
@@ -53,35 +57,40 @@ fn run<E, L: Listener<E>>(core: &GroupCore<E>, setup: WorkerSetup<E, L>) {
     let shared = &core.shared;
     let counters = &shared.counters[index];
     let _reader = enter_reader(shared.id);
-    Idle::register(&readers);
+    Idle::register(cursors.iter().map(PartitionCursor::ring));
     guarded(|| listener.on_start(&info));
     let mut idle = Idle::new(wait);
     let mut start = 0usize;
-    let n = readers.len();
+    let n = cursors.len();
     loop {
-        let mut handled = 0usize;
+        if shared.abort.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut consumed = 0usize;
         for i in 0..n {
             let at = (start + i) % n;
-            handled += drain_partition(
-                &mut readers[at],
-                partitions[at],
-                &mut listener,
-                shared,
-                counters,
-                max_batch,
-            );
+            consumed += dispatcher.drain(&mut cursors[at], &mut listener, shared, counters, max_batch);
         }
         if n > 0 {
             start = (start + 1) % n;
         }
-        if handled > 0 {
+        if consumed > 0 {
             idle.reset();
             continue;
         }
-        if shared.stop.load(Ordering::SeqCst) && readers.iter().all(Reader::is_finished) {
+        if shared.stop.load(Ordering::SeqCst) && cursors.iter().all(PartitionCursor::is_done) {
             break;
         }
-        idle.wait(&readers, &shared.stop);
+        let until = cursors.iter().filter_map(PartitionCursor::retry_due).min();
+        idle.wait(
+            cursors.iter().map(PartitionCursor::ring),
+            || {
+                let now = until.map(|_| Instant::now());
+                cursors.iter().any(|c| c.is_ready(now))
+            },
+            &shared.stop,
+            until,
+        );
     }
     guarded(|| listener.on_shutdown());
 }
@@ -95,12 +104,19 @@ pub(crate) struct ThreadedGroup<E> {
 impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     fn request_stop(&self) {
         self.core.shared.stop.store(true, Ordering::SeqCst);
-        for handle in self.handles.lock().iter() {
-            handle.thread().unpark();
-        }
+        self.unpark();
     }
 
-    fn join(&self) {
+    fn abort(&self) {
+        self.core.shared.abort.store(true, Ordering::SeqCst);
+        self.unpark();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.handles.lock().iter().all(JoinHandle::is_finished)
+    }
+
+    fn join(&self, _deadline: Option<Instant>) {
         let handles = std::mem::take(&mut *self.handles.lock());
         for handle in handles {
             // Listener panics are caught inside the loop; a join error could
@@ -113,7 +129,19 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.core.report("threads")
     }
 
+    fn name(&self) -> &str {
+        &self.core.shared.name
+    }
+
     fn as_poll(&self) -> Option<Arc<dyn super::poller::PollDriver>> {
         None
+    }
+}
+
+impl<E> ThreadedGroup<E> {
+    fn unpark(&self) {
+        for handle in self.handles.lock().iter() {
+            handle.thread().unpark();
+        }
     }
 }

@@ -11,6 +11,13 @@ use smallvec::SmallVec;
 use super::{PushError, Ring};
 use crate::loom::Ordering;
 
+/// Runs a model with room for the spin-and-yield loops of full/empty rings.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(f);
+}
+
 /// Pushes `value`, yielding to the model while the ring is full.
 fn push(ring: &Ring<Tracked>, mut value: Tracked) {
     loop {
@@ -54,7 +61,7 @@ fn read_all(reader: &mut super::Reader<Tracked>, n: usize) -> Vec<u64> {
 
 #[test]
 fn two_producers_one_reader_wrap_around() {
-    loom::model(|| {
+    model(|| {
         let drops = LoomArc::new(AtomicUsize::new(0));
         let (ring, mut readers) = Ring::<Tracked>::new(2, &[1]).unwrap();
         let mut reader = readers.pop().unwrap();
@@ -92,7 +99,7 @@ fn two_producers_one_reader_wrap_around() {
 
 #[test]
 fn one_producer_two_groups_gate_the_producer() {
-    loom::model(|| {
+    model(|| {
         let drops = LoomArc::new(AtomicUsize::new(0));
         let (ring, readers) = Ring::<Tracked>::new(2, &[1, 2]).unwrap();
         let producer = {
@@ -126,7 +133,7 @@ fn one_producer_two_groups_gate_the_producer() {
 
 #[test]
 fn close_rejects_later_claims_and_keeps_earlier_ones() {
-    loom::model(|| {
+    model(|| {
         let drops = LoomArc::new(AtomicUsize::new(0));
         let (ring, mut readers) = Ring::<Tracked>::new(2, &[1]).unwrap();
         let mut reader = readers.pop().unwrap();

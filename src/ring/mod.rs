@@ -341,6 +341,47 @@ impl<T> Ring<T> {
             .unwrap_or(0)
     }
 
+    /// Moves every event that some reader has not consumed out of a closed
+    /// ring, in sequence order, and marks them consumed by every reader.
+    /// Returns nothing if the ring is not closed.
+    ///
+    /// # Safety
+    ///
+    /// No [`Reader`] of this ring may be inside [`Reader::drain`] while this
+    /// runs. (Drains after it are fine: the taken slots' stamps are reset to
+    /// 0, which matches no sequence, so they find nothing.)
+    pub(crate) unsafe fn take_unconsumed(&self) -> Vec<T> {
+        if !self.is_closed() {
+            return Vec::new();
+        }
+        let end = self.claimed();
+        let start = self.min_cursor();
+        let mut taken = Vec::with_capacity((end - start) as usize);
+        for seq in start..end {
+            let slot = self.slot(seq);
+            // Closed: every claim below `end` is published or about to be.
+            while slot.stamp.load(Ordering::Acquire) != seq + 1 {
+                std::thread::yield_now();
+            }
+            let value = slot.value.with_mut(|cell| {
+                // SAFETY: the stamp says the slot holds `seq`'s value
+                // (Acquire pairs with the producer's Release); the caller
+                // guarantees no reader borrows it now, and the ring is closed
+                // so no producer writes it. Resetting the stamp to 0 below
+                // marks the slot uninitialised, so the value is not read or
+                // dropped again.
+                unsafe { ptr::read(cell).assume_init() }
+            });
+            slot.stamp.store(0, Ordering::Release);
+            taken.push(value);
+        }
+        for cursor in self.cursors.iter() {
+            cursor.store(end, Ordering::SeqCst);
+        }
+        self.gate.notify_all();
+        taken
+    }
+
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
         self.cursors[index].load(Ordering::SeqCst)

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
-use super::Reader;
 use crate::loom::{AtomicUsize, Ordering};
 
 /// Longest a parked thread sleeps without being woken.
@@ -211,19 +210,28 @@ impl Idle {
         self.step = 0;
     }
 
-    /// Registers the current thread with every ring of `readers`, so
+    /// Registers the current thread with every ring in `rings`, so
     /// producers can unpark it.
-    pub(crate) fn register<T>(readers: &[Reader<T>]) {
-        for reader in readers {
-            reader.ring().wake.register(thread::current());
+    pub(crate) fn register<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) {
+        for ring in rings {
+            ring.wake.register(thread::current());
         }
     }
 
     /// One idle step after a round that found nothing: spin, yield or park
     /// according to the strategy and how long the worker has been idle.
-    /// Returns early (without parking) if any reader has pending events or
-    /// `stop` is set.
-    pub(crate) fn wait<T>(&mut self, readers: &[Reader<T>], stop: &AtomicBool) {
+    /// Parking announces the thread on every ring of `rings`, then re-checks
+    /// `ready` (which must look at those rings' claims) and `stop`, and
+    /// sleeps at most until `until`.
+    pub(crate) fn wait<'a, T: 'a, I>(
+        &mut self,
+        rings: I,
+        ready: impl Fn() -> bool,
+        stop: &AtomicBool,
+        until: Option<Instant>,
+    ) where
+        I: Iterator<Item = &'a super::Ring<T>> + Clone,
+    {
         let (spins, yields) = match self.strategy {
             WaitStrategy::BusySpin => {
                 std::hint::spin_loop();
@@ -239,16 +247,18 @@ impl Idle {
         } else if self.step <= spins.saturating_add(yields) {
             thread::yield_now();
         } else {
-            for reader in readers {
-                reader.ring().wake.announce();
+            for ring in rings.clone() {
+                ring.wake.announce();
             }
-            let ready = stop.load(std::sync::atomic::Ordering::SeqCst)
-                || readers.iter().any(|r| r.pending() > 0);
-            if !ready {
-                thread::park_timeout(PARK_SAFETY);
+            if !stop.load(std::sync::atomic::Ordering::SeqCst) && !ready() {
+                let mut sleep = PARK_SAFETY;
+                if let Some(until) = until {
+                    sleep = sleep.min(until.saturating_duration_since(Instant::now()));
+                }
+                thread::park_timeout(sleep);
             }
-            for reader in readers {
-                reader.ring().wake.retract();
+            for ring in rings {
+                ring.wake.retract();
             }
         }
     }

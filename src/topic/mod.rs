@@ -6,11 +6,12 @@
 
 mod options;
 
-pub use options::{PartitionerKind, TopicOptions};
+pub use options::{FullPolicy, PartitionerKind, TopicOptions};
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use smallvec::SmallVec;
 
@@ -29,13 +30,47 @@ pub(crate) struct Entry<E> {
     pub(crate) published: u64,
 }
 
-/// Where a published event went.
+/// What happened to a published event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Receipt {
-    /// The partition it was routed to.
-    pub partition: u32,
-    /// Its sequence number in that partition.
-    pub sequence: u64,
+pub enum Receipt {
+    /// It is in its partition and every group will see it.
+    Accepted {
+        /// The partition it was routed to.
+        partition: u32,
+        /// Its sequence number in that partition.
+        sequence: u64,
+    },
+    /// The partition was full and the topic's policy is
+    /// [`FullPolicy::DropNewest`]: the event was dropped and counted.
+    Dropped {
+        /// The partition it was routed to.
+        partition: u32,
+    },
+}
+
+impl Receipt {
+    /// The partition the event was routed to.
+    #[must_use]
+    pub fn partition(&self) -> u32 {
+        match *self {
+            Receipt::Accepted { partition, .. } | Receipt::Dropped { partition } => partition,
+        }
+    }
+
+    /// Its sequence number in the partition, unless it was dropped.
+    #[must_use]
+    pub fn sequence(&self) -> Option<u64> {
+        match *self {
+            Receipt::Accepted { sequence, .. } => Some(sequence),
+            Receipt::Dropped { .. } => None,
+        }
+    }
+
+    /// Whether the event was dropped by the topic's full policy.
+    #[must_use]
+    pub fn is_dropped(&self) -> bool {
+        matches!(self, Receipt::Dropped { .. })
+    }
 }
 
 /// Counters a topic keeps about publishes that did not happen.
@@ -45,6 +80,15 @@ pub(crate) struct TopicCounters {
     pub(crate) rejected_full: AtomicU64,
     pub(crate) rejected_closed: AtomicU64,
     pub(crate) would_deadlock: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+}
+
+/// De-duplication of a topic: events whose id was seen among the last
+/// `window` ids of their partition are not delivered.
+pub(crate) struct DedupSpec<E> {
+    pub(crate) window: usize,
+    pub(crate) id: Box<dyn Fn(&E) -> u64 + Send + Sync>,
 }
 
 pub(crate) struct TopicInner<E> {
@@ -52,6 +96,8 @@ pub(crate) struct TopicInner<E> {
     pub(crate) rings: Box<[Arc<Ring<Entry<E>>>]>,
     partitioner: Box<dyn Partitioner<E>>,
     timestamps: bool,
+    policy: FullPolicy,
+    pub(crate) dedup: Option<DedupSpec<E>>,
     pub(crate) counters: TopicCounters,
 }
 
@@ -73,7 +119,7 @@ pub(crate) struct TopicInner<E> {
 ///     .build()?;
 /// let numbers = engine.topic::<u32>("numbers")?;
 /// let receipt = numbers.publish(7)?;
-/// assert!(receipt.partition < 2);
+/// assert!(receipt.partition() < 2);
 /// numbers.publish_batch([1, 2, 3])?;
 /// let report = engine.shutdown();
 /// assert_eq!(report.topic("numbers").unwrap().published, 4);
@@ -105,14 +151,17 @@ impl<E: Send + Sync + 'static> Topic<E> {
         name: Arc<str>,
         rings: Box<[Arc<Ring<Entry<E>>>]>,
         partitioner: Box<dyn Partitioner<E>>,
-        timestamps: bool,
+        options: &TopicOptions,
+        dedup: Option<DedupSpec<E>>,
     ) -> Self {
         Topic {
             inner: Arc::new(TopicInner {
                 name,
                 rings,
                 partitioner,
-                timestamps,
+                timestamps: options.timestamps,
+                policy: options.full_policy,
+                dedup,
                 counters: TopicCounters::default(),
             }),
         }
@@ -140,33 +189,55 @@ impl<E: Send + Sync + 'static> Topic<E> {
         self.inner.rings.iter().map(|r| r.claimed()).sum()
     }
 
-    /// Publishes `event`, waiting (spin, yield, then sleep) while its
-    /// partition is full.
+    /// Publishes `event`. When its partition is full, does what the topic's
+    /// [`FullPolicy`] says: wait (the default), wait up to a timeout, hand the
+    /// event back, or drop it and count it.
     ///
     /// # Errors
     ///
     /// Hands the event back in [`PublishError::Closed`] after shutdown, in
     /// [`PublishError::InvalidPartition`] if the partitioner returned an index
-    /// out of range, and in [`PublishError::WouldDeadlock`] if the partition
-    /// is full and the calling thread is a worker or poller of a group that
-    /// reads it (it would wait on itself).
+    /// out of range, in [`PublishError::Full`] under [`FullPolicy::Reject`],
+    /// in [`PublishError::Timeout`] under [`FullPolicy::BlockTimeout`], and in
+    /// [`PublishError::WouldDeadlock`] if the partition is full and the
+    /// calling thread is a worker or poller of a group that reads it (it
+    /// would wait on itself).
     #[inline]
     pub fn publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let (partition, ring, event) = self.route(event)?;
         let mut entry = self.entry_for(event);
+        let mut deadline = None;
         loop {
             match ring.try_push(entry) {
-                Ok(sequence) => return Ok(Receipt { partition, sequence }),
+                Ok(sequence) => return Ok(Receipt::Accepted { partition, sequence }),
                 Err((back, PushError::Closed)) => return Err(self.closed(back.event)),
                 Err((back, PushError::Full)) => {
+                    let counters = &self.inner.counters;
+                    let timeout = match self.inner.policy {
+                        FullPolicy::Reject => {
+                            counters.rejected_full.fetch_add(1, Ordering::Relaxed);
+                            return Err(PublishError::Full(back.event));
+                        }
+                        FullPolicy::DropNewest => {
+                            counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                            return Ok(Receipt::Dropped { partition });
+                        }
+                        FullPolicy::Block => None,
+                        FullPolicy::BlockTimeout(timeout) => Some(timeout),
+                    };
                     if ring.is_read_by_current_thread() {
-                        self.inner
-                            .counters
-                            .would_deadlock
-                            .fetch_add(1, Ordering::Relaxed);
+                        counters.would_deadlock.fetch_add(1, Ordering::Relaxed);
                         return Err(PublishError::WouldDeadlock(back.event));
                     }
-                    ring.wait_for_room(1, None);
+                    if let Some(timeout) = timeout {
+                        let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+                        if !ring.wait_for_room(1, Some(deadline)) {
+                            counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                            return Err(PublishError::Timeout(back.event));
+                        }
+                    } else {
+                        ring.wait_for_room(1, None);
+                    }
                     entry = back;
                 }
             }
@@ -183,7 +254,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let (partition, ring, event) = self.route(event)?;
         match ring.try_push(self.entry_for(event)) {
-            Ok(sequence) => Ok(Receipt { partition, sequence }),
+            Ok(sequence) => Ok(Receipt::Accepted { partition, sequence }),
             Err((back, PushError::Closed)) => Err(self.closed(back.event)),
             Err((back, PushError::Full)) => {
                 self.inner
@@ -195,10 +266,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
-    /// Publishes every event of `events` in order, waiting while partitions
-    /// are full. Consecutive events bound for one partition are claimed and
-    /// published together (one CAS per run of up to 32), and the batch takes
-    /// one timestamp. Returns how many events were published.
+    /// Publishes every event of `events` in order, applying the topic's
+    /// [`FullPolicy`] to full partitions. Consecutive events bound for one
+    /// partition are claimed and published together (one CAS per run of up
+    /// to 32), and the batch takes one timestamp. Returns how many events
+    /// were accepted (events dropped under [`FullPolicy::DropNewest`] are
+    /// counted in the topic's `dropped_full`, not here).
     ///
     /// # Errors
     ///
@@ -223,11 +296,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
             let invalid = partition >= partitions;
             if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
             {
-                let n = run.len();
-                if let Err(kind) = self.flush_run(run_partition, &mut run) {
-                    return Err(batch_error(accepted, kind, run, Some(event), events));
+                match self.flush_run(run_partition, &mut run) {
+                    Ok(n) => accepted += n,
+                    Err(kind) => {
+                        return Err(batch_error(accepted, kind, run, Some(event), events));
+                    }
                 }
-                accepted += n;
             }
             if invalid {
                 inner
@@ -244,42 +318,56 @@ impl<E: Send + Sync + 'static> Topic<E> {
             run.push(Entry { event, published });
         }
         if !run.is_empty() {
-            let n = run.len();
-            if let Err(kind) = self.flush_run(run_partition, &mut run) {
-                return Err(batch_error(accepted, kind, run, None, events));
+            match self.flush_run(run_partition, &mut run) {
+                Ok(n) => accepted += n,
+                Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
             }
-            accepted += n;
         }
         Ok(accepted)
     }
 
-    /// Publishes `run` (one partition's events) as one claim, waiting for
-    /// room. Leaves `run` intact on error.
+    /// Publishes `run` (one partition's events) as one claim, applying the
+    /// full policy. Returns how many were accepted (0 if dropped); leaves
+    /// `run` intact on error.
     fn flush_run(
         &self,
         partition: u32,
         run: &mut SmallVec<[Entry<E>; MAX_RUN]>,
-    ) -> Result<(), PublishErrorKind> {
+    ) -> Result<usize, PublishErrorKind> {
         let ring = &self.inner.rings[partition as usize];
+        let counters = &self.inner.counters;
+        let n = run.len();
+        let mut deadline = None;
         loop {
             match ring.try_push_batch(run) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(n),
                 Err(PushError::Closed) => {
-                    self.inner
-                        .counters
-                        .rejected_closed
-                        .fetch_add(run.len() as u64, Ordering::Relaxed);
+                    counters.rejected_closed.fetch_add(n as u64, Ordering::Relaxed);
                     return Err(PublishErrorKind::Closed);
                 }
                 Err(PushError::Full) => {
+                    let timeout = match self.inner.policy {
+                        FullPolicy::Reject => {
+                            counters.rejected_full.fetch_add(n as u64, Ordering::Relaxed);
+                            return Err(PublishErrorKind::Full);
+                        }
+                        FullPolicy::DropNewest => {
+                            counters.dropped_full.fetch_add(n as u64, Ordering::Relaxed);
+                            run.clear();
+                            return Ok(0);
+                        }
+                        FullPolicy::Block => None,
+                        FullPolicy::BlockTimeout(timeout) => Some(timeout),
+                    };
                     if ring.is_read_by_current_thread() {
-                        self.inner
-                            .counters
-                            .would_deadlock
-                            .fetch_add(run.len() as u64, Ordering::Relaxed);
+                        counters.would_deadlock.fetch_add(n as u64, Ordering::Relaxed);
                         return Err(PublishErrorKind::WouldDeadlock);
                     }
-                    ring.wait_for_room(run.len() as u64, None);
+                    let deadline = timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
+                    if !ring.wait_for_room(n as u64, deadline) {
+                        counters.timed_out.fetch_add(n as u64, Ordering::Relaxed);
+                        return Err(PublishErrorKind::Timeout);
+                    }
                 }
             }
         }

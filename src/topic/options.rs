@@ -33,6 +33,27 @@ impl PartitionerKind {
     }
 }
 
+/// What `publish` does when the event's partition is full. Chosen per topic.
+///
+/// `try_publish` never waits whatever the policy: it hands the event back in
+/// [`PublishError::Full`](crate::PublishError::Full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FullPolicy {
+    /// Wait (spin, yield, then sleep) until there is room. The default.
+    #[default]
+    Block,
+    /// Wait at most this long, then hand the event back in
+    /// [`PublishError::Timeout`](crate::PublishError::Timeout).
+    BlockTimeout(std::time::Duration),
+    /// Never wait: every `publish` behaves like `try_publish`.
+    Reject,
+    /// Drop the new event and count it (`dropped_full`), returning
+    /// [`Receipt::Dropped`](crate::Receipt::Dropped): for telemetry where
+    /// freshness beats completeness.
+    DropNewest,
+}
+
 /// How a topic is laid out: partitions, ring capacity, partitioner,
 /// timestamps.
 ///
@@ -57,6 +78,9 @@ pub struct TopicOptions {
     /// Stamp each event with its publish time (one TSC read per publish
     /// call). Default `true`.
     pub timestamps: bool,
+    /// What `publish` does when a partition is full. Default
+    /// [`FullPolicy::Block`].
+    pub full_policy: FullPolicy,
 }
 
 impl Default for TopicOptions {
@@ -66,6 +90,7 @@ impl Default for TopicOptions {
             capacity: 1024,
             partitioner: PartitionerKind::RoundRobin,
             timestamps: true,
+            full_policy: FullPolicy::Block,
         }
     }
 }
@@ -91,6 +116,13 @@ impl TopicOptions {
     #[must_use]
     pub fn partitioner(mut self, kind: PartitionerKind) -> Self {
         self.partitioner = kind;
+        self
+    }
+
+    /// Sets what `publish` does when a partition is full.
+    #[must_use]
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.full_policy = policy;
         self
     }
 

@@ -1,0 +1,193 @@
+//! Shutting an engine down: in dependency order, draining, with an optional
+//! deadline after which what is left is handed back.
+
+use std::any::Any;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::{Engine, Report};
+use crate::error::LookupError;
+
+/// Which topic each group reads and dead-letters into, so shutdown can close
+/// a dead-letter topic only after the groups feeding it have drained.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownPlan {
+    /// Index of the topic each group reads.
+    pub(crate) group_topic: Vec<usize>,
+    /// Index of the dead-letter topic each group writes to, if any.
+    pub(crate) dead_letter_topic: Vec<Option<usize>>,
+}
+
+/// The outcome of [`Engine::shutdown_timeout`]: the final counts, and the
+/// events the deadline left unhandled.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// The final counts. Each group's `lag` is how many events of its topic
+    /// it did not get to.
+    pub report: Report,
+    /// The events at least one group did not get to, by topic, in partition
+    /// and sequence order.
+    pub unhandled: Unhandled,
+}
+
+/// Events handed back by a shutdown that hit its deadline (or left behind a
+/// halted partition), by topic.
+#[derive(Default)]
+pub struct Unhandled {
+    topics: Vec<(String, usize, Box<dyn Any + Send>)>,
+}
+
+impl fmt::Debug for Unhandled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.topics.iter().map(|(name, n, _)| (name, n)))
+            .finish()
+    }
+}
+
+impl Unhandled {
+    /// Total events handed back, all topics.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.topics.iter().map(|(_, n, _)| n).sum()
+    }
+
+    /// Whether nothing was left.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(topic, events handed back)` for every topic.
+    pub fn counts(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.topics.iter().map(|(name, n, _)| (name.as_str(), *n))
+    }
+
+    /// Takes the events of topic `topic`, which carries `E`. A second call
+    /// for the same topic returns an empty vector.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::UnknownTopic`] or [`LookupError::WrongType`].
+    pub fn take<E: 'static>(&mut self, topic: &str) -> Result<Vec<E>, LookupError> {
+        let known: Vec<String> = self.topics.iter().map(|(n, _, _)| n.clone()).collect();
+        let (_, count, events) = self
+            .topics
+            .iter_mut()
+            .find(|(name, _, _)| name == topic)
+            .ok_or_else(|| LookupError::UnknownTopic {
+                name: topic.to_owned(),
+                known,
+            })?;
+        let events = events
+            .downcast_mut::<Vec<E>>()
+            .ok_or_else(|| LookupError::WrongType {
+                topic: topic.to_owned(),
+                actual: "another type",
+                requested: std::any::type_name::<E>(),
+            })?;
+        *count = 0;
+        Ok(std::mem::take(events))
+    }
+}
+
+impl Engine {
+    /// Shuts down, draining: stops accepting events (later publishes get
+    /// [`PublishError::Closed`](crate::PublishError::Closed) with their
+    /// event), hands every accepted event to every group, runs each
+    /// listener's `on_shutdown`, joins every worker thread, and returns the
+    /// final counts. Poll-mode groups are drained on the calling thread.
+    ///
+    /// Topics close in dependency order: a dead-letter topic stays open
+    /// until the groups that write to it have drained. Events that listeners
+    /// publish to other topics while the engine drains are refused with
+    /// `Closed`, like any other publish after shutdown began.
+    ///
+    /// Events behind a halted partition cannot drain; they are counted in the
+    /// group's `lag` and dropped. A listener that fails forever under
+    /// `Retries::Forever` keeps this call waiting: use
+    /// [`shutdown_timeout`](Self::shutdown_timeout) to bound it.
+    pub fn shutdown(mut self) -> Report {
+        self.shutdown_inner(None).report
+    }
+
+    /// Like [`shutdown`](Self::shutdown), but drains for at most `timeout`.
+    /// Groups still busy at the deadline are stopped, and every event some
+    /// group did not get to is moved out of the rings and handed back in
+    /// [`Shutdown::unhandled`]. Nothing vanishes: each group's report counts
+    /// what it missed as `lag`.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Shutdown {
+        self.shutdown_inner(Some(Instant::now() + timeout))
+    }
+
+    pub(super) fn shutdown_inner(&mut self, deadline: Option<Instant>) -> Shutdown {
+        if self.shut_down {
+            return Shutdown {
+                report: self.report(),
+                unhandled: Unhandled::default(),
+            };
+        }
+        self.shut_down = true;
+        let plan = &self.plan;
+        let mut open = vec![true; self.topics.len()];
+        let mut running = vec![true; self.groups.len()];
+        while running.iter().any(|r| *r) {
+            // Close every open topic no running group dead-letters into.
+            let mut closed_any = false;
+            for t in 0..open.len() {
+                let feeds = (0..running.len()).any(|g| {
+                    running[g] && plan.dead_letter_topic[g] == Some(t) && plan.group_topic[g] != t
+                });
+                if open[t] && !feeds {
+                    self.topics[t].control.close();
+                    open[t] = false;
+                    closed_any = true;
+                }
+            }
+            if !closed_any {
+                // A cycle of dead-letter topics: close them all.
+                for (t, is_open) in open.iter_mut().enumerate() {
+                    if *is_open {
+                        self.topics[t].control.close();
+                        *is_open = false;
+                    }
+                }
+            }
+            let stopping: Vec<usize> = (0..running.len())
+                .filter(|&g| running[g] && !open[plan.group_topic[g]])
+                .collect();
+            for &g in &stopping {
+                self.groups[g].request_stop();
+            }
+            for &g in &stopping {
+                let group = &self.groups[g];
+                if let Some(deadline) = deadline {
+                    while !group.is_finished() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    if !group.is_finished() {
+                        group.abort();
+                    }
+                }
+                group.join(deadline);
+                running[g] = false;
+            }
+        }
+        for (t, is_open) in open.iter().enumerate() {
+            if *is_open {
+                self.topics[t].control.close();
+            }
+        }
+        let report = self.report();
+        let mut unhandled = Unhandled::default();
+        for topic in &self.topics {
+            // SAFETY: every group has been joined above: its workers have
+            // exited and its poller is marked finished (later polls return
+            // before reading), so no reader of this topic's rings is draining.
+            let (count, events) = unsafe { topic.control.take_unconsumed() };
+            unhandled.topics.push((topic.name.clone(), count, events));
+        }
+        Shutdown { report, unhandled }
+    }
+}

@@ -1,0 +1,56 @@
+//! The counts a group reports.
+
+/// Counts of one group.
+///
+/// Every event published to the group's topic ends up in exactly one of
+/// `handled`, `dead_lettered`, `skipped`, `deduplicated` — or is still
+/// waiting (`lag`): `published = handled + dead_lettered + skipped +
+/// deduplicated + lag`.
+/// [`Report::check_conservation`](crate::Report::check_conservation) checks
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupReport {
+    /// The group.
+    pub name: String,
+    /// The topic it reads.
+    pub topic: String,
+    /// `"threads"` or `"poll"`.
+    pub mode: &'static str,
+    /// Events its listener handled successfully (on any attempt).
+    pub handled: u64,
+    /// Failed attempts: listener errors and panics, retried or not.
+    pub failures: u64,
+    /// Attempts scheduled again after a failure.
+    pub retried: u64,
+    /// Events that failed every attempt and went to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Events that failed every attempt and were skipped (policy `Skip`, or
+    /// the dead-letter topic refused them — see `dead_letter_failed`).
+    pub skipped: u64,
+    /// Events not delivered because their id was in the de-duplication window.
+    pub deduplicated: u64,
+    /// Of `skipped`: events the dead-letter topic refused (closed, full under
+    /// a non-blocking policy, or a self-deadlock).
+    pub dead_letter_failed: u64,
+    /// Events published to the topic and not yet consumed by this group
+    /// (including those behind a halted partition).
+    pub lag: u64,
+    /// Partitions halted by [`Exhausted::Halt`](crate::Exhausted::Halt): the
+    /// group no longer reads them. Empty when healthy.
+    pub halted: Vec<u32>,
+}
+
+impl GroupReport {
+    /// Events consumed: `handled + dead_lettered + skipped + deduplicated`.
+    #[must_use]
+    pub fn consumed(&self) -> u64 {
+        self.handled + self.dead_lettered + self.skipped + self.deduplicated
+    }
+
+    /// Whether no partition is halted.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.halted.is_empty()
+    }
+}
