@@ -161,16 +161,7 @@ impl Engine {
                 self.groups[g].request_stop();
             }
             for &g in &stopping {
-                let group = &self.groups[g];
-                if let Some(deadline) = deadline {
-                    while !group.is_finished() && Instant::now() < deadline {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    if !group.is_finished() {
-                        group.abort();
-                    }
-                }
-                group.join(deadline);
+                self.groups[g].join(deadline);
                 running[g] = false;
             }
         }

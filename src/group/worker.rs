@@ -116,7 +116,16 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.handles.lock().iter().all(JoinHandle::is_finished)
     }
 
-    fn join(&self, _deadline: Option<Instant>) {
+    /// Waits for the workers to drain and exit; at `deadline`, aborts them.
+    fn join(&self, deadline: Option<Instant>) {
+        if let Some(deadline) = deadline {
+            while !self.is_finished() && Instant::now() < deadline {
+                thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if !self.is_finished() {
+                self.abort();
+            }
+        }
         let handles = std::mem::take(&mut *self.handles.lock());
         for handle in handles {
             // Listener panics are caught inside the loop; a join error could
