@@ -70,7 +70,8 @@ struct Verdict {
 
 impl Verdict {
     fn record(&self, group: &'static str, check: &mut OrderCheck) {
-        self.violations.fetch_add(check.violations, Ordering::Relaxed);
+        self.violations
+            .fetch_add(check.violations, Ordering::Relaxed);
         let mut all = self.last_seq.lock().unwrap();
         let map = all.entry(group).or_default();
         for (player, seq) in check.last_seq.drain() {
@@ -169,7 +170,11 @@ fn parse_events() -> Result<u64, String> {
                     .parse()
                     .map_err(|_| format!("--events: '{value}' is not a whole number"))?;
             }
-            other => return Err(format!("unknown argument '{other}'; usage: game_server [--events N]")),
+            other => {
+                return Err(format!(
+                    "unknown argument '{other}'; usage: game_server [--events N]"
+                ))
+            }
         }
     }
     Ok(events.max(PRODUCERS))
@@ -193,27 +198,44 @@ fn main() -> ExitCode {
             TopicOptions::new(8).capacity(16_384),
             by_key(|e: &PlayerEvent| e.player),
         )
-        .subscribe("physics", "player-events", GroupOptions::workers(2), move |_| Physics {
-            check: OrderCheck::default(),
-            positions: HashMap::new(),
-            hits: 0,
-            verdict: v1.clone(),
-        })
-        .subscribe("analytics", "player-events", GroupOptions::workers(1), move |_| Analytics {
-            check: OrderCheck::default(),
-            by_kind: [0; 3],
-            chat_bytes: 0,
-            verdict: v2.clone(),
-        })
-        .subscribe("replication", "player-events", GroupOptions::poll(), move |_| Replication {
-            check: OrderCheck::default(),
-            bytes_out: 0,
-            verdict: v3.clone(),
-        })
+        .subscribe(
+            "physics",
+            "player-events",
+            GroupOptions::workers(2),
+            move |_| Physics {
+                check: OrderCheck::default(),
+                positions: HashMap::new(),
+                hits: 0,
+                verdict: v1.clone(),
+            },
+        )
+        .subscribe(
+            "analytics",
+            "player-events",
+            GroupOptions::workers(1),
+            move |_| Analytics {
+                check: OrderCheck::default(),
+                by_kind: [0; 3],
+                chat_bytes: 0,
+                verdict: v2.clone(),
+            },
+        )
+        .subscribe(
+            "replication",
+            "player-events",
+            GroupOptions::poll(),
+            move |_| Replication {
+                check: OrderCheck::default(),
+                bytes_out: 0,
+                verdict: v3.clone(),
+            },
+        )
         .build()
         .expect("the demo's topology is valid");
 
-    let topic = engine.topic::<PlayerEvent>("player-events").expect("declared above");
+    let topic = engine
+        .topic::<PlayerEvent>("player-events")
+        .expect("declared above");
     let mut replication = engine.poller("replication").expect("poll-mode group");
 
     println!(
@@ -233,7 +255,9 @@ fn main() -> ExitCode {
                     let action = match i % 10 {
                         0..=6 => Action::Move { dx: 1.0, dy: -0.5 },
                         7 | 8 => Action::Shoot { target: i },
-                        _ => Action::Chat { len: (i % 120) as u16 },
+                        _ => Action::Chat {
+                            len: (i % 120) as u16,
+                        },
                     };
                     let event = PlayerEvent {
                         player: first_player + slot as u64,
@@ -268,7 +292,7 @@ fn main() -> ExitCode {
     let published = report.topic("player-events").map_or(0, |t| t.published);
     let mut ok = published == per_producer * PRODUCERS;
     for group in &report.groups {
-        let exact = group.handled == published && group.failed == 0;
+        let exact = group.handled == published && group.failures == 0;
         println!(
             "{:<12} handled {:>10} of {:>10} {}",
             group.name,
@@ -287,7 +311,10 @@ fn main() -> ExitCode {
             for (slot, &last) in seqs.iter().enumerate() {
                 let player = p as u64 * PLAYERS_PER_PRODUCER + slot as u64;
                 if last > 0 && seen.get(&player) != Some(&last) {
-                    println!("{group}: player {player} ended at {:?}, expected {last}", seen.get(&player));
+                    println!(
+                        "{group}: player {player} ended at {:?}, expected {last}",
+                        seen.get(&player)
+                    );
                     ok = false;
                 }
             }
@@ -296,7 +323,11 @@ fn main() -> ExitCode {
     let violations = verdict.violations.load(Ordering::Relaxed);
     println!(
         "per-player order: {}",
-        if violations == 0 { "held".to_owned() } else { format!("VIOLATED {violations} times") }
+        if violations == 0 {
+            "held".to_owned()
+        } else {
+            format!("VIOLATED {violations} times")
+        }
     );
     ok &= violations == 0;
     println!(

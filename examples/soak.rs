@@ -102,9 +102,15 @@ fn parse_seconds() -> Result<u64, String> {
         match arg.as_str() {
             "--seconds" => {
                 let v = args.next().ok_or("--seconds needs a number")?;
-                seconds = v.parse().map_err(|_| format!("--seconds: '{v}' is not a whole number"))?;
+                seconds = v
+                    .parse()
+                    .map_err(|_| format!("--seconds: '{v}' is not a whole number"))?;
             }
-            other => return Err(format!("unknown argument '{other}'; usage: soak [--seconds S]")),
+            other => {
+                return Err(format!(
+                    "unknown argument '{other}'; usage: soak [--seconds S]"
+                ))
+            }
         }
     }
     Ok(seconds)
@@ -120,7 +126,10 @@ fn main() -> ExitCode {
     };
     // Injected panics are expected; don't print thousands of them.
     std::panic::set_hook(Box::new(|info| {
-        let injected = info.payload().downcast_ref::<&str>().is_some_and(|s| s.starts_with("soak:"));
+        let injected = info
+            .payload()
+            .downcast_ref::<&str>()
+            .is_some_and(|s| s.starts_with("soak:"));
         if !injected {
             eprintln!("{info}");
         }
@@ -133,25 +142,39 @@ fn main() -> ExitCode {
             max: Duration::from_millis(2),
             multiplier: 4,
         })
-        .on_exhausted(Exhausted::DeadLetter { topic: "orders.dlq".into() });
+        .on_exhausted(Exhausted::DeadLetter {
+            topic: "orders.dlq".into(),
+        });
     let dead_seen = Arc::new(AtomicU64::new(0));
     let dead = dead_seen.clone();
     let engine = Engine::builder()
-        .topic_with::<Order, _>("orders", TopicOptions::new(4).capacity(256), by_key(|o: &Order| o.customer))
+        .topic_with::<Order, _>(
+            "orders",
+            TopicOptions::new(4).capacity(256),
+            by_key(|o: &Order| o.customer),
+        )
         .deduplicate::<Order, _>("orders", 1024, |o| o.id)
         .dead_letter_topic::<Order>("orders.dlq", TopicOptions::new(1).capacity(1024))
         .topic::<Sample>(
             "telemetry",
-            TopicOptions::new(2).capacity(64).full_policy(FullPolicy::DropNewest),
+            TopicOptions::new(2)
+                .capacity(64)
+                .full_policy(FullPolicy::DropNewest),
         )
-        .subscribe::<Order, _, _>("billing", "orders", GroupOptions::workers(2).failure_policy(retry), |w| {
-            faulty(w.worker() as u64 + 1, 5, 1, 1, 200)
+        .subscribe::<Order, _, _>(
+            "billing",
+            "orders",
+            GroupOptions::workers(2).failure_policy(retry),
+            |w| faulty(w.worker() as u64 + 1, 5, 1, 1, 200),
+        )
+        .subscribe::<Order, _, _>("audit", "orders", GroupOptions::workers(1), |_| {
+            faulty(99, 0, 2, 0, 0)
         })
-        .subscribe::<Order, _, _>("audit", "orders", GroupOptions::workers(1), |_| faulty(99, 0, 2, 0, 0))
         .subscribe::<Order, _, _>(
             "ui",
             "orders",
-            GroupOptions::poll().failure_policy(FailurePolicy::default().retries(Retries::Limited(1))),
+            GroupOptions::poll()
+                .failure_policy(FailurePolicy::default().retries(Retries::Limited(1))),
             |_| faulty(7, 3, 0, 0, 0),
         )
         .subscribe("dlq", "orders.dlq", GroupOptions::workers(1), move |_| {
@@ -162,7 +185,9 @@ fn main() -> ExitCode {
                 Ok(())
             })
         })
-        .subscribe::<Sample, _, _>("metrics", "telemetry", GroupOptions::workers(1), |_| faulty(5, 1, 0, 2, 500))
+        .subscribe::<Sample, _, _>("metrics", "telemetry", GroupOptions::workers(1), |_| {
+            faulty(5, 1, 0, 2, 500)
+        })
         .build()
         .expect("the soak topology is valid");
 
@@ -178,7 +203,11 @@ fn main() -> ExitCode {
             let mut id = p << 40;
             while !stop.load(Ordering::Relaxed) {
                 id += 1;
-                let order = Order { id, customer: rng.next() % 500, cents: rng.next() % 10_000 };
+                let order = Order {
+                    id,
+                    customer: rng.next() % 500,
+                    cents: rng.next() % 10_000,
+                };
                 // 1% of orders are sent twice (an at-least-once upstream).
                 if rng.percent(1) {
                     orders.publish(order.clone()).unwrap();
@@ -192,7 +221,10 @@ fn main() -> ExitCode {
         producers.push(thread::spawn(move || {
             let mut rng = Rng(42);
             while !stop.load(Ordering::Relaxed) {
-                let sample = Sample { sensor: (rng.next() % 16) as u32, value: 1.0 };
+                let sample = Sample {
+                    sensor: (rng.next() % 16) as u32,
+                    value: 1.0,
+                };
                 if telemetry.publish(sample).unwrap().is_dropped() {
                     // Full: the sensor's next reading comes later anyway.
                     thread::yield_now();

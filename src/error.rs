@@ -33,7 +33,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum PublishError<E> {
     /// The partition is full and the call does not wait.
-    #[error("partition is full; retry later, use the blocking `publish`, or raise the topic's capacity")]
+    #[error(
+        "partition is full; retry later, use the blocking `publish`, or raise the topic's capacity"
+    )]
     Full(E),
     /// The topic no longer accepts events (the engine was shut down).
     #[error("topic is closed: the engine has shut down and accepts no more events")]
@@ -47,6 +49,14 @@ pub enum PublishError<E> {
         index: u32,
         /// The topic's partition count.
         partitions: u32,
+    },
+    /// A validator of the topic rejected the event.
+    #[error("event rejected by the topic's validator: {reason}")]
+    Invalid {
+        /// The event, handed back.
+        event: E,
+        /// The validator's reason.
+        reason: String,
     },
     /// The partition stayed full for the whole timeout of
     /// [`FullPolicy::BlockTimeout`](crate::FullPolicy::BlockTimeout).
@@ -67,7 +77,8 @@ impl<E> PublishError<E> {
             | PublishError::Closed(e)
             | PublishError::WouldDeadlock(e)
             | PublishError::Timeout(e)
-            | PublishError::InvalidPartition { event: e, .. } => e,
+            | PublishError::InvalidPartition { event: e, .. }
+            | PublishError::Invalid { event: e, .. } => e,
         }
     }
 
@@ -79,6 +90,7 @@ impl<E> PublishError<E> {
             PublishError::Closed(_) => PublishErrorKind::Closed,
             PublishError::WouldDeadlock(_) => PublishErrorKind::WouldDeadlock,
             PublishError::Timeout(_) => PublishErrorKind::Timeout,
+            PublishError::Invalid { .. } => PublishErrorKind::Invalid,
             PublishError::InvalidPartition {
                 index, partitions, ..
             } => PublishErrorKind::InvalidPartition {
@@ -114,6 +126,8 @@ pub enum PublishErrorKind {
     WouldDeadlock,
     /// See [`PublishError::Timeout`].
     Timeout,
+    /// See [`PublishError::Invalid`].
+    Invalid,
 }
 
 impl fmt::Display for PublishErrorKind {
@@ -126,6 +140,7 @@ impl fmt::Display for PublishErrorKind {
                 "partitioner returned partition {index}, valid: 0..{partitions}"
             ),
             PublishErrorKind::Timeout => f.write_str("partition stayed full for the whole timeout"),
+            PublishErrorKind::Invalid => f.write_str("rejected by the topic's validator"),
             PublishErrorKind::WouldDeadlock => {
                 f.write_str("blocking publish from a reader of the full partition would deadlock")
             }
@@ -218,7 +233,9 @@ pub enum BuildError {
         known: Vec<String>,
     },
     /// A group's listener handles a different event type than its topic carries.
-    #[error("group '{group}' handles events of type {found}, but topic '{topic}' carries {expected}")]
+    #[error(
+        "group '{group}' handles events of type {found}, but topic '{topic}' carries {expected}"
+    )]
     TypeMismatch {
         /// The group.
         group: String,
@@ -263,6 +280,14 @@ pub enum BuildError {
     /// A de-duplication setting that cannot work.
     #[error("topic '{topic}': de-duplication {problem}")]
     InvalidDedup {
+        /// The topic.
+        topic: String,
+        /// What is wrong and what would be right.
+        problem: String,
+    },
+    /// A validator that cannot apply to its topic.
+    #[error("topic '{topic}': validator {problem}")]
+    InvalidValidator {
         /// The topic.
         topic: String,
         /// What is wrong and what would be right.
@@ -337,7 +362,9 @@ pub enum LookupError {
         group: String,
     },
     /// The poller of that group was already taken.
-    #[error("the poller of group '{group}' was already taken; there is one poller per poll-mode group")]
+    #[error(
+        "the poller of group '{group}' was already taken; there is one poller per poll-mode group"
+    )]
     PollerTaken {
         /// The group.
         group: String,

@@ -130,4 +130,4 @@ pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
 #[cfg(not(loom))]
 pub use partitioner::Partitioner;
 #[cfg(not(loom))]
-pub use topic::{FullPolicy, PartitionerKind, Receipt, Topic, TopicOptions};
+pub use topic::{FullPolicy, PartitionerKind, Receipt, Topic, TopicOptions, Validator};

@@ -15,7 +15,7 @@ use crate::group::{
 use crate::listener::{Listener, WorkerInfo};
 use crate::partitioner::Partitioner;
 use crate::ring::Ring;
-use crate::topic::{DedupSpec, Entry, Topic, TopicOptions};
+use crate::topic::{DedupSpec, Entry, Topic, TopicOptions, Validator};
 
 /// Engine-unique group ids (0 means "no group").
 static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
@@ -52,6 +52,15 @@ pub struct EngineBuilder {
     topics: Vec<Box<dyn TopicBlueprint>>,
     groups: Vec<Box<dyn GroupBlueprint>>,
     dedups: Vec<PendingDedup>,
+    validators: Vec<PendingValidator>,
+}
+
+/// A `validate` call, applied to its topic at build.
+struct PendingValidator {
+    topic: String,
+    event: (TypeId, &'static str),
+    /// The `Box<dyn Validator<E>>`.
+    validator: Box<dyn Any + Send>,
 }
 
 /// A `deduplicate` call, applied to its topic at build.
@@ -66,8 +75,14 @@ struct PendingDedup {
 impl std::fmt::Debug for EngineBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineBuilder")
-            .field("topics", &self.topics.iter().map(|t| t.name()).collect::<Vec<_>>())
-            .field("groups", &self.groups.iter().map(|g| g.name()).collect::<Vec<_>>())
+            .field(
+                "topics",
+                &self.topics.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "groups",
+                &self.groups.iter().map(|g| g.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -78,6 +93,7 @@ impl EngineBuilder {
             topics: Vec::new(),
             groups: Vec::new(),
             dedups: Vec::new(),
+            validators: Vec::new(),
         }
     }
 
@@ -110,6 +126,7 @@ impl EngineBuilder {
             options,
             partitioner,
             dedup: None,
+            validators: Vec::new(),
             clone: None,
         }));
         self
@@ -130,8 +147,26 @@ impl EngineBuilder {
             partitioner: options.partitioner.build(),
             options,
             dedup: None,
+            validators: Vec::new(),
             clone: Some(Box::new(clone)),
         }));
+        self
+    }
+
+    /// Adds a validator to topic `topic`: every publish runs it first, and a
+    /// rejected event comes back in [`PublishError::Invalid`](crate::PublishError::Invalid)
+    /// with the reason. Several validators run in the order added.
+    pub fn validate<E, V>(mut self, topic: &str, validator: V) -> Self
+    where
+        E: Send + Sync + 'static,
+        V: Validator<E>,
+    {
+        let boxed: Box<dyn Validator<E>> = Box::new(validator);
+        self.validators.push(PendingValidator {
+            topic: topic.to_owned(),
+            event: (TypeId::of::<E>(), std::any::type_name::<E>()),
+            validator: Box::new(boxed),
+        });
         self
     }
 
@@ -192,7 +227,7 @@ impl EngineBuilder {
     /// unknown topic or with the wrong event type, zero workers, a topic no
     /// group reads, a worker thread that could not start.
     pub fn build(mut self) -> Result<Engine, BuildError> {
-        if let Some(error) = BuildError::from_list(self.validate()) {
+        if let Some(error) = BuildError::from_list(self.check()) {
             return Err(error);
         }
         for dedup in std::mem::take(&mut self.dedups) {
@@ -202,6 +237,14 @@ impl EngineBuilder {
                 .find(|t| t.name() == dedup.topic)
                 .expect("validated: the topic exists");
             topic.set_dedup(dedup.spec);
+        }
+        for pending in std::mem::take(&mut self.validators) {
+            let topic = self
+                .topics
+                .iter_mut()
+                .find(|t| t.name() == pending.topic)
+                .expect("validated: the topic exists");
+            topic.add_validator(pending.validator);
         }
         crate::clock::warm_up();
         let group_ids: Vec<u64> = self
@@ -232,7 +275,8 @@ impl EngineBuilder {
         let topic_index = |name: &str| topics.iter().position(|t| t.name == name);
         let mut plan = super::ShutdownPlan::default();
         let mut groups: Vec<Arc<dyn GroupControl>> = Vec::with_capacity(self.groups.len());
-        for ((blueprint, id), group_readers) in self.groups.into_iter().zip(group_ids).zip(readers) {
+        for ((blueprint, id), group_readers) in self.groups.into_iter().zip(group_ids).zip(readers)
+        {
             let topic = topic_index(blueprint.topic()).expect("validated: the topic exists");
             let dead_letter_topic = match &blueprint.options().failure.exhausted {
                 Exhausted::DeadLetter { topic } => topic_index(topic),
@@ -246,7 +290,10 @@ impl EngineBuilder {
                 readers: group_readers.expect("validated: every group has readers"),
                 dead_letter: dead_letter_topic.map(|t| {
                     let entry = &topics[t];
-                    let clone = entry.clone.as_deref().expect("validated: a dead-letter topic");
+                    let clone = entry
+                        .clone
+                        .as_deref()
+                        .expect("validated: a dead-letter topic");
                     (entry.handle.as_ref() as &dyn Any, clone as &dyn Any)
                 }),
             };
@@ -261,7 +308,7 @@ impl EngineBuilder {
         Ok(Engine::from_parts(topics, groups, plan))
     }
 
-    fn validate(&self) -> Vec<BuildError> {
+    fn check(&self) -> Vec<BuildError> {
         let mut errors = Vec::new();
         let mut names = HashSet::new();
         for topic in &self.topics {
@@ -326,14 +373,35 @@ impl EngineBuilder {
                     dedup.event.1,
                     topic.event_type().1
                 )),
-                Some(_) if dedup.window == 0 => {
-                    Some("window = 0 would remember no id; use a window of at least 1 (e.g. 1024)".to_owned())
-                }
+                Some(_) if dedup.window == 0 => Some(
+                    "window = 0 would remember no id; use a window of at least 1 (e.g. 1024)"
+                        .to_owned(),
+                ),
                 Some(_) => None,
             };
             if let Some(problem) = problem {
                 errors.push(BuildError::InvalidDedup {
                     topic: dedup.topic.clone(),
+                    problem,
+                });
+            }
+        }
+        for pending in &self.validators {
+            let problem = match self.topics.iter().find(|t| t.name() == pending.topic) {
+                None => Some(format!(
+                    "names an unknown topic; declared topics: [{}]",
+                    known.join(", ")
+                )),
+                Some(topic) if topic.event_type().0 != pending.event.0 => Some(format!(
+                    "checks {}, but the topic carries {}",
+                    pending.event.1,
+                    topic.event_type().1
+                )),
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                errors.push(BuildError::InvalidValidator {
+                    topic: pending.topic.clone(),
                     problem,
                 });
             }
@@ -354,10 +422,9 @@ impl EngineBuilder {
         let (expected_id, expected) = group.dead_letter_type();
         let problem = match self.topics.iter().find(|t| t.name() == topic) {
             None => Some("does not exist".to_owned()),
-            Some(t) if t.event_type().0 != expected_id => Some(format!(
-                "carries {}, not {expected}",
-                t.event_type().1
-            )),
+            Some(t) if t.event_type().0 != expected_id => {
+                Some(format!("carries {}, not {expected}", t.event_type().1))
+            }
             Some(t) if !t.is_dead_letter() => {
                 Some("was declared as a plain topic, so it cannot copy failed events".to_owned())
             }
@@ -422,6 +489,8 @@ trait TopicBlueprint: Send {
     fn is_dead_letter(&self) -> bool;
     /// Attaches a `DedupSpec<E>` (type checked by the builder).
     fn set_dedup(&mut self, spec: Box<dyn Any + Send>);
+    /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
+    fn add_validator(&mut self, validator: Box<dyn Any + Send>);
     fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError>;
 }
 
@@ -430,6 +499,7 @@ struct TypedTopic<E> {
     options: TopicOptions,
     partitioner: Box<dyn Partitioner<E>>,
     dedup: Option<DedupSpec<E>>,
+    validators: Vec<Box<dyn Validator<E>>>,
     /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
     /// copying failed events.
     clone: Option<Box<dyn Any + Send + Sync>>,
@@ -457,6 +527,13 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             .downcast::<DedupSpec<E>>()
             .expect("builder checked the event type");
         self.dedup = Some(*spec);
+    }
+
+    fn add_validator(&mut self, validator: Box<dyn Any + Send>) {
+        let validator = validator
+            .downcast::<Box<dyn Validator<E>>>()
+            .expect("builder checked the event type");
+        self.validators.push(*validator);
     }
 
     fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError> {
@@ -495,6 +572,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             self.partitioner,
             &self.options,
             self.dedup,
+            self.validators,
         );
         let control: Arc<dyn super::TopicControl> = Arc::new(topic.clone());
         Ok(BuiltTopic {

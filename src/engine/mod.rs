@@ -52,6 +52,7 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             would_deadlock: counters.would_deadlock.load(Ordering::Relaxed),
             timed_out: counters.timed_out.load(Ordering::Relaxed),
             dropped_full: counters.dropped_full.load(Ordering::Relaxed),
+            invalid: counters.invalid.load(Ordering::Relaxed),
         }
     }
 
@@ -98,7 +99,10 @@ pub struct Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("topics", &self.topics.iter().map(|t| &t.name).collect::<Vec<_>>())
+            .field(
+                "topics",
+                &self.topics.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            )
             .field("groups", &self.groups.len())
             .finish_non_exhaustive()
     }
@@ -130,14 +134,12 @@ impl Engine {
     /// [`LookupError::UnknownTopic`] (listing the topics that exist) or
     /// [`LookupError::WrongType`] (naming the topic's actual event type).
     pub fn topic<E: Send + Sync + 'static>(&self, name: &str) -> Result<Topic<E>, LookupError> {
-        let entry = self
-            .topics
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| LookupError::UnknownTopic {
+        let entry = self.topics.iter().find(|t| t.name == name).ok_or_else(|| {
+            LookupError::UnknownTopic {
                 name: name.to_owned(),
                 known: self.topics.iter().map(|t| t.name.clone()).collect(),
-            })?;
+            }
+        })?;
         if entry.type_id != TypeId::of::<E>() {
             return Err(LookupError::WrongType {
                 topic: name.to_owned(),

@@ -5,6 +5,11 @@ use std::fmt;
 use crate::group::GroupReport;
 
 /// Counts of one topic.
+///
+/// The refusal counters (`invalid_partition`, `rejected_full`,
+/// `rejected_closed`, `would_deadlock`, `timed_out`, `invalid`) count events
+/// handed back to the publisher, by reason; a batch that stops counts every
+/// event it hands back under the reason it stopped for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TopicReport {
@@ -28,6 +33,8 @@ pub struct TopicReport {
     pub timed_out: u64,
     /// Events dropped by `FullPolicy::DropNewest` (never published).
     pub dropped_full: u64,
+    /// Events rejected by the topic's validators (handed back).
+    pub invalid: u64,
 }
 
 impl TopicReport {
@@ -39,6 +46,7 @@ impl TopicReport {
             + self.rejected_closed
             + self.would_deadlock
             + self.timed_out
+            + self.invalid
     }
 }
 

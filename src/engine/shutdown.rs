@@ -135,13 +135,13 @@ impl Engine {
         while running.iter().any(|r| *r) {
             // Close every open topic no running group dead-letters into.
             let mut closed_any = false;
-            for t in 0..open.len() {
+            for (t, is_open) in open.iter_mut().enumerate() {
                 let feeds = (0..running.len()).any(|g| {
                     running[g] && plan.dead_letter_topic[g] == Some(t) && plan.group_topic[g] != t
                 });
-                if open[t] && !feeds {
+                if *is_open && !feeds {
                     self.topics[t].control.close();
-                    open[t] = false;
+                    *is_open = false;
                     closed_any = true;
                 }
             }

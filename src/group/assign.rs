@@ -55,8 +55,10 @@ mod tests {
         for strategy in [Assignment::Range, Assignment::RoundRobin] {
             for partitions in 1..20 {
                 for workers in 1..10 {
-                    let mut all: Vec<u32> =
-                        assign(partitions, workers, strategy).into_iter().flatten().collect();
+                    let mut all: Vec<u32> = assign(partitions, workers, strategy)
+                        .into_iter()
+                        .flatten()
+                        .collect();
                     all.sort_unstable();
                     assert_eq!(all, (0..partitions).collect::<Vec<_>>());
                 }

@@ -34,7 +34,11 @@ pub(crate) struct PartitionCursor<E> {
 }
 
 impl<E> PartitionCursor<E> {
-    pub(crate) fn new(partition: u32, reader: Reader<Entry<E>>, dedup_window: Option<usize>) -> Self {
+    pub(crate) fn new(
+        partition: u32,
+        reader: Reader<Entry<E>>,
+        dedup_window: Option<usize>,
+    ) -> Self {
         PartitionCursor {
             partition,
             reader,
@@ -163,17 +167,22 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 published_at: Timestamp::from_raw(entry.published),
                 end_of_batch: last,
             };
-            let error = match catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx))) {
-                Ok(Ok(())) => {
-                    tally.handled += 1;
-                    *retry = None;
-                    return ControlFlow::Continue(());
-                }
-                Ok(Err(error)) => error.to_string(),
-                Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
-            };
+            let error =
+                match catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx))) {
+                    Ok(Ok(())) => {
+                        tally.handled += 1;
+                        *retry = None;
+                        return ControlFlow::Continue(());
+                    }
+                    Ok(Err(error)) => error.to_string(),
+                    Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
+                };
             tally.failures += 1;
-            let failures = if first_try { 1 } else { retry.as_ref().map_or(1, |r| r.failures + 1) };
+            let failures = if first_try {
+                1
+            } else {
+                retry.as_ref().map_or(1, |r| r.failures + 1)
+            };
             if self.policy.may_retry(failures) {
                 tally.retried += 1;
                 *retry = Some(Retry {

@@ -18,8 +18,8 @@ mod worker;
 
 pub use dead_letter::DeadLetter;
 pub use options::{Assignment, GroupMode, GroupOptions};
-pub use poller::Poller;
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries};
+pub use poller::Poller;
 pub use report::GroupReport;
 
 pub(crate) use poller::PollDriver;
@@ -190,7 +190,10 @@ where
         )
     }
 
-    fn start(mut self: Box<Self>, ctx: StartContext<'_>) -> Result<Arc<dyn GroupControl>, BuildError> {
+    fn start(
+        mut self: Box<Self>,
+        ctx: StartContext<'_>,
+    ) -> Result<Arc<dyn GroupControl>, BuildError> {
         let topic = ctx
             .topic
             .downcast_ref::<Topic<E>>()
@@ -199,15 +202,17 @@ where
             .readers
             .downcast::<Vec<Reader<Entry<E>>>>()
             .expect("builder checked the event type");
-        let dead_letters = ctx.dead_letter.map(|(topic, clone)| dead_letter::DeadLetterSink {
-            topic: topic
-                .downcast_ref::<Topic<DeadLetter<E>>>()
-                .expect("builder checked the dead-letter type")
-                .clone(),
-            clone: *clone
-                .downcast_ref::<fn(&E) -> E>()
-                .expect("dead-letter topics carry their event's clone function"),
-        });
+        let dead_letters = ctx
+            .dead_letter
+            .map(|(topic, clone)| dead_letter::DeadLetterSink {
+                topic: topic
+                    .downcast_ref::<Topic<DeadLetter<E>>>()
+                    .expect("builder checked the dead-letter type")
+                    .clone(),
+                clone: *clone
+                    .downcast_ref::<fn(&E) -> E>()
+                    .expect("dead-letter topics carry their event's clone function"),
+            });
         let dedup_id = DedupId::of(topic);
         let dedup_window = dedup_id.as_ref().map(DedupId::window);
         let dispatcher = Dispatcher {
@@ -229,7 +234,7 @@ where
                 abort: AtomicBool::new(false),
                 halted: Mutex::new(Vec::new()),
             },
-            rings: topic.inner().rings.iter().cloned().collect(),
+            rings: topic.inner().rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),
         });
         let assignment = assign::assign(topic.partitions(), workers, self.options.assignment);

@@ -70,7 +70,8 @@ impl Poller {
     /// Like [`poll`](Self::poll), and also stops starting new batches once
     /// `max_time` has passed (a batch in progress finishes).
     pub fn poll_for(&mut self, max_events: usize, max_time: Duration) -> usize {
-        self.driver.poll(max_events, Some(Instant::now() + max_time))
+        self.driver
+            .poll(max_events, Some(Instant::now() + max_time))
     }
 
     /// Events published to the group's partitions and not yet handled.
@@ -146,7 +147,12 @@ where
     /// Rounds over the partitions, each round giving every partition an
     /// equal share of what is left of the budget, until the budget or the
     /// events run out.
-    fn run(&self, state: &mut PollState<E, L>, max_events: usize, deadline: Option<Instant>) -> usize {
+    fn run(
+        &self,
+        state: &mut PollState<E, L>,
+        max_events: usize,
+        deadline: Option<Instant>,
+    ) -> usize {
         let shared = &self.core.shared;
         let counters = &shared.counters[0];
         if !state.started {

@@ -69,7 +69,8 @@ where
         let mut consumed = 0usize;
         for i in 0..n {
             let at = (start + i) % n;
-            consumed += dispatcher.drain(&mut cursors[at], &mut listener, shared, counters, max_batch);
+            consumed +=
+                dispatcher.drain(&mut cursors[at], &mut listener, shared, counters, max_batch);
         }
         if n > 0 {
             start = (start + 1) % n;

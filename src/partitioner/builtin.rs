@@ -1,12 +1,11 @@
 //! Keyless built-in partitioners.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Partitioner;
 
-/// Spreads events evenly: each producing thread cycles through the
-/// partitions. The counter is per thread, so producers never contend on it.
+/// Spreads events evenly: cycles through the partitions, one counter per
+/// partitioner (so per topic), deterministic for a single producer.
 ///
 /// # Examples
 ///
@@ -20,9 +19,9 @@ use super::Partitioner;
 /// sorted.sort();
 /// assert_eq!(sorted, vec![0, 1, 2, 3]);
 /// ```
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 pub struct RoundRobin {
-    _private: (),
+    next: AtomicU64,
 }
 
 impl RoundRobin {
@@ -33,18 +32,10 @@ impl RoundRobin {
     }
 }
 
-thread_local! {
-    static ROUND_ROBIN: Cell<u64> = const { Cell::new(0) };
-}
-
 impl<E> Partitioner<E> for RoundRobin {
     #[inline]
     fn partition(&self, _event: &E, partitions: u32) -> u32 {
-        let n = ROUND_ROBIN.with(|c| {
-            let n = c.get();
-            c.set(n.wrapping_add(1));
-            n
-        });
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
         (n % u64::from(partitions.max(1))) as u32
     }
 }

@@ -78,7 +78,13 @@ fn two_producers_one_reader_wrap_around() {
                 let drops = drops.clone();
                 thread::spawn(move || {
                     for i in 0..2 - p {
-                        push(&ring, Tracked { id: p * 10 + i, drops: drops.clone() });
+                        push(
+                            &ring,
+                            Tracked {
+                                id: p * 10 + i,
+                                drops: drops.clone(),
+                            },
+                        );
                     }
                 })
             })
@@ -93,7 +99,10 @@ fn two_producers_one_reader_wrap_around() {
         assert_eq!(sorted, vec![0, 1, 10]);
         for p in 0..2u64 {
             let mine: Vec<_> = seen.iter().filter(|id| **id / 10 == p).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "order broken: {seen:?}");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "order broken: {seen:?}"
+            );
         }
         // Values overwritten by the wrap-around were dropped then; the rest
         // are dropped with the ring.
@@ -115,12 +124,21 @@ fn one_producer_two_groups_gate_the_producer() {
             thread::spawn(move || {
                 let mut batch: SmallVec<[Tracked; 2]> = SmallVec::new();
                 for id in 0..CAPACITY as u64 {
-                    batch.push(Tracked { id, drops: drops.clone() });
+                    batch.push(Tracked {
+                        id,
+                        drops: drops.clone(),
+                    });
                 }
                 while ring.try_push_batch(&mut batch).is_err() {
                     thread::yield_now();
                 }
-                push(&ring, Tracked { id: CAPACITY as u64, drops });
+                push(
+                    &ring,
+                    Tracked {
+                        id: CAPACITY as u64,
+                        drops,
+                    },
+                );
             })
         };
         let events = CAPACITY + 1;
@@ -149,9 +167,7 @@ fn close_rejects_later_claims_and_keeps_earlier_ones() {
         let producer = {
             let ring = ring.clone();
             let drops = drops.clone();
-            thread::spawn(move || {
-                ring.try_push(Tracked { id: 7, drops }).is_ok()
-            })
+            thread::spawn(move || ring.try_push(Tracked { id: 7, drops }).is_ok())
         };
         let last = ring.close();
         let accepted = producer.join().unwrap();

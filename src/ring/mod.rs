@@ -126,7 +126,10 @@ impl<T> Ring<T> {
         capacity: usize,
         reader_ids: &[u64],
     ) -> Result<(Arc<Self>, Vec<Reader<T>>), AllocError> {
-        assert!(capacity.is_power_of_two(), "ring capacity must be a power of two");
+        assert!(
+            capacity.is_power_of_two(),
+            "ring capacity must be a power of two"
+        );
         assert!(!reader_ids.is_empty(), "a ring needs at least one reader");
         let bytes = (capacity as u128) * (mem::size_of::<Slot<T>>() as u128);
         let mut slots = Vec::new();

@@ -5,8 +5,10 @@
 //! out-of-range partition (hand back).
 
 mod options;
+mod validator;
 
 pub use options::{FullPolicy, PartitionerKind, TopicOptions};
+pub use validator::Validator;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +84,7 @@ pub(crate) struct TopicCounters {
     pub(crate) would_deadlock: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
+    pub(crate) invalid: AtomicU64,
 }
 
 /// De-duplication of a topic: events whose id was seen among the last
@@ -98,6 +101,7 @@ pub(crate) struct TopicInner<E> {
     timestamps: bool,
     policy: FullPolicy,
     pub(crate) dedup: Option<DedupSpec<E>>,
+    validators: Vec<Box<dyn Validator<E>>>,
     pub(crate) counters: TopicCounters,
 }
 
@@ -153,6 +157,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         partitioner: Box<dyn Partitioner<E>>,
         options: &TopicOptions,
         dedup: Option<DedupSpec<E>>,
+        validators: Vec<Box<dyn Validator<E>>>,
     ) -> Self {
         Topic {
             inner: Arc::new(TopicInner {
@@ -162,6 +167,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 timestamps: options.timestamps,
                 policy: options.full_policy,
                 dedup,
+                validators,
                 counters: TopicCounters::default(),
             }),
         }
@@ -209,7 +215,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut deadline = None;
         loop {
             match ring.try_push(entry) {
-                Ok(sequence) => return Ok(Receipt::Accepted { partition, sequence }),
+                Ok(sequence) => {
+                    return Ok(Receipt::Accepted {
+                        partition,
+                        sequence,
+                    })
+                }
                 Err((back, PushError::Closed)) => return Err(self.closed(back.event)),
                 Err((back, PushError::Full)) => {
                     let counters = &self.inner.counters;
@@ -254,7 +265,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let (partition, ring, event) = self.route(event)?;
         match ring.try_push(self.entry_for(event)) {
-            Ok(sequence) => Ok(Receipt::Accepted { partition, sequence }),
+            Ok(sequence) => Ok(Receipt::Accepted {
+                partition,
+                sequence,
+            }),
             Err((back, PushError::Closed)) => Err(self.closed(back.event)),
             Err((back, PushError::Full)) => {
                 self.inner
@@ -282,9 +296,22 @@ impl<E: Send + Sync + 'static> Topic<E> {
     where
         I: IntoIterator<Item = E>,
     {
+        self.publish_batch_uncounted(events).inspect_err(|e| {
+            self.inner.counters.refused(e.kind, e.unpublished.len());
+        })
+    }
+
+    fn publish_batch_uncounted<I>(&self, events: I) -> Result<usize, BatchPublishError<E>>
+    where
+        I: IntoIterator<Item = E>,
+    {
         let inner = &*self.inner;
         inner.partitioner.on_batch_start();
-        let published = if inner.timestamps { clock::now_raw() } else { 0 };
+        let published = if inner.timestamps {
+            clock::now_raw()
+        } else {
+            0
+        };
         let partitions = self.partitions();
         let run_limit = MAX_RUN.min(inner.rings[0].capacity() as usize);
         let mut run: SmallVec<[Entry<E>; MAX_RUN]> = SmallVec::new();
@@ -292,6 +319,22 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut accepted = 0usize;
         let mut events = events.into_iter();
         while let Some(event) = events.next() {
+            let event = match self.check(event) {
+                Ok(event) => event,
+                Err(error) => {
+                    let kind = error.kind();
+                    let event = error.into_inner();
+                    if !run.is_empty() {
+                        match self.flush_run(run_partition, &mut run) {
+                            Ok(n) => accepted += n,
+                            Err(kind) => {
+                                return Err(batch_error(accepted, kind, run, Some(event), events));
+                            }
+                        }
+                    }
+                    return Err(batch_error(accepted, kind, run, Some(event), events));
+                }
+            };
             let partition = inner.partitioner.partition(&event, partitions);
             let invalid = partition >= partitions;
             if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
@@ -304,10 +347,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 }
             }
             if invalid {
-                inner
-                    .counters
-                    .invalid_partition
-                    .fetch_add(1, Ordering::Relaxed);
                 let kind = PublishErrorKind::InvalidPartition {
                     index: partition,
                     partitions,
@@ -341,16 +380,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
         loop {
             match ring.try_push_batch(run) {
                 Ok(_) => return Ok(n),
-                Err(PushError::Closed) => {
-                    counters.rejected_closed.fetch_add(n as u64, Ordering::Relaxed);
-                    return Err(PublishErrorKind::Closed);
-                }
+                Err(PushError::Closed) => return Err(PublishErrorKind::Closed),
                 Err(PushError::Full) => {
                     let timeout = match self.inner.policy {
-                        FullPolicy::Reject => {
-                            counters.rejected_full.fetch_add(n as u64, Ordering::Relaxed);
-                            return Err(PublishErrorKind::Full);
-                        }
+                        FullPolicy::Reject => return Err(PublishErrorKind::Full),
                         FullPolicy::DropNewest => {
                             counters.dropped_full.fetch_add(n as u64, Ordering::Relaxed);
                             run.clear();
@@ -360,12 +393,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
                         FullPolicy::BlockTimeout(timeout) => Some(timeout),
                     };
                     if ring.is_read_by_current_thread() {
-                        counters.would_deadlock.fetch_add(n as u64, Ordering::Relaxed);
                         return Err(PublishErrorKind::WouldDeadlock);
                     }
-                    let deadline = timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
+                    let deadline =
+                        timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
                     if !ring.wait_for_room(n as u64, deadline) {
-                        counters.timed_out.fetch_add(n as u64, Ordering::Relaxed);
                         return Err(PublishErrorKind::Timeout);
                     }
                 }
@@ -379,6 +411,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[allow(clippy::type_complexity)]
     fn route(&self, event: E) -> Result<(u32, &Arc<Ring<Entry<E>>>, E), PublishError<E>> {
         let inner = &*self.inner;
+        let event = self.validate(event)?;
         let partitions = inner.rings.len() as u32;
         let partition = inner.partitioner.partition(&event, partitions);
         match inner.rings.get(partition as usize) {
@@ -395,6 +428,25 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 })
             }
         }
+    }
+
+    /// Runs the topic's validators, if any, counting a rejection.
+    #[inline]
+    fn validate(&self, event: E) -> Result<E, PublishError<E>> {
+        self.check(event).inspect_err(|_| {
+            self.inner.counters.invalid.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Runs the topic's validators without counting.
+    #[inline]
+    fn check(&self, event: E) -> Result<E, PublishError<E>> {
+        for validator in &self.inner.validators {
+            if let Err(reason) = validator.validate(&event) {
+                return Err(PublishError::Invalid { event, reason });
+            }
+        }
+        Ok(event)
     }
 
     #[inline]
@@ -428,7 +480,7 @@ fn batch_error<E, const N: usize>(
 where
     [Entry<E>; N]: smallvec::Array<Item = Entry<E>>,
 {
-    let unpublished = run
+    let unpublished: Vec<E> = run
         .into_iter()
         .map(|entry| entry.event)
         .chain(current)
@@ -438,5 +490,20 @@ where
         accepted,
         kind,
         unpublished,
+    }
+}
+
+impl TopicCounters {
+    /// Counts `n` events refused for `kind` (handed back to the caller).
+    fn refused(&self, kind: PublishErrorKind, n: usize) {
+        let counter = match kind {
+            PublishErrorKind::Full => &self.rejected_full,
+            PublishErrorKind::Closed => &self.rejected_closed,
+            PublishErrorKind::InvalidPartition { .. } => &self.invalid_partition,
+            PublishErrorKind::WouldDeadlock => &self.would_deadlock,
+            PublishErrorKind::Timeout => &self.timed_out,
+            PublishErrorKind::Invalid => &self.invalid,
+        };
+        counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
