@@ -18,6 +18,16 @@ pub(crate) fn now_raw() -> u64 {
     clock().raw().max(1)
 }
 
+/// Nanoseconds from raw reading `start` to raw reading `end` (0 if `end`
+/// is earlier).
+#[inline]
+pub(crate) fn nanos_between(start: u64, end: u64) -> u64 {
+    if end <= start {
+        return 0;
+    }
+    clock().delta_as_nanos(start, end)
+}
+
 /// Calibrates the clock now rather than on the first publish.
 pub(crate) fn warm_up() {
     let _ = clock();

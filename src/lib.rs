@@ -106,6 +106,8 @@ mod group;
 #[cfg(not(loom))]
 pub mod listener;
 #[cfg(not(loom))]
+pub mod metrics;
+#[cfg(not(loom))]
 pub mod partitioner;
 #[cfg(not(loom))]
 mod topic;

@@ -16,7 +16,11 @@ fn replayed_ids_inside_the_window_are_dropped_and_counted_for_every_group() {
     let seen_b = Arc::new(Mutex::new(Vec::new()));
     let (a, b) = (seen_a.clone(), seen_b.clone());
     let engine = Engine::builder()
-        .topic_with::<Msg, _>("m", TopicOptions::new(2).capacity(4096), by_key(|m: &Msg| m.id))
+        .topic_with::<Msg, _>(
+            "m",
+            TopicOptions::new(2).capacity(4096),
+            by_key(|m: &Msg| m.id),
+        )
         .deduplicate::<Msg, _>("m", 100, |m| m.id)
         .subscribe("a", "m", GroupOptions::workers(1), move |_| {
             let a = a.clone();

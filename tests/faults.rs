@@ -82,7 +82,11 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
     let dead = Arc::new(Mutex::new(Vec::new()));
     let (h, d) = (handled.clone(), dead.clone());
     let engine = Engine::builder()
-        .topic_with::<Job, _>("jobs", TopicOptions::new(4).capacity(16), by_key(|j: &Job| j.id))
+        .topic_with::<Job, _>(
+            "jobs",
+            TopicOptions::new(4).capacity(16),
+            by_key(|j: &Job| j.id),
+        )
         .dead_letter_topic::<Job>("jobs.dlq", TopicOptions::new(1).capacity(64))
         .subscribe(
             "workers",
@@ -110,7 +114,10 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
             let jobs = jobs.clone();
             thread::spawn(move || {
                 for i in 0..PER_PRODUCER {
-                    jobs.publish(Job { id: p * PER_PRODUCER + i }).unwrap();
+                    jobs.publish(Job {
+                        id: p * PER_PRODUCER + i,
+                    })
+                    .unwrap();
                 }
             })
         })
@@ -121,7 +128,11 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
     let report = engine.shutdown();
     let handled = std::mem::take(&mut *handled.lock().unwrap());
     let dead = std::mem::take(&mut *dead.lock().unwrap());
-    Outcome { report, handled, dead }
+    Outcome {
+        report,
+        handled,
+        dead,
+    }
 }
 
 fn fast_backoff() -> Backoff {
@@ -145,18 +156,26 @@ fn dead_letter_topic_holds_exactly_the_events_that_failed_every_attempt() {
     let policy = FailurePolicy::default()
         .retries(Retries::Limited(2))
         .backoff(fast_backoff())
-        .on_exhausted(Exhausted::DeadLetter { topic: "jobs.dlq".into() });
+        .on_exhausted(Exhausted::DeadLetter {
+            topic: "jobs.dlq".into(),
+        });
     let out = run(policy, seed, rate);
     out.report.check_conservation().unwrap();
     let workers = out.report.group("workers").unwrap();
     let total = PRODUCERS * PER_PRODUCER;
     assert_eq!(out.report.topic("jobs").unwrap().published, total);
     let expected = exhausted_ids(seed, rate, 3);
-    assert!(!expected.is_empty(), "the seed must exercise the dead-letter path");
+    assert!(
+        !expected.is_empty(),
+        "the seed must exercise the dead-letter path"
+    );
     let mut dead_ids: Vec<u64> = out.dead.iter().map(|l| l.event.id).collect();
     dead_ids.sort_unstable();
     assert_eq!(dead_ids, expected);
-    assert!(out.dead.iter().all(|l| l.attempts == 3 && l.group == "workers" && l.topic == "jobs"));
+    assert!(out
+        .dead
+        .iter()
+        .all(|l| l.attempts == 3 && l.group == "workers" && l.topic == "jobs"));
     assert!(out.dead.iter().all(|l| l.error.contains("injected")));
     assert_eq!(workers.dead_lettered, expected.len() as u64);
     assert_eq!(workers.handled + workers.dead_lettered, total);
@@ -164,8 +183,15 @@ fn dead_letter_topic_holds_exactly_the_events_that_failed_every_attempt() {
     let mut handled = out.handled;
     handled.sort_unstable();
     handled.dedup();
-    assert_eq!(handled.len() as u64, workers.handled, "each event handled once");
-    assert_eq!(out.report.group("dlq").unwrap().handled, expected.len() as u64);
+    assert_eq!(
+        handled.len() as u64,
+        workers.handled,
+        "each event handled once"
+    );
+    assert_eq!(
+        out.report.group("dlq").unwrap().handled,
+        expected.len() as u64
+    );
 }
 
 #[test]
@@ -204,7 +230,8 @@ fn halt_stops_the_partition_and_reports_it() {
         .subscribe(
             "g",
             "t",
-            GroupOptions::poll().failure_policy(FailurePolicy::default().on_exhausted(Exhausted::Halt)),
+            GroupOptions::poll()
+                .failure_policy(FailurePolicy::default().on_exhausted(Exhausted::Halt)),
             move |_| {
                 let s = s.clone();
                 veltrix::listener::from_fn(move |v: &u64, _| {

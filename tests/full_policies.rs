@@ -92,16 +92,21 @@ fn publishing_after_shutdown_is_a_closed_error_holding_the_event() {
 #[test]
 fn infinite_retries_with_zero_backoff_is_a_build_error() {
     use veltrix::{Backoff, FailurePolicy, Retries};
-    let policy = FailurePolicy::default().retries(Retries::Forever).backoff(Backoff {
-        initial: Duration::ZERO,
-        max: Duration::from_secs(1),
-        multiplier: 2,
-    });
+    let policy = FailurePolicy::default()
+        .retries(Retries::Forever)
+        .backoff(Backoff {
+            initial: Duration::ZERO,
+            max: Duration::from_secs(1),
+            multiplier: 2,
+        });
     let err = Engine::builder()
         .topic::<u32>("t", TopicOptions::new(1))
-        .subscribe("g", "t", GroupOptions::workers(1).failure_policy(policy), |_| {
-            veltrix::listener::from_fn(|_: &u32, _| Ok(()))
-        })
+        .subscribe(
+            "g",
+            "t",
+            GroupOptions::workers(1).failure_policy(policy),
+            |_| veltrix::listener::from_fn(|_: &u32, _| Ok(())),
+        )
         .build()
         .unwrap_err();
     assert!(matches!(err, BuildError::RetryWithoutBackoff { ref group } if group == "g"));
@@ -112,9 +117,11 @@ fn infinite_retries_with_zero_backoff_is_a_build_error() {
 fn dead_letter_topic_problems_are_build_errors() {
     use veltrix::{Exhausted, FailurePolicy};
     let to = |topic: &str| {
-        GroupOptions::workers(1).failure_policy(
-            FailurePolicy::default().on_exhausted(Exhausted::DeadLetter { topic: topic.into() }),
-        )
+        GroupOptions::workers(1).failure_policy(FailurePolicy::default().on_exhausted(
+            Exhausted::DeadLetter {
+                topic: topic.into(),
+            },
+        ))
     };
     let err = Engine::builder()
         .topic::<u32>("t", TopicOptions::new(1))
@@ -139,10 +146,25 @@ fn dead_letter_topic_problems_are_build_errors() {
         .unwrap_err();
     let messages: Vec<String> = err.errors().iter().map(|e| e.to_string()).collect();
     assert_eq!(messages.len(), 3, "{messages:#?}");
-    assert!(messages[0].contains("'nowhere' does not exist"), "{}", messages[0]);
-    assert!(messages[1].contains("DeadLetter<alloc::string::String>, not") && messages[1].contains("DeadLetter<u32>"), "{}", messages[1]);
-    assert!(messages[2].contains("declared as a plain topic"), "{}", messages[2]);
-    assert!(messages.iter().all(|m| m.contains("dead_letter_topic::<u32>")));
+    assert!(
+        messages[0].contains("'nowhere' does not exist"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("DeadLetter<alloc::string::String>, not")
+            && messages[1].contains("DeadLetter<u32>"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].contains("declared as a plain topic"),
+        "{}",
+        messages[2]
+    );
+    assert!(messages
+        .iter()
+        .all(|m| m.contains("dead_letter_topic::<u32>")));
 }
 
 #[test]

@@ -36,7 +36,10 @@ fn slow_groups_leave_their_events_to_the_caller() {
     let slow = out.report.group("slow").unwrap();
     let fast = out.report.group("fast").unwrap();
     assert_eq!(fast.lag, 0, "the fast group drained in time");
-    assert!(slow.lag > 0, "1 ms per event cannot drain 4000 events in 100 ms");
+    assert!(
+        slow.lag > 0,
+        "1 ms per event cannot drain 4000 events in 100 ms"
+    );
     assert_eq!(slow.handled, handled.load(Ordering::Relaxed));
     let mut unhandled = out.unhandled;
     assert_eq!(unhandled.len() as u64, slow.lag);

@@ -24,6 +24,8 @@ use crate::topic::Topic;
 pub(crate) trait TopicControl: Send + Sync {
     fn close(&self);
     fn report(&self) -> TopicReport;
+    /// `(published, depth)` of every partition.
+    fn partitions(&self) -> Vec<(u64, u64)>;
     /// Moves out every event some group did not consume: `(count, Vec<E>)`.
     ///
     /// # Safety
@@ -54,6 +56,14 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             dropped_full: counters.dropped_full.load(Ordering::Relaxed),
             invalid: counters.invalid.load(Ordering::Relaxed),
         }
+    }
+
+    fn partitions(&self) -> Vec<(u64, u64)> {
+        self.inner()
+            .rings
+            .iter()
+            .map(|r| (r.claimed(), r.depth()))
+            .collect()
     }
 
     unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>) {
@@ -188,6 +198,24 @@ impl Engine {
             topics: self.topics.iter().map(|t| t.control.report()).collect(),
             groups: self.groups.iter().map(|g| g.report()).collect(),
         }
+    }
+
+    /// Everything measured: counters, depth and lag per partition, latency
+    /// percentiles per group. See [`MetricsSnapshot`](crate::metrics::MetricsSnapshot).
+    #[must_use]
+    pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        self.metrics_handle().snapshot()
+    }
+
+    /// A cheap, cloneable, `Send + Sync` handle that takes metrics snapshots
+    /// from any thread (a metrics endpoint, a reporter), for as long as the
+    /// engine lives and after.
+    #[must_use]
+    pub fn metrics_handle(&self) -> crate::metrics::MetricsHandle {
+        crate::metrics::MetricsHandle::new(
+            self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
+            self.groups.clone(),
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use crate::group::GroupReport;
 /// handed back to the publisher, by reason; a batch that stops counts every
 /// event it hands back under the reason it stopped for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct TopicReport {
     /// The topic.
@@ -73,6 +74,7 @@ pub struct ConservationError {
 
 /// A snapshot of every topic and group, or the final account at shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Report {
     /// One entry per topic, in declaration order.

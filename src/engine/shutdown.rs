@@ -171,6 +171,12 @@ impl Engine {
             }
         }
         let report = self.report();
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            groups = self.groups.len(),
+            lag = report.groups.iter().map(|g| g.lag).sum::<u64>(),
+            "veltrix: engine shut down"
+        );
         let mut unhandled = Unhandled::default();
         for topic in &self.topics {
             // SAFETY: every group has been joined above: its workers have

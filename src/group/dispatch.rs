@@ -10,8 +10,8 @@ use std::time::Instant;
 use super::dead_letter::{DeadLetter, DeadLetterSink};
 use super::dedup::DedupWindow;
 use super::policy::{Exhausted, FailurePolicy};
-use super::{GroupShared, WorkerCounters};
-use crate::clock::Timestamp;
+use super::GroupShared;
+use crate::clock::{self, Timestamp};
 use crate::listener::{EventContext, Listener};
 use crate::ring::{Reader, Ring};
 use crate::topic::{DedupSpec, Entry, Topic};
@@ -129,9 +129,15 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         cursor: &mut PartitionCursor<E>,
         listener: &mut L,
         shared: &GroupShared,
-        counters: &WorkerCounters,
+        worker: usize,
         max: usize,
     ) -> usize {
+        let counters = &shared.counters[worker];
+        let histograms = shared.histograms.as_deref().map(|h| &h[worker]);
+        // Taken at the first event, held for the batch: one uncontended lock
+        // per batch, none when there is nothing to do.
+        let mut recording = None;
+        let mut last_clock = 0u64;
         if cursor.halted {
             return 0;
         }
@@ -167,8 +173,20 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 published_at: Timestamp::from_raw(entry.published),
                 end_of_batch: last,
             };
+            if let Some(histograms) = histograms {
+                if recording.is_none() {
+                    recording = Some(histograms.lock());
+                    last_clock = clock::now_raw();
+                }
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx)));
+            if let Some(h) = recording.as_mut() {
+                let end = clock::now_raw();
+                h.record(entry.published, last_clock, end);
+                last_clock = end;
+            }
             let error =
-                match catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx))) {
+                match outcome {
                     Ok(Ok(())) => {
                         tally.handled += 1;
                         *retry = None;
@@ -178,6 +196,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
                 };
             tally.failures += 1;
+            #[cfg(feature = "tracing")]
+            tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, %error, "veltrix: listener failed");
             let failures = if first_try {
                 1
             } else {
@@ -198,6 +218,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 Exhausted::Halt => {
                     *halted = true;
                     shared.halted.lock().push(partition);
+                    #[cfg(feature = "tracing")]
+                    tracing::error!(group = %shared.name, topic = %shared.topic, partition, sequence, "veltrix: partition halted by failure policy");
                     return ControlFlow::Break(());
                 }
                 Exhausted::DeadLetter { .. } => {
@@ -213,6 +235,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                         };
                         sink.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
                     });
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
                     if delivered {
                         tally.dead_lettered += 1;
                     } else {
@@ -223,6 +247,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             ControlFlow::Continue(())
         });
+        drop(recording);
         if consumed > 0 || tally.failures > 0 {
             if consumed > 0 {
                 // A panicking `on_batch_end` must not kill the worker either.

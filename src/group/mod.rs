@@ -13,6 +13,7 @@ mod dispatch;
 mod options;
 mod policy;
 mod poller;
+mod recorder;
 mod report;
 mod worker;
 
@@ -23,6 +24,7 @@ pub use poller::Poller;
 pub use report::GroupReport;
 
 pub(crate) use poller::PollDriver;
+pub(crate) use recorder::Histograms;
 
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
@@ -66,6 +68,8 @@ pub(crate) struct GroupShared {
     pub(crate) abort: AtomicBool,
     /// Partitions halted by the failure policy (slow path only).
     pub(crate) halted: Mutex<Vec<u32>>,
+    /// One set of latency histograms per worker; `None` with metrics off.
+    pub(crate) histograms: Option<Box<[Mutex<Histograms>]>>,
 }
 
 /// A group's shared state plus its view of the topic's rings.
@@ -83,6 +87,30 @@ impl<E> GroupCore<E> {
             .iter()
             .map(|r| r.claimed().saturating_sub(r.cursor(self.reader_index)))
             .sum()
+    }
+
+    /// `(partition, lag)` for every partition, and the workers' histograms
+    /// merged.
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>) {
+        let lags = self
+            .rings
+            .iter()
+            .enumerate()
+            .map(|(p, r)| {
+                (
+                    p as u32,
+                    r.claimed().saturating_sub(r.cursor(self.reader_index)),
+                )
+            })
+            .collect();
+        let histograms = self.shared.histograms.as_deref().map(|all| {
+            let mut merged = Histograms::new();
+            for h in all {
+                merged.merge(&h.lock());
+            }
+            merged
+        });
+        (lags, histograms)
     }
 
     fn report(&self, mode: &'static str) -> GroupReport {
@@ -125,6 +153,8 @@ pub(crate) trait GroupControl: Send + Sync {
     /// poll-mode group: drains it on the calling thread, until `deadline`).
     fn join(&self, deadline: Option<Instant>);
     fn report(&self) -> GroupReport;
+    /// Per-partition lag and the merged histograms (`None` with metrics off).
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
     fn as_poll(&self) -> Option<Arc<dyn PollDriver>>;
 }
 
@@ -138,6 +168,8 @@ pub(crate) struct StartContext<'a> {
     /// The dead-letter `Topic<DeadLetter<E>>` and its `fn(&E) -> E`, when the
     /// policy names one.
     pub(crate) dead_letter: Option<(&'a dyn Any, &'a dyn Any)>,
+    /// Whether to record latency histograms.
+    pub(crate) metrics: bool,
 }
 
 /// A group declared on the builder, before its topic exists.
@@ -233,6 +265,11 @@ where
                 stop: AtomicBool::new(false),
                 abort: AtomicBool::new(false),
                 halted: Mutex::new(Vec::new()),
+                histograms: ctx.metrics.then(|| {
+                    (0..workers)
+                        .map(|_| Mutex::new(Histograms::new()))
+                        .collect()
+                }),
             },
             rings: topic.inner().rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),

@@ -154,7 +154,6 @@ where
         deadline: Option<Instant>,
     ) -> usize {
         let shared = &self.core.shared;
-        let counters = &shared.counters[0];
         if !state.started {
             state.started = true;
             guarded(|| state.listener.on_start(&self.info));
@@ -179,7 +178,7 @@ where
                     &mut cursors[at],
                     listener,
                     shared,
-                    counters,
+                    0,
                     share.min(remaining).min(self.max_batch),
                 );
                 remaining -= got;
@@ -209,7 +208,15 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        self.run(&mut state, max_events, deadline)
+        let handled = self.run(&mut state, max_events, deadline);
+        if let Some(histograms) = self.core.shared.histograms.as_deref() {
+            let mut h = histograms[0].lock();
+            h.polls += 1;
+            if handled == max_events && self.core.lag() > 0 {
+                h.budget_exhausted += 1;
+            }
+        }
+        handled
     }
 
     fn group(&self) -> &str {
@@ -270,6 +277,10 @@ where
         self.core.report("poll")
     }
 
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
+        self.core.metrics()
+    }
+
     fn name(&self) -> &str {
         &self.core.shared.name
     }
@@ -304,6 +315,10 @@ where
 
     fn report(&self) -> GroupReport {
         self.0.report()
+    }
+
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
+        self.0.metrics()
     }
 
     fn name(&self) -> &str {

@@ -9,6 +9,7 @@
 /// [`Report::check_conservation`](crate::Report::check_conservation) checks
 /// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct GroupReport {
     /// The group.

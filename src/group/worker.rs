@@ -55,7 +55,6 @@ where
         max_batch,
     } = setup;
     let shared = &core.shared;
-    let counters = &shared.counters[index];
     let _reader = enter_reader(shared.id);
     Idle::register(cursors.iter().map(PartitionCursor::ring));
     guarded(|| listener.on_start(&info));
@@ -69,8 +68,7 @@ where
         let mut consumed = 0usize;
         for i in 0..n {
             let at = (start + i) % n;
-            consumed +=
-                dispatcher.drain(&mut cursors[at], &mut listener, shared, counters, max_batch);
+            consumed += dispatcher.drain(&mut cursors[at], &mut listener, shared, index, max_batch);
         }
         if n > 0 {
             start = (start + 1) % n;
@@ -137,6 +135,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
 
     fn report(&self) -> GroupReport {
         self.core.report("threads")
+    }
+
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
+        self.core.metrics()
     }
 
     fn name(&self) -> &str {

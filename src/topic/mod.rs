@@ -244,6 +244,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
                         let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
                         if !ring.wait_for_room(1, Some(deadline)) {
                             counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                            #[cfg(feature = "tracing")]
+                            tracing::warn!(topic = %self.inner.name, partition, "veltrix: publish timed out on a full partition");
                             return Err(PublishError::Timeout(back.event));
                         }
                     } else {

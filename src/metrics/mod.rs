@@ -1,0 +1,23 @@
+//! Observability: what the engine measures and the ways it goes out.
+//!
+//! [`Engine::metrics`](crate::Engine::metrics) (or a [`MetricsHandle`] from
+//! any thread) returns a [`MetricsSnapshot`]: every counter of the
+//! conservation report, depth per partition, lag per group and partition
+//! (Kafka's `records-lag` / `records-lag-max`), and per group the
+//! publish → handle latency and the handler duration as percentiles of
+//! HdrHistograms recorded by each worker. Render it with
+//! [`MetricsSnapshot::to_prometheus`], serialize it (feature `serde`), or
+//! feed the `metrics` facade (feature `metrics`).
+
+mod http;
+mod prometheus;
+mod snapshot;
+
+#[cfg(feature = "metrics")]
+mod facade;
+
+pub use http::serve_prometheus;
+pub use snapshot::{
+    GroupMetrics, LatencySummary, MetricsHandle, MetricsSnapshot, PartitionLag, PartitionMetrics,
+    TopicMetrics,
+};
