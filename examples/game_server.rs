@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -159,35 +159,76 @@ impl Listener<PlayerEvent> for Replication {
     }
 }
 
-fn parse_events() -> Result<u64, String> {
+struct Args {
+    events: u64,
+    prometheus: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let mut events = 2_000_000u64;
+    let mut parsed = Args {
+        events: 2_000_000,
+        prometheus: false,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => {
                 let value = args.next().ok_or("--events needs a number")?;
-                events = value
+                parsed.events = value
                     .parse()
                     .map_err(|_| format!("--events: '{value}' is not a whole number"))?;
             }
+            "--prometheus" => parsed.prometheus = true,
             other => {
                 return Err(format!(
-                    "unknown argument '{other}'; usage: game_server [--events N]"
+                    "unknown argument '{other}'; usage: game_server [--events N] [--prometheus]"
                 ))
             }
         }
     }
-    Ok(events.max(PRODUCERS))
+    parsed.events = parsed.events.max(PRODUCERS);
+    Ok(parsed)
+}
+
+/// Prints one line per second while the demo runs: per group, events
+/// handled per second, the largest partition lag and the p99 publish ->
+/// handle latency.
+fn live_table(handle: veltrix::metrics::MetricsHandle, done: Arc<AtomicBool>) {
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut next = Instant::now() + Duration::from_secs(1);
+    while !done.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        next += Duration::from_secs(1);
+        let snapshot = handle.snapshot();
+        let mut line = String::from("live:");
+        for g in &snapshot.groups {
+            let handled = g.report.handled;
+            let rate = handled - last.insert(g.report.name.clone(), handled).unwrap_or(0);
+            let p99 = g.latency.map_or(0, |l| l.p99);
+            line.push_str(&format!(
+                "  {} {:.2} M/s lag<= {} p99 {:.1} us |",
+                g.report.name,
+                rate as f64 / 1e6,
+                g.lag_max,
+                p99 as f64 / 1e3
+            ));
+        }
+        println!("{line}");
+    }
 }
 
 fn main() -> ExitCode {
-    let total = match parse_events() {
-        Ok(n) => n,
+    let args = match parse_args() {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
+    let total = args.events;
     let per_producer = total / PRODUCERS;
     let verdict = Arc::new(Verdict::default());
 
@@ -242,6 +283,11 @@ fn main() -> ExitCode {
         "game_server: {} producers x {} events, 8 partitions, groups physics(2 workers) analytics(1) replication(poll @60Hz, budget {}/tick)",
         PRODUCERS, per_producer, TICK_BUDGET
     );
+    let done = Arc::new(AtomicBool::new(false));
+    let reporter = {
+        let (handle, done) = (engine.metrics_handle(), done.clone());
+        thread::spawn(move || live_table(handle, done))
+    };
     let started = Instant::now();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
@@ -285,7 +331,26 @@ fn main() -> ExitCode {
     }
     let emitted: Vec<Vec<u64>> = producers.into_iter().map(|p| p.join().unwrap()).collect();
     let published_in = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    reporter.join().unwrap();
+    let metrics = engine.metrics_handle();
     let report = engine.shutdown();
+    let snapshot = metrics.snapshot();
+    for g in &snapshot.groups {
+        if let Some(l) = g.latency {
+            println!(
+                "{:<12} publish->handle latency p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
+                g.report.name,
+                l.p50 as f64 / 1e3,
+                l.p99 as f64 / 1e3,
+                l.p999 as f64 / 1e3,
+                l.max as f64 / 1e3
+            );
+        }
+    }
+    if args.prometheus {
+        println!("\n{}", snapshot.to_prometheus());
+    }
     let elapsed = started.elapsed();
 
     println!("\n{report}");
