@@ -103,7 +103,8 @@ impl EngineBuilder {
     /// options' built-in keyless partitioner.
     pub fn topic<E: Send + Sync + 'static>(self, name: &str, options: TopicOptions) -> Self {
         let partitioner = options.partitioner.build::<E>();
-        self.topic_boxed(name, options, partitioner)
+        let keyless = options.partitioner.is_keyless();
+        self.topic_boxed(name, options, partitioner, keyless)
     }
 
     /// Declares topic `name` with a partitioner of your own: a key
@@ -114,7 +115,7 @@ impl EngineBuilder {
         E: Send + Sync + 'static,
         P: Partitioner<E>,
     {
-        self.topic_boxed(name, options, Box::new(partitioner))
+        self.topic_boxed(name, options, Box::new(partitioner), false)
     }
 
     fn topic_boxed<E: Send + Sync + 'static>(
@@ -122,11 +123,13 @@ impl EngineBuilder {
         name: &str,
         options: TopicOptions,
         partitioner: Box<dyn Partitioner<E>>,
+        keyless: bool,
     ) -> Self {
         self.topics.push(Box::new(TypedTopic {
             name: name.to_owned(),
             options,
             partitioner,
+            keyless,
             dedup: None,
             validators: Vec::new(),
             clone: None,
@@ -147,6 +150,7 @@ impl EngineBuilder {
         self.topics.push(Box::new(TypedTopic::<DeadLetter<E>> {
             name: name.to_owned(),
             partitioner: options.partitioner.build(),
+            keyless: options.partitioner.is_keyless(),
             options,
             dedup: None,
             validators: Vec::new(),
@@ -509,6 +513,8 @@ struct TypedTopic<E> {
     name: String,
     options: TopicOptions,
     partitioner: Box<dyn Partitioner<E>>,
+    /// Built from a keyless `PartitionerKind` (round robin, sticky).
+    keyless: bool,
     dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
     /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
@@ -577,10 +583,11 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             }
         }
         let name: Arc<str> = self.name.as_str().into();
+        let partitioner = (!(self.keyless && partitions == 1)).then_some(self.partitioner);
         let topic = Topic::from_parts(
             Arc::clone(&name),
             rings.into_boxed_slice(),
-            self.partitioner,
+            partitioner,
             &self.options,
             self.dedup,
             self.validators,

@@ -97,7 +97,9 @@ pub(crate) struct DedupSpec<E> {
 pub(crate) struct TopicInner<E> {
     pub(crate) name: Arc<str>,
     pub(crate) rings: Box<[Arc<Ring<Entry<E>>>]>,
-    partitioner: Box<dyn Partitioner<E>>,
+    /// `None`: a single partition with a keyless built-in partitioner, which
+    /// could only ever answer 0, so the call is skipped.
+    partitioner: Option<Box<dyn Partitioner<E>>>,
     timestamps: bool,
     policy: FullPolicy,
     pub(crate) dedup: Option<DedupSpec<E>>,
@@ -154,7 +156,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn from_parts(
         name: Arc<str>,
         rings: Box<[Arc<Ring<Entry<E>>>]>,
-        partitioner: Box<dyn Partitioner<E>>,
+        partitioner: Option<Box<dyn Partitioner<E>>>,
         options: &TopicOptions,
         dedup: Option<DedupSpec<E>>,
         validators: Vec<Box<dyn Validator<E>>>,
@@ -308,7 +310,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
         I: IntoIterator<Item = E>,
     {
         let inner = &*self.inner;
-        inner.partitioner.on_batch_start();
+        if let Some(partitioner) = &inner.partitioner {
+            partitioner.on_batch_start();
+        }
         let published = if inner.timestamps {
             clock::now_raw()
         } else {
@@ -337,7 +341,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
                     return Err(batch_error(accepted, kind, run, Some(event), events));
                 }
             };
-            let partition = inner.partitioner.partition(&event, partitions);
+            let partition = inner
+                .partitioner
+                .as_ref()
+                .map_or(0, |p| p.partition(&event, partitions));
             let invalid = partition >= partitions;
             if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
             {
@@ -415,7 +422,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let inner = &*self.inner;
         let event = self.validate(event)?;
         let partitions = inner.rings.len() as u32;
-        let partition = inner.partitioner.partition(&event, partitions);
+        let partition = inner
+            .partitioner
+            .as_ref()
+            .map_or(0, |p| p.partition(&event, partitions));
         match inner.rings.get(partition as usize) {
             Some(ring) => Ok((partition, ring, event)),
             None => {
