@@ -24,6 +24,12 @@ pub enum PartitionerKind {
 }
 
 impl PartitionerKind {
+    /// Round robin and sticky ignore the event; with one partition they can
+    /// only answer 0.
+    pub(crate) fn is_keyless(self) -> bool {
+        matches!(self, PartitionerKind::RoundRobin | PartitionerKind::Sticky { .. })
+    }
+
     pub(crate) fn build<E>(self) -> Box<dyn Partitioner<E>> {
         match self {
             PartitionerKind::RoundRobin => Box::new(RoundRobin::new()),
