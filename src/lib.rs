@@ -70,6 +70,45 @@
 //! | listener: handles events | [`Listener`], [`EventContext`] |
 //! | group: a consumer group, threads or poll mode | [`GroupOptions`], [`Poller`] |
 //!
+//! ## Failures, backpressure and nothing lost
+//!
+//! ```
+//! use std::time::Duration;
+//! use veltrix::{DeadLetter, Engine, Exhausted, FailurePolicy, FullPolicy, GroupOptions, Retries, TopicOptions};
+//!
+//! let policy = FailurePolicy::default()
+//!     .retries(Retries::Limited(2)) // then:
+//!     .on_exhausted(Exhausted::DeadLetter { topic: "orders.dlq".into() });
+//! let engine = Engine::builder()
+//!     .topic::<u64>("orders", TopicOptions::new(2).full_policy(FullPolicy::BlockTimeout(Duration::from_secs(1))))
+//!     .dead_letter_topic::<u64>("orders.dlq", TopicOptions::new(1))
+//!     .subscribe("billing", "orders", GroupOptions::workers(1).failure_policy(policy), |_| {
+//!         veltrix::listener::from_fn(|order: &u64, _| {
+//!             if *order == 13 { return Err("unlucky order".into()); }
+//!             Ok(())
+//!         })
+//!     })
+//!     .subscribe("dlq", "orders.dlq", GroupOptions::poll(), |_| {
+//!         veltrix::listener::from_fn(|letter: &DeadLetter<u64>, _| {
+//!             assert_eq!((letter.event, letter.attempts), (13, 3));
+//!             Ok(())
+//!         })
+//!     })
+//!     .build()?;
+//! engine.topic::<u64>("orders")?.publish_batch(0..100)?;
+//! let report = engine.shutdown();
+//! report.check_conservation().expect("published = handled + dead-lettered + skipped + deduplicated + lag");
+//! assert_eq!(report.group("billing").unwrap().dead_lettered, 1);
+//! assert_eq!(report.group("dlq").unwrap().handled, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Metrics
+//!
+//! [`Engine::metrics`] returns a [`metrics::MetricsSnapshot`]: counters,
+//! depth and lag per partition, latency percentiles per group;
+//! [`metrics::MetricsSnapshot::to_prometheus`] renders it for Prometheus.
+//!
 //! ## Guarantees
 //!
 //! * **Order**: one partition's events reach each group in publish order;
