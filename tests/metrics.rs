@@ -76,6 +76,7 @@ fn sum(samples: &[Sample], name: &str, label: (&str, &str)) -> f64 {
 fn engine(metrics: bool) -> Engine {
     Engine::builder()
         .metrics(metrics)
+        .latency_sampling(1)
         .topic::<u64>("orders", TopicOptions::new(4).capacity(1024))
         .subscribe("billing", "orders", GroupOptions::workers(2), |_| {
             veltrix::listener::from_fn(|_: &u64, _| Ok(()))
@@ -183,6 +184,28 @@ fn prometheus_exposition_parses_and_matches_the_counts() {
         .collect();
     partitions.sort();
     assert_eq!(partitions, ["0", "1", "2", "3"]);
+}
+
+#[test]
+fn default_sampling_times_one_event_in_16_per_partition() {
+    let engine = Engine::builder()
+        .topic::<u64>("t", TopicOptions::new(2).capacity(1024))
+        .subscribe("g", "t", GroupOptions::poll(), |_| {
+            veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+        })
+        .build()
+        .unwrap();
+    engine
+        .topic::<u64>("t")
+        .unwrap()
+        .publish_batch(0..200)
+        .unwrap();
+    let mut poller = engine.poller("g").unwrap();
+    assert_eq!(poller.poll(1000), 200);
+    let m = engine.metrics();
+    // 100 events per partition, sequences 0..100: 0, 16, ..., 96 are timed.
+    assert_eq!(m.groups[0].latency.unwrap().count, 2 * 7);
+    assert_eq!(m.groups[0].report.handled, 200, "counts stay exact");
 }
 
 #[test]

@@ -134,10 +134,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     ) -> usize {
         let counters = &shared.counters[worker];
         let histograms = shared.histograms.as_deref().map(|h| &h[worker]);
-        // Taken at the first event, held for the batch: one uncontended lock
-        // per batch, none when there is nothing to do.
+        // Taken at the first sampled event, held for the batch: at most one
+        // uncontended lock per batch, none when nothing is sampled.
         let mut recording = None;
-        let mut last_clock = 0u64;
+        let sample_mask = shared.sample_mask;
         if cursor.halted {
             return 0;
         }
@@ -173,17 +173,18 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 published_at: Timestamp::from_raw(entry.published),
                 end_of_batch: last,
             };
-            if let Some(histograms) = histograms {
-                if recording.is_none() {
-                    recording = Some(histograms.lock());
-                    last_clock = clock::now_raw();
-                }
-            }
+            // Latency is sampled: one event in `sample_mask + 1` of each
+            // partition (by sequence, so the choice costs nothing) is timed.
+            let sampled = histograms.is_some() && sequence & sample_mask == 0;
+            let start = if sampled { clock::now_raw() } else { 0 };
             let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx)));
-            if let Some(h) = recording.as_mut() {
+            if sampled {
                 let end = clock::now_raw();
-                h.record(entry.published, last_clock, end);
-                last_clock = end;
+                if let Some(histograms) = histograms {
+                    recording
+                        .get_or_insert_with(|| histograms.lock())
+                        .record(entry.published, start, end);
+                }
             }
             let error =
                 match outcome {

@@ -70,6 +70,8 @@ pub(crate) struct GroupShared {
     pub(crate) halted: Mutex<Vec<u32>>,
     /// One set of latency histograms per worker; `None` with metrics off.
     pub(crate) histograms: Option<Box<[Mutex<Histograms>]>>,
+    /// Events whose `sequence & sample_mask == 0` are timed.
+    pub(crate) sample_mask: u64,
 }
 
 /// A group's shared state plus its view of the topic's rings.
@@ -170,6 +172,8 @@ pub(crate) struct StartContext<'a> {
     pub(crate) dead_letter: Option<(&'a dyn Any, &'a dyn Any)>,
     /// Whether to record latency histograms.
     pub(crate) metrics: bool,
+    /// Time one event in this many per partition (a power of two).
+    pub(crate) latency_sampling: u32,
 }
 
 /// A group declared on the builder, before its topic exists.
@@ -270,6 +274,7 @@ where
                         .map(|_| Mutex::new(Histograms::new()))
                         .collect()
                 }),
+                sample_mask: u64::from(ctx.latency_sampling) - 1,
             },
             rings: topic.inner().rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),

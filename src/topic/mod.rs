@@ -23,7 +23,7 @@ use crate::partitioner::Partitioner;
 use crate::ring::{PushError, Ring};
 
 /// Largest run of one partition that `publish_batch` claims at once.
-const MAX_RUN: usize = 32;
+const MAX_RUN: usize = 64;
 
 /// What a ring slot holds: the event and its publish time (raw clock
 /// reading, 0 when the topic keeps no timestamps).
@@ -287,7 +287,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Publishes every event of `events` in order, applying the topic's
     /// [`FullPolicy`] to full partitions. Consecutive events bound for one
     /// partition are claimed and published together (one CAS per run of up
-    /// to 32), and the batch takes one timestamp. Returns how many events
+    /// to 64), and the batch takes one timestamp. Returns how many events
     /// were accepted (events dropped under [`FullPolicy::DropNewest`] are
     /// counted in the topic's `dropped_full`, not here).
     ///

@@ -1,0 +1,294 @@
+//! veltrix itself, through its public API only.
+//!
+//! A pipe is an engine with one topic. Fan-out is one group per consumer;
+//! work sharing is one group with one worker per consumer over as many
+//! partitions (each ring gets an equal share of the capacity, so the total
+//! buffering matches the other peers). Producers publish through clones of
+//! the `Topic` handle. Listeners count each event and report at
+//! `on_batch_end`.
+//!
+//! Three configurations: threaded workers with the default adaptive wait
+//! (blocking class), threaded workers with `BusySpin` (spinning class), and
+//! poll-mode groups driven by one thread each in a spin-then-yield loop.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+
+use veltrix::{
+    Engine, EventContext, GroupOptions, Listener, ListenerError, Poller, Topic, TopicOptions,
+    WaitStrategy,
+};
+
+use super::{
+    Delivery, Event, Finish, PatientSpin, Peer, Pipe, RoundTrip, Shape, Spin, Tally, Tx, Wait,
+};
+
+/// Events a poll-mode consumer thread asks for per `poll` call (the group
+/// default `max_batch`).
+const POLL_BUDGET: usize = 256;
+
+/// veltrix in one configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Veltrix {
+    name: &'static str,
+    /// `None`: the engine's default ([`WaitStrategy::default`], adaptive).
+    wait: Option<WaitStrategy>,
+    poll: bool,
+    /// Latency histograms on (the engine default) or off.
+    metrics: bool,
+}
+
+impl Veltrix {
+    /// Worker threads, default adaptive wait (spin, yield, park).
+    pub const ADAPTIVE: Veltrix = Veltrix {
+        name: "veltrix",
+        wait: None,
+        poll: false,
+        metrics: true,
+    };
+    /// As [`Veltrix::ADAPTIVE`] with latency histograms off: the cost of
+    /// metrics is the difference.
+    pub const METRICS_OFF: Veltrix = Veltrix {
+        name: "veltrix metrics off",
+        wait: None,
+        poll: false,
+        metrics: false,
+    };
+    /// Worker threads that never park.
+    pub const BUSY_SPIN: Veltrix = Veltrix {
+        name: "veltrix busy-spin",
+        wait: Some(WaitStrategy::BusySpin),
+        poll: false,
+        metrics: true,
+    };
+    /// Poll-mode groups, one driving thread each.
+    pub const POLL: Veltrix = Veltrix {
+        name: "veltrix poll",
+        wait: None,
+        poll: true,
+        metrics: true,
+    };
+}
+
+impl Veltrix {
+    fn strategy(&self) -> WaitStrategy {
+        self.wait.unwrap_or_default()
+    }
+}
+
+/// The bench listener: counts, and reports once per batch.
+struct Count<E> {
+    tally: Tally,
+    _event: PhantomData<fn(&E)>,
+}
+
+impl<E: Event> Listener<E> for Count<E> {
+    #[inline]
+    fn on_event(&mut self, event: &E, _ctx: &EventContext<'_>) -> Result<(), ListenerError> {
+        self.tally.event(event);
+        Ok(())
+    }
+
+    #[inline]
+    fn on_batch_end(&mut self) {
+        self.tally.batch_end();
+    }
+}
+
+struct TopicTx<E> {
+    topic: Topic<E>,
+}
+
+impl<E: Event> Tx<E> for TopicTx<E> {
+    fn send(&mut self, first: u64, n: u64, batch: usize) {
+        if batch == 1 {
+            for i in first..first + n {
+                self.topic.publish(E::make(i)).expect("engine running");
+            }
+        } else {
+            let mut i = first;
+            while i < first + n {
+                self.topic
+                    .publish_batch((i..i + batch as u64).map(E::make))
+                    .expect("engine running");
+                i += batch as u64;
+            }
+        }
+    }
+}
+
+/// Drives one poll-mode group until told to stop.
+fn drive(mut poller: Poller, stop: Arc<AtomicBool>) {
+    let mut spin = Spin::default();
+    while !stop.load(Ordering::Relaxed) {
+        if poller.poll(POLL_BUDGET) == 0 {
+            spin.wait();
+        } else {
+            spin.reset();
+        }
+    }
+}
+
+impl<E: Event> Peer<E> for Veltrix {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn wait(&self) -> Wait {
+        match (self.poll, self.strategy()) {
+            (false, WaitStrategy::Adaptive { .. }) => Wait::Blocking,
+            _ => Wait::Spinning,
+        }
+    }
+
+    fn open(&self, shape: &Shape) -> Option<Pipe<E>> {
+        let k = shape.consumers;
+        let (partitions, capacity, groups, workers) = match shape.delivery {
+            Delivery::Each => (shape.partitions, shape.capacity, k, 1),
+            Delivery::Shared if self.poll && k > 1 => return None,
+            Delivery::Shared => {
+                let partitions = shape.partitions.max(k as u32);
+                (partitions, shape.capacity / partitions as usize, 1, k)
+            }
+        };
+        let finish = Finish::new(shape);
+        let mut builder = Engine::builder()
+            .metrics(self.metrics)
+            .topic::<E>("bench", TopicOptions::new(partitions).capacity(capacity));
+        for g in 0..groups {
+            let mut tallies: Vec<Tally> = (0..workers).map(|_| finish.tally()).collect();
+            let options = if self.poll {
+                GroupOptions::poll()
+            } else {
+                GroupOptions::workers(workers).wait_strategy(self.strategy())
+            };
+            builder = builder.subscribe(&format!("g{g}"), "bench", options, move |_| Count::<E> {
+                tally: tallies.pop().expect("one tally per worker"),
+                _event: PhantomData,
+            });
+        }
+        let engine = builder.build().expect("valid bench topology");
+        let topic = engine.topic::<E>("bench").expect("declared above");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut drivers: Vec<JoinHandle<()>> = Vec::new();
+        if self.poll {
+            for g in 0..groups {
+                let poller = engine.poller(&format!("g{g}")).expect("poll group");
+                let stop = Arc::clone(&stop);
+                drivers.push(thread::spawn(move || drive(poller, stop)));
+            }
+        }
+        let txs: Vec<Box<dyn Tx<E>>> = (0..shape.producers)
+            .map(|_| {
+                Box::new(TopicTx {
+                    topic: topic.clone(),
+                }) as Box<dyn Tx<E>>
+            })
+            .collect();
+        Some(Pipe::new(txs, finish, shape, move || {
+            stop.store(true, Ordering::Relaxed);
+            for driver in drivers {
+                driver.join().expect("poll thread panicked");
+            }
+            let report = engine.shutdown();
+            assert!(report.is_drained(), "bench engine did not drain");
+        }))
+    }
+
+    fn ping_pong(&self, capacity: usize) -> Option<Box<dyn RoundTrip>> {
+        if self.poll {
+            return None;
+        }
+        // Ping is read by a worker whose listener publishes into pong; pong
+        // is read by a poll-mode group on the caller's thread.
+        let pong_topic: Arc<OnceLock<Topic<u64>>> = Arc::new(OnceLock::new());
+        let back = Arc::new(AtomicU64::new(0));
+        let options = TopicOptions::new(1).capacity(capacity);
+        let engine = Engine::builder()
+            .metrics(self.metrics)
+            .topic::<u64>("ping", options.clone())
+            .topic::<u64>("pong", options)
+            .subscribe(
+                "echo",
+                "ping",
+                GroupOptions::workers(1).wait_strategy(self.strategy()),
+                {
+                    let pong_topic = Arc::clone(&pong_topic);
+                    move |_| Echo {
+                        pong_topic: Arc::clone(&pong_topic),
+                        pong: None,
+                    }
+                },
+            )
+            .subscribe("back", "pong", GroupOptions::poll(), {
+                let back = Arc::clone(&back);
+                move |_| {
+                    let back = Arc::clone(&back);
+                    veltrix::listener::from_fn(move |value: &u64, _ctx| {
+                        back.store(*value, Ordering::Relaxed);
+                        Ok(())
+                    })
+                }
+            })
+            .build()
+            .expect("valid ping-pong topology");
+        let ping = engine.topic::<u64>("ping").expect("declared");
+        pong_topic
+            .set(engine.topic::<u64>("pong").expect("declared"))
+            .expect("set once");
+        let poller = engine.poller("back").expect("poll group");
+        Some(Box::new(VeltrixEcho {
+            ping,
+            poller,
+            back,
+            engine: Some(engine),
+        }))
+    }
+}
+
+/// The echo listener: publishes every ping into pong.
+struct Echo {
+    pong_topic: Arc<OnceLock<Topic<u64>>>,
+    pong: Option<Topic<u64>>,
+}
+
+impl Listener<u64> for Echo {
+    fn on_event(&mut self, value: &u64, _ctx: &EventContext<'_>) -> Result<(), ListenerError> {
+        let pong = self.pong.get_or_insert_with(|| {
+            self.pong_topic
+                .get()
+                .expect("set before the first ping")
+                .clone()
+        });
+        pong.publish(*value).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+struct VeltrixEcho {
+    ping: Topic<u64>,
+    poller: Poller,
+    back: Arc<AtomicU64>,
+    engine: Option<Engine>,
+}
+
+impl RoundTrip for VeltrixEcho {
+    fn round_trip(&mut self, value: u64) -> u64 {
+        self.ping.publish(value).expect("engine running");
+        let mut wait = PatientSpin::default();
+        while self.poller.poll(1) == 0 {
+            wait.wait();
+        }
+        self.back.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for VeltrixEcho {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
+    }
+}
