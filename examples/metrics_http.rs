@@ -30,11 +30,15 @@ fn parse() -> Result<(u64, u16), String> {
         match arg.as_str() {
             "--seconds" => {
                 let v = value("--seconds")?;
-                seconds = v.parse().map_err(|_| format!("--seconds: '{v}' is not a whole number"))?;
+                seconds = v
+                    .parse()
+                    .map_err(|_| format!("--seconds: '{v}' is not a whole number"))?;
             }
             "--port" => {
                 let v = value("--port")?;
-                port = v.parse().map_err(|_| format!("--port: '{v}' is not a port number (0-65535)"))?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("--port: '{v}' is not a port number (0-65535)"))?;
             }
             other => {
                 return Err(format!(
@@ -55,7 +59,11 @@ fn main() -> ExitCode {
         }
     };
     let engine = Engine::builder()
-        .topic_with::<Trade, _>("trades", TopicOptions::new(4).capacity(4096), by_key(|t: &Trade| t.account))
+        .topic_with::<Trade, _>(
+            "trades",
+            TopicOptions::new(4).capacity(4096),
+            by_key(|t: &Trade| t.account),
+        )
         .subscribe("risk", "trades", GroupOptions::workers(2), |_| {
             let mut exposure = 0i64;
             veltrix::listener::from_fn(move |t: &Trade, _| {
@@ -85,7 +93,12 @@ fn main() -> ExitCode {
     while started.elapsed() < Duration::from_secs(seconds) {
         for _ in 0..1000 {
             n += 1;
-            trades.publish(Trade { account: n % 97, qty: (n % 7) as i64 - 3 }).expect("running");
+            trades
+                .publish(Trade {
+                    account: n % 97,
+                    qty: (n % 7) as i64 - 3,
+                })
+                .expect("running");
         }
         // A steady, modest rate: about 1 M trades/s at most.
         thread::sleep(Duration::from_millis(1));
