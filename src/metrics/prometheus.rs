@@ -31,6 +31,9 @@ impl Exposition {
     }
 }
 
+/// A group counter family: name, help, and how to read it from a report.
+type GroupCounter = (&'static str, &'static str, fn(&crate::GroupReport) -> u64);
+
 /// Label values escape backslash, double quote and newline.
 fn escape(value: &str) -> String {
     value
@@ -127,7 +130,7 @@ impl MetricsSnapshot {
                 t.report.dropped_full as f64,
             );
         }
-        let group_counters: [(&str, &str, fn(&crate::GroupReport) -> u64); 6] = [
+        let group_counters: [GroupCounter; 6] = [
             (
                 "veltrix_handled_total",
                 "Events a group's listener handled successfully.",
