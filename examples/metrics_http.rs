@@ -68,6 +68,9 @@ fn main() -> ExitCode {
             let mut exposure = 0i64;
             veltrix::listener::from_fn(move |t: &Trade, _| {
                 exposure += t.qty;
+                if exposure.unsigned_abs() > 1 << 40 {
+                    return Err(format!("exposure {exposure} over the risk limit").into());
+                }
                 Ok(())
             })
         })

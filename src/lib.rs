@@ -69,6 +69,8 @@
 //! | partitioner: which partition an event goes to | [`Partitioner`], [`partitioner`] |
 //! | listener: handles events | [`Listener`], [`EventContext`] |
 //! | group: a consumer group, threads or poll mode | [`GroupOptions`], [`Poller`] |
+//! | configuration: the topology as data, checked, bound to code (feature `serde`) | `config::Config`, `config::Binder` |
+//! | routing: filtered subscriptions, a router forwarding to other topics | [`router::Router`], [`router::filter`] |
 //!
 //! ## Failures, backpressure and nothing lost
 //!
@@ -109,6 +111,17 @@
 //! depth and lag per partition, latency percentiles per group;
 //! [`metrics::MetricsSnapshot::to_prometheus`] renders it for Prometheus.
 //!
+//! ## Configuration and routing
+//!
+//! With the `toml` or `json` feature, the topology can come from a file:
+//! `config::Config::from_path` reads it and reports every mistake at once
+//! (path, value, rule, fix, line), `Config::bind` binds event types and
+//! listeners to its names, and the resulting engine prints its effective
+//! configuration with every default filled in. [`router::Router`] forwards
+//! or transforms events into other topics by rules, keeping per-key order;
+//! [`router::filter`] subscribes a group to the events a predicate accepts.
+//! See the `config` module (feature `serde`) and `examples/treasure_hunt.rs`.
+//!
 //! ## Guarantees
 //!
 //! * **Order**: one partition's events reach each group in publish order;
@@ -136,6 +149,13 @@ mod ring;
 
 #[cfg(not(loom))]
 mod clock;
+// Behind `serde`: every config type is a serde type, and a build without
+// files to read stays lean. The formats (`toml`, `json`) are features of
+// their own; routing needs none.
+#[cfg(all(feature = "serde", not(loom)))]
+pub mod config;
+#[cfg(all(feature = "serde", not(loom)))]
+mod duration;
 #[cfg(not(loom))]
 mod engine;
 #[cfg(not(loom))]
@@ -148,6 +168,8 @@ pub mod listener;
 pub mod metrics;
 #[cfg(not(loom))]
 pub mod partitioner;
+#[cfg(not(loom))]
+pub mod router;
 #[cfg(not(loom))]
 mod topic;
 

@@ -4,7 +4,14 @@ use super::FailurePolicy;
 use crate::ring::WaitStrategy;
 
 /// How a group's partitions are split among its workers.
+///
+/// With the `serde` feature: `"range"` or `"round_robin"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Assignment {
     /// Contiguous ranges, like Kafka's `RangeAssignor`: with 8 partitions and
@@ -17,7 +24,14 @@ pub enum Assignment {
 }
 
 /// Who drives a group.
+///
+/// With the `serde` feature: `{ workers = 4 }` or `"poll"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum GroupMode {
     /// The engine runs this many worker threads.
@@ -39,7 +53,18 @@ pub enum GroupMode {
 /// let polled = GroupOptions::poll().max_batch(64);
 /// # let _ = (threaded, polled);
 /// ```
+///
+/// With the `serde` feature every field is optional (missing ones take the
+/// defaults) and unknown keys are rejected; `failure` is a
+/// [`FailurePolicy`] table. In a configuration file, prefer
+/// `config::GroupConfig`: it adds the group's
+/// name and topic, and is validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct GroupOptions {
     /// Worker threads or poll mode. Default: one worker.

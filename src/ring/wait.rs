@@ -49,9 +49,18 @@ const PARK_SAFETY: Duration = Duration::from_millis(100);
 /// let spin = WaitStrategy::BusySpin;
 /// # let _ = spin;
 /// ```
+///
+/// With the `serde` feature: `{ adaptive = { spins = 100, yields = 8 } }` or
+/// `"busy_spin"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 pub enum WaitStrategy {
-    /// Spin `spins` times, then yield `yields` times, then park. Producers
+    /// Spin `spins` rounds (one CPU pause each, re-checking between; the
+    /// default 100 is a few µs), then yield `yields` times, then park. Producers
     /// unpark a worker only when it is actually parked, so a busy engine pays
     /// no syscall per event and an idle one costs nothing.
     Adaptive {
@@ -68,8 +77,8 @@ pub enum WaitStrategy {
 impl Default for WaitStrategy {
     fn default() -> Self {
         WaitStrategy::Adaptive {
-            spins: 64,
-            yields: 16,
+            spins: 100,
+            yields: 8,
         }
     }
 }
@@ -241,9 +250,9 @@ impl Idle {
         };
         self.step = self.step.saturating_add(1);
         if self.step <= spins {
-            for _ in 0..(1u32 << self.step.min(6)) {
-                std::hint::spin_loop();
-            }
+            // One pause per round: the worker re-checks its rings every few
+            // tens of nanoseconds, and gives the core up after a few µs.
+            std::hint::spin_loop();
         } else if self.step <= spins.saturating_add(yields) {
             thread::yield_now();
         } else {

@@ -5,7 +5,15 @@ use crate::partitioner::{Fixed, Partitioner, RoundRobin, Sticky};
 /// The keyless built-in partitioners, selectable by value (for keyed or
 /// custom partitioning pass a [`Partitioner`] to
 /// [`EngineBuilder::topic_with`](crate::EngineBuilder::topic_with)).
+///
+/// With the `serde` feature: `"round_robin"`, `{ sticky = { linger = 16 } }`,
+/// `{ fixed = { partition = 0 } }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub enum PartitionerKind {
     /// [`RoundRobin`]: even spread.
@@ -27,7 +35,10 @@ impl PartitionerKind {
     /// Round robin and sticky ignore the event; with one partition they can
     /// only answer 0.
     pub(crate) fn is_keyless(self) -> bool {
-        matches!(self, PartitionerKind::RoundRobin | PartitionerKind::Sticky { .. })
+        matches!(
+            self,
+            PartitionerKind::RoundRobin | PartitionerKind::Sticky { .. }
+        )
     }
 
     pub(crate) fn build<E>(self) -> Box<dyn Partitioner<E>> {
@@ -43,7 +54,16 @@ impl PartitionerKind {
 ///
 /// `try_publish` never waits whatever the policy: it hands the event back in
 /// [`PublishError::Full`](crate::PublishError::Full).
+///
+/// With the `serde` feature: `"block"`, `"reject"`, `"drop_newest"`,
+/// `{ block_timeout = "5ms" }` (a duration string: an integer and one of
+/// `ns`, `us`, `ms`, `s`, `m`, `h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum FullPolicy {
     /// Wait (spin, yield, then sleep) until there is room. The default.
@@ -51,7 +71,10 @@ pub enum FullPolicy {
     Block,
     /// Wait at most this long, then hand the event back in
     /// [`PublishError::Timeout`](crate::PublishError::Timeout).
-    BlockTimeout(std::time::Duration),
+    BlockTimeout(
+        #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde_str"))]
+        std::time::Duration,
+    ),
     /// Never wait: every `publish` behaves like `try_publish`.
     Reject,
     /// Drop the new event and count it (`dropped_full`), returning
@@ -72,7 +95,17 @@ pub enum FullPolicy {
 /// assert_eq!(options.partitions, 8);
 /// assert_eq!(options.capacity, 4096);
 /// ```
+///
+/// With the `serde` feature every field is optional (missing ones take the
+/// defaults) and unknown keys are rejected. In a configuration file, prefer
+/// `config::TopicConfig`: it adds the name,
+/// key partitioning and de-duplication, and is validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub struct TopicOptions {
     /// Number of partitions (at least 1). Default 1.
