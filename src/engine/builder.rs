@@ -389,22 +389,14 @@ impl EngineBuilder {
             }
         }
         for dedup in &self.dedups {
-            let problem = match self.topics.iter().find(|t| t.name() == dedup.topic) {
-                None => Some(format!(
-                    "names an unknown topic; declared topics: [{}]",
-                    known.join(", ")
-                )),
-                Some(topic) if topic.event_type().0 != dedup.event.0 => Some(format!(
-                    "extracts ids from {}, but the topic carries {}",
-                    dedup.event.1,
-                    topic.event_type().1
-                )),
-                Some(_) if dedup.window == 0 => Some(
-                    "window = 0 would remember no id; use a window of at least 1 (e.g. 1024)"
-                        .to_owned(),
-                ),
-                Some(_) => None,
-            };
+            let problem = self
+                .attachment_problem(&dedup.topic, dedup.event, "extracts ids from")
+                .or_else(|| {
+                    (dedup.window == 0).then(|| {
+                        "window = 0 would remember no id; use a window of at least 1 (e.g. 1024)"
+                            .to_owned()
+                    })
+                });
             if let Some(problem) = problem {
                 errors.push(BuildError::InvalidDedup {
                     topic: dedup.topic.clone(),
@@ -413,18 +405,7 @@ impl EngineBuilder {
             }
         }
         for pending in &self.validators {
-            let problem = match self.topics.iter().find(|t| t.name() == pending.topic) {
-                None => Some(format!(
-                    "names an unknown topic; declared topics: [{}]",
-                    known.join(", ")
-                )),
-                Some(topic) if topic.event_type().0 != pending.event.0 => Some(format!(
-                    "checks {}, but the topic carries {}",
-                    pending.event.1,
-                    topic.event_type().1
-                )),
-                Some(_) => None,
-            };
+            let problem = self.attachment_problem(&pending.topic, pending.event, "checks");
             if let Some(problem) = problem {
                 errors.push(BuildError::InvalidValidator {
                     topic: pending.topic.clone(),
@@ -433,6 +414,31 @@ impl EngineBuilder {
             }
         }
         errors
+    }
+
+    /// What is wrong with attaching something for events of type `event` to
+    /// topic `topic` (a de-dup id function, a validator), if anything.
+    fn attachment_problem(
+        &self,
+        topic: &str,
+        event: (TypeId, &'static str),
+        verb: &str,
+    ) -> Option<String> {
+        match self.topics.iter().find(|t| t.name() == topic) {
+            None => {
+                let known: Vec<&str> = self.topics.iter().map(|t| t.name()).collect();
+                Some(format!(
+                    "names an unknown topic; declared topics: [{}]",
+                    known.join(", ")
+                ))
+            }
+            Some(t) if t.event_type().0 != event.0 => Some(format!(
+                "{verb} {}, but the topic carries {}",
+                event.1,
+                t.event_type().1
+            )),
+            Some(_) => None,
+        }
     }
 
     fn validate_policy(&self, group: &dyn GroupBlueprint, errors: &mut Vec<BuildError>) {

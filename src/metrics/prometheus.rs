@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{LatencySummary, MetricsSnapshot};
+use super::{GroupMetrics, LatencySummary, MetricsSnapshot};
 
 /// Writes metric families: `# HELP`, `# TYPE`, then samples.
 struct Exposition {
@@ -192,61 +192,41 @@ impl MetricsSnapshot {
                 );
             }
         }
-        e.family(
-            "veltrix_lag_max",
-            "gauge",
-            "Largest partition lag of a group (records-lag-max).",
-        );
-        for g in &self.groups {
-            let labels = [
-                ("group", g.report.name.as_str()),
-                ("topic", g.report.topic.as_str()),
-            ];
-            e.sample("veltrix_lag_max", &labels, g.lag_max as f64);
-        }
-        e.family(
-            "veltrix_halted_partitions",
-            "gauge",
-            "Partitions a group stopped reading (failure policy Halt).",
-        );
-        for g in &self.groups {
-            let labels = [
-                ("group", g.report.name.as_str()),
-                ("topic", g.report.topic.as_str()),
-            ];
-            e.sample(
+        let per_group: [(&str, &str, &str, fn(&GroupMetrics) -> f64); 4] = [
+            (
+                "veltrix_lag_max",
+                "gauge",
+                "Largest partition lag of a group (records-lag-max).",
+                |g| g.lag_max as f64,
+            ),
+            (
                 "veltrix_halted_partitions",
-                &labels,
-                g.report.halted.len() as f64,
-            );
-        }
-        e.family(
-            "veltrix_polls_total",
-            "counter",
-            "Poll calls of a poll-mode group.",
-        );
-        for g in &self.groups {
-            let labels = [
-                ("group", g.report.name.as_str()),
-                ("topic", g.report.topic.as_str()),
-            ];
-            e.sample("veltrix_polls_total", &labels, g.polls as f64);
-        }
-        e.family(
-            "veltrix_polls_budget_exhausted_total",
-            "counter",
-            "Poll calls that used their whole budget and left events behind.",
-        );
-        for g in &self.groups {
-            let labels = [
-                ("group", g.report.name.as_str()),
-                ("topic", g.report.topic.as_str()),
-            ];
-            e.sample(
+                "gauge",
+                "Partitions a group stopped reading (failure policy Halt).",
+                |g| g.report.halted.len() as f64,
+            ),
+            (
+                "veltrix_polls_total",
+                "counter",
+                "Poll calls of a poll-mode group.",
+                |g| g.polls as f64,
+            ),
+            (
                 "veltrix_polls_budget_exhausted_total",
-                &labels,
-                g.polls_budget_exhausted as f64,
-            );
+                "counter",
+                "Poll calls that used their whole budget and left events behind.",
+                |g| g.polls_budget_exhausted as f64,
+            ),
+        ];
+        for (name, kind, help, value) in per_group {
+            e.family(name, kind, help);
+            for g in &self.groups {
+                let labels = [
+                    ("group", g.report.name.as_str()),
+                    ("topic", g.report.topic.as_str()),
+                ];
+                e.sample(name, &labels, value(g));
+            }
         }
         for (name, help, pick) in [
             (
