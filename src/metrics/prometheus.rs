@@ -34,6 +34,14 @@ impl Exposition {
 /// A group counter family: name, help, and how to read it from a report.
 type GroupCounter = (&'static str, &'static str, fn(&crate::GroupReport) -> u64);
 
+/// A per-group family: name, type, help, and how to read it.
+type GroupFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&GroupMetrics) -> f64,
+);
+
 /// Label values escape backslash, double quote and newline.
 fn escape(value: &str) -> String {
     value
@@ -192,7 +200,7 @@ impl MetricsSnapshot {
                 );
             }
         }
-        let per_group: [(&str, &str, &str, fn(&GroupMetrics) -> f64); 4] = [
+        let per_group: [GroupFamily; 4] = [
             (
                 "veltrix_lag_max",
                 "gauge",
