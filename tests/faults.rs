@@ -30,7 +30,11 @@ fn quiet_panics() {
             let injected = info
                 .payload()
                 .downcast_ref::<String>()
-                .is_some_and(|s| s.starts_with("injected"));
+                .is_some_and(|s| s.starts_with("injected"))
+                || info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .is_some_and(|s| s.starts_with("injected"));
             if !injected {
                 default(info);
             }
@@ -262,4 +266,36 @@ fn halt_stops_the_partition_and_reports_it() {
     let mut unhandled = out.unhandled;
     assert_eq!(unhandled.take::<u64>("t").unwrap(), vec![5, 6, 7, 8, 9]);
     assert_eq!(seen.load(Ordering::Relaxed), 5);
+}
+
+/// A panic in user code the engine calls around the listener (here the
+/// de-dup id function) must not wedge the partition or lose the event.
+#[test]
+fn panicking_dedup_id_function_delivers_the_event_and_keeps_going() {
+    quiet_panics();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let engine = Engine::builder()
+        .topic::<u64>("t", TopicOptions::new(1).capacity(64))
+        .deduplicate::<u64, _>("t", 16, |v| {
+            if *v == 3 {
+                panic!("injected panic in the id function");
+            }
+            *v
+        })
+        .subscribe("g", "t", GroupOptions::workers(1), move |_| {
+            let s = s.clone();
+            veltrix::listener::from_fn(move |v: &u64, _| {
+                s.lock().unwrap().push(*v);
+                Ok(())
+            })
+        })
+        .build()
+        .unwrap();
+    let t = engine.topic::<u64>("t").unwrap();
+    t.publish_batch([1, 2, 3, 2, 4]).unwrap();
+    let report = engine.shutdown();
+    report.check_conservation().unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(report.group("g").unwrap().deduplicated, 1);
 }

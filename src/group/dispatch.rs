@@ -159,7 +159,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             let first_try = retry.as_ref().is_none_or(|r| r.sequence != sequence);
             if first_try {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
-                    if window.seen((id.spec().id)(&entry.event)) {
+                    // A panicking id function cannot tell a duplicate: the
+                    // event is delivered rather than lost.
+                    let id = catch_unwind(AssertUnwindSafe(|| (id.spec().id)(&entry.event)));
+                    if id.is_ok_and(|id| window.seen(id)) {
                         tally.deduplicated += 1;
                         return ControlFlow::Continue(());
                     }
@@ -193,7 +196,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                         *retry = None;
                         return ControlFlow::Continue(());
                     }
-                    Ok(Err(error)) => error.to_string(),
+                    Ok(Err(error)) => catch_unwind(AssertUnwindSafe(|| error.to_string()))
+                        .unwrap_or_else(|_| "listener error (its Display panicked)".to_owned()),
                     Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
                 };
             tally.failures += 1;
@@ -224,17 +228,23 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     return ControlFlow::Break(());
                 }
                 Exhausted::DeadLetter { .. } => {
+                    // The copy and the publish run user code (`Clone`, the
+                    // dead-letter topic's partitioner and validators): a
+                    // panic there counts as a refused dead letter.
                     let delivered = self.dead_letters.as_ref().is_some_and(|sink| {
-                        let letter = DeadLetter {
-                            event: (sink.clone)(&entry.event),
-                            error,
-                            attempts: failures,
-                            topic: shared.topic.to_string(),
-                            partition,
-                            sequence,
-                            group: shared.name.to_string(),
-                        };
-                        sink.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
+                        catch_unwind(AssertUnwindSafe(|| {
+                            let letter = DeadLetter {
+                                event: (sink.clone)(&entry.event),
+                                error,
+                                attempts: failures,
+                                topic: shared.topic.to_string(),
+                                partition,
+                                sequence,
+                                group: shared.name.to_string(),
+                            };
+                            sink.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
+                        }))
+                        .unwrap_or(false)
                     });
                     #[cfg(feature = "tracing")]
                     tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");

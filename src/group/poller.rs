@@ -262,7 +262,17 @@ where
                 break;
             }
             if self.run(&mut state, usize::MAX, deadline) == 0 {
-                std::thread::yield_now();
+                // Nothing ready: a retry backoff or a publish in flight.
+                let due = state
+                    .cursors
+                    .iter()
+                    .filter_map(PartitionCursor::retry_due)
+                    .min();
+                let wait = due.map_or(Duration::from_micros(50), |d| {
+                    d.saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(1))
+                });
+                std::thread::sleep(wait);
             }
         }
         state.finished = true;

@@ -87,7 +87,6 @@ where
                 let now = until.map(|_| Instant::now());
                 cursors.iter().any(|c| c.is_ready(now))
             },
-            &shared.stop,
             until,
         );
     }

@@ -221,6 +221,9 @@ impl<T> Ring<T> {
     ) -> Result<u64, PushError> {
         let n = values.len() as u64;
         debug_assert!(n >= 1 && n <= self.capacity);
+        // Keeps the old values inline: nothing may allocate (and so fail)
+        // between the claim and the publish.
+        debug_assert!(values.len() <= A::size(), "batch must fit inline");
         let start = self.try_claim(n)?;
         let mut old_values: SmallVec<A> = SmallVec::new();
         for (seq, value) in (start..).zip(values.drain(..)) {
@@ -295,11 +298,16 @@ impl<T> Ring<T> {
                     "slot must hold the value of the previous lap"
                 );
                 // SAFETY: the claim of `seq` is ours alone, and the gating
-                // check in `try_claim` saw every reader past `seq - capacity`,
-                // so no one reads this slot any more. That previous lap was
-                // claimed and therefore published, so the slot is initialised
-                // (`stamp != 0`), and moving the old value out leaves it
-                // initialised with the new one.
+                // check in `try_claim` saw every reader cursor past
+                // `seq - capacity`. A cursor passes a sequence only in
+                // `Reader::drain`, after an Acquire load saw that slot's
+                // stamp published (or in `take_unconsumed`, after close, when
+                // no claim succeeds): so the previous occupant was written
+                // and its write happens-before this one (producer Release
+                // stamp -> reader Acquire -> reader SeqCst cursor -> our
+                // cursor / gating Acquire). No reader borrows it any more,
+                // and moving the old value out leaves the slot initialised
+                // with the new one.
                 Some(unsafe { ptr::replace(cell, MaybeUninit::new(value)).assume_init() })
             } else {
                 // SAFETY: first lap: the slot has never been written and the

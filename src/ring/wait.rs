@@ -22,7 +22,6 @@
 //! few per second.
 
 use std::cell::Cell;
-use std::sync::atomic::AtomicBool;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -230,13 +229,12 @@ impl Idle {
     /// One idle step after a round that found nothing: spin, yield or park
     /// according to the strategy and how long the worker has been idle.
     /// Parking announces the thread on every ring of `rings`, then re-checks
-    /// `ready` (which must look at those rings' claims) and `stop`, and
-    /// sleeps at most until `until`.
+    /// `ready` (which must look at those rings' claims), and sleeps at most
+    /// until `until`.
     pub(crate) fn wait<'a, T: 'a, I>(
         &mut self,
         rings: I,
         ready: impl Fn() -> bool,
-        stop: &AtomicBool,
         until: Option<Instant>,
     ) where
         I: Iterator<Item = &'a super::Ring<T>> + Clone,
@@ -259,7 +257,10 @@ impl Idle {
             for ring in rings.clone() {
                 ring.wake.announce();
             }
-            if !stop.load(std::sync::atomic::Ordering::SeqCst) && !ready() {
+            // A stopping worker with nothing ready waits for a retry
+            // (`until`) or a last publish like any other; `request_stop`
+            // unparks it once, which is all it needs.
+            if !ready() {
                 let mut sleep = PARK_SAFETY;
                 if let Some(until) = until {
                     sleep = sleep.min(until.saturating_duration_since(Instant::now()));
