@@ -253,6 +253,11 @@ fn main() -> ExitCode {
         thread::sleep(Duration::from_millis(2));
     }
     stop.store(true, Ordering::Relaxed);
+    // Keep ticking the poll-mode group until the producers are out: a
+    // producer may be blocked on a partition only this loop drains.
+    while producers.iter().any(|p| !p.is_finished()) {
+        ui.poll(10_000);
+    }
     for p in producers {
         p.join().unwrap();
     }

@@ -31,6 +31,14 @@ pub(crate) trait PollDriver: Send + Sync {
 /// After [`Engine::shutdown`](crate::Engine::shutdown) the engine has drained
 /// the group itself and `poll` returns 0.
 ///
+/// A poll-mode group gates its producers like any group: once a partition
+/// is full, a blocking `publish` waits for the next `poll`. Keep polling
+/// until your producers are done — a host thread that waits for (joins) its
+/// producers without polling can wait forever. A blocking `publish` from
+/// inside `poll` (a listener publishing back into a full partition its own
+/// group reads) returns [`PublishError::WouldDeadlock`](crate::PublishError::WouldDeadlock)
+/// instead of waiting.
+///
 /// # Examples
 ///
 /// ```
