@@ -409,16 +409,28 @@ impl<T> Drop for Ring<T> {
         if !mem::needs_drop::<T>() {
             return;
         }
+        // A panicking `Drop` of one value must not leak the others: drop
+        // them all, then re-raise the first panic.
+        let mut first_panic = None;
         for slot in self.slots.iter() {
             if slot.stamp.load(Ordering::Relaxed) != 0 {
-                slot.value.with_mut(|cell| {
-                    // SAFETY: `&mut self`: no other thread holds the ring.
-                    // `stamp != 0` means the slot is initialised (the
-                    // invariant of `Slot::stamp`), and it is dropped here once,
-                    // as the ring goes away.
-                    unsafe { (*cell).assume_init_drop() }
-                });
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    slot.value.with_mut(|cell| {
+                        // SAFETY: `&mut self`: no other thread holds the
+                        // ring. `stamp != 0` means the slot is initialised
+                        // (the invariant of `Slot::stamp`), and it is dropped
+                        // here once, as the ring goes away (a panic inside
+                        // the value's own `Drop` still ends its life).
+                        unsafe { (*cell).assume_init_drop() }
+                    })
+                }));
+                if let Err(panic) = dropped {
+                    first_panic.get_or_insert(panic);
+                }
             }
+        }
+        if let Some(panic) = first_panic {
+            std::panic::resume_unwind(panic);
         }
     }
 }
