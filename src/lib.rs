@@ -179,7 +179,7 @@ pub use ring::WaitStrategy;
 pub use clock::Timestamp;
 #[cfg(not(loom))]
 pub use engine::{
-    ConservationError, Engine, EngineBuilder, Report, Shutdown, TopicReport, Unhandled,
+    ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
 };
 #[cfg(not(loom))]
 pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};

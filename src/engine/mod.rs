@@ -7,7 +7,7 @@ mod shutdown;
 
 pub use builder::EngineBuilder;
 pub use report::{ConservationError, Report, TopicReport};
-pub use shutdown::{Shutdown, Unhandled};
+pub use shutdown::{Leftovers, Shutdown, Unhandled};
 
 pub(crate) use shutdown::ShutdownPlan;
 
@@ -221,6 +221,6 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown_inner(None);
+        self.shutdown_inner(None, Leftovers::HandBack);
     }
 }

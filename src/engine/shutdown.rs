@@ -18,6 +18,24 @@ pub(crate) struct ShutdownPlan {
     pub(crate) dead_letter_topic: Vec<Option<usize>>,
 }
 
+/// Where [`Engine::shutdown_timeout_with`] sends the events a deadline left
+/// unhandled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Leftovers {
+    /// Back to the caller, in [`Shutdown::unhandled`]. The default.
+    #[default]
+    HandBack,
+    /// Each group whose failure policy names a dead-letter topic publishes
+    /// the events it did not get to there (`DeadLetter` with the error "the
+    /// shutdown deadline passed…"), counted as `dead_lettered`, as long as
+    /// that topic has room (it does not wait); that topic's
+    /// groups drain them if the deadline leaves them time, and whatever is
+    /// still left — of those groups, or of groups without a dead-letter
+    /// topic — is handed back as with [`Leftovers::HandBack`].
+    DeadLetter,
+}
+
 /// The outcome of [`Engine::shutdown_timeout`]: the final counts, and the
 /// events the deadline left unhandled.
 #[derive(Debug)]
@@ -109,7 +127,7 @@ impl Engine {
     /// `Retries::Forever` keeps this call waiting: use
     /// [`shutdown_timeout`](Self::shutdown_timeout) to bound it.
     pub fn shutdown(mut self) -> Report {
-        self.shutdown_inner(None).report
+        self.shutdown_inner(None, Leftovers::HandBack).report
     }
 
     /// Like [`shutdown`](Self::shutdown), but drains for at most `timeout`.
@@ -117,11 +135,22 @@ impl Engine {
     /// group did not get to is moved out of the rings and handed back in
     /// [`Shutdown::unhandled`]. Nothing vanishes: each group's report counts
     /// what it missed as `lag`.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Shutdown {
-        self.shutdown_inner(Some(Instant::now() + timeout))
+    pub fn shutdown_timeout(self, timeout: Duration) -> Shutdown {
+        self.shutdown_timeout_with(timeout, Leftovers::HandBack)
     }
 
-    pub(super) fn shutdown_inner(&mut self, deadline: Option<Instant>) -> Shutdown {
+    /// Like [`shutdown_timeout`](Self::shutdown_timeout), choosing where the
+    /// events the deadline left go: back to the caller, or to each group's
+    /// dead-letter topic ([`Leftovers`]).
+    pub fn shutdown_timeout_with(mut self, timeout: Duration, leftovers: Leftovers) -> Shutdown {
+        self.shutdown_inner(Some(Instant::now() + timeout), leftovers)
+    }
+
+    pub(super) fn shutdown_inner(
+        &mut self,
+        deadline: Option<Instant>,
+        leftovers: Leftovers,
+    ) -> Shutdown {
         if self.shut_down {
             return Shutdown {
                 report: self.report(),
@@ -163,6 +192,13 @@ impl Engine {
             for &g in &stopping {
                 self.groups[g].join(deadline);
                 running[g] = false;
+            }
+            if leftovers == Leftovers::DeadLetter {
+                // Their dead-letter topics are still open: the plan closes a
+                // dead-letter topic only once every group feeding it stopped.
+                for &g in &stopping {
+                    self.groups[g].dead_letter_rest();
+                }
             }
         }
         for (t, is_open) in open.iter().enumerate() {

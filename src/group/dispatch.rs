@@ -276,6 +276,55 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     }
 }
 
+impl<E: Send + Sync + 'static> Dispatcher<E> {
+    /// Publishes every event of `cursor`'s partition this group has not
+    /// consumed to the group's dead-letter topic, marking each consumed as
+    /// dead-lettered; stops at the first the topic refuses (full or closed;
+    /// it does not wait). Used after a
+    /// shutdown deadline, once the group's workers have exited. Returns how
+    /// many were dead-lettered.
+    pub(crate) fn dead_letter_rest(
+        &self,
+        cursor: &mut PartitionCursor<E>,
+        shared: &GroupShared,
+        worker: usize,
+    ) -> u64 {
+        let Some(sink) = &self.dead_letters else {
+            return 0;
+        };
+        let partition = cursor.partition;
+        let retry = cursor.retry.take();
+        let consumed = cursor.reader.drain(usize::MAX, |sequence, entry, _| {
+            let attempts = retry
+                .as_ref()
+                .filter(|r| r.sequence == sequence)
+                .map_or(0, |r| r.failures);
+            let delivered = catch_unwind(AssertUnwindSafe(|| {
+                let letter = DeadLetter {
+                    event: (sink.clone)(&entry.event),
+                    error: "the shutdown deadline passed before the group handled it".to_owned(),
+                    attempts,
+                    topic: shared.topic.to_string(),
+                    partition,
+                    sequence,
+                    group: shared.name.to_string(),
+                };
+                // Never wait here: the dead-letter group may be a poll-mode
+                // group that only this very shutdown will drain.
+                sink.topic.try_publish(letter).is_ok()
+            }))
+            .unwrap_or(false);
+            if delivered {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        }) as u64;
+        add(&shared.counters[worker].dead_lettered, consumed);
+        consumed
+    }
+}
+
 /// Adds to a counter that only this thread writes: a plain load and store,
 /// no read-modify-write.
 #[inline]

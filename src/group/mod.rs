@@ -154,6 +154,9 @@ pub(crate) trait GroupControl: Send + Sync {
     /// Waits until the group has drained and its workers have exited (for a
     /// poll-mode group: drains it on the calling thread, until `deadline`).
     fn join(&self, deadline: Option<Instant>);
+    /// After `join`: publishes every event this group did not consume to its
+    /// dead-letter topic (if its policy names one); returns how many.
+    fn dead_letter_rest(&self) -> u64;
     fn report(&self) -> GroupReport;
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
@@ -299,7 +302,9 @@ where
         let dispatcher = Arc::new(dispatcher);
         let group = Arc::new(worker::ThreadedGroup {
             core: Arc::clone(&core),
+            dispatcher: Arc::clone(&dispatcher),
             handles: Mutex::new(Vec::with_capacity(workers)),
+            returned: Mutex::new(Vec::new()),
         });
         for (index, partitions) in assignment.iter().enumerate() {
             let info = info_for(index, partitions);

@@ -291,6 +291,18 @@ where
         guarded(|| state.listener.on_shutdown());
     }
 
+    fn dead_letter_rest(&self) -> u64 {
+        let mut state = self.state.lock();
+        let PollState { cursors, .. } = &mut *state;
+        cursors
+            .iter_mut()
+            .map(|cursor| {
+                self.dispatcher
+                    .dead_letter_rest(cursor, &self.core.shared, 0)
+            })
+            .sum()
+    }
+
     fn report(&self) -> GroupReport {
         self.core.report("poll")
     }
@@ -329,6 +341,10 @@ where
 
     fn join(&self, deadline: Option<Instant>) {
         self.0.join(deadline);
+    }
+
+    fn dead_letter_rest(&self) -> u64 {
+        self.0.dead_letter_rest()
     }
 
     fn report(&self) -> GroupReport {

@@ -28,7 +28,7 @@ pub(crate) fn spawn<E, L>(
     core: Arc<GroupCore<E>>,
     dispatcher: Arc<Dispatcher<E>>,
     setup: WorkerSetup<E, L>,
-) -> io::Result<JoinHandle<()>>
+) -> io::Result<JoinHandle<Vec<PartitionCursor<E>>>>
 where
     E: Send + Sync + 'static,
     L: Listener<E> + 'static,
@@ -41,7 +41,11 @@ where
 /// The worker loop: round-robin over its partitions, a batch from each, idle
 /// when none is ready, exit once stopped and every partition is drained (or
 /// halted), or at once when aborted.
-fn run<E, L>(core: &GroupCore<E>, dispatcher: &Dispatcher<E>, setup: WorkerSetup<E, L>)
+fn run<E, L>(
+    core: &GroupCore<E>,
+    dispatcher: &Dispatcher<E>,
+    setup: WorkerSetup<E, L>,
+) -> Vec<PartitionCursor<E>>
 where
     E: Send + Sync + 'static,
     L: Listener<E>,
@@ -91,12 +95,18 @@ where
         );
     }
     guarded(|| listener.on_shutdown());
+    // Handed back to the group: what a shutdown deadline left can still be
+    // dead-lettered.
+    cursors
 }
 
 /// A group running on worker threads.
 pub(crate) struct ThreadedGroup<E> {
     pub(crate) core: Arc<GroupCore<E>>,
-    pub(crate) handles: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) dispatcher: Arc<Dispatcher<E>>,
+    pub(crate) handles: Mutex<Vec<JoinHandle<Vec<PartitionCursor<E>>>>>,
+    /// The workers' cursors, returned when they exit.
+    pub(crate) returned: Mutex<Vec<(usize, PartitionCursor<E>)>>,
 }
 
 impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
@@ -125,11 +135,25 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
             }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
-        for handle in handles {
+        for (worker, handle) in handles.into_iter().enumerate() {
             // Listener panics are caught inside the loop; a join error could
             // only come from a bug in the loop itself.
-            let _ = handle.join();
+            if let Ok(cursors) = handle.join() {
+                let mut returned = self.returned.lock();
+                returned.extend(cursors.into_iter().map(|c| (worker, c)));
+            }
         }
+    }
+
+    fn dead_letter_rest(&self) -> u64 {
+        let mut returned = self.returned.lock();
+        returned
+            .iter_mut()
+            .map(|(worker, cursor)| {
+                self.dispatcher
+                    .dead_letter_rest(cursor, &self.core.shared, *worker)
+            })
+            .sum()
     }
 
     fn report(&self) -> GroupReport {
