@@ -44,3 +44,45 @@ pub(crate) struct DeadLetterSink<E> {
     pub(crate) topic: Topic<DeadLetter<E>>,
     pub(crate) clone: fn(&E) -> E,
 }
+
+/// Where a failed event came from, for its dead letter.
+pub(crate) struct Origin<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) partition: u32,
+    pub(crate) sequence: u64,
+}
+
+impl<E: Send + Sync + 'static> DeadLetterSink<E> {
+    /// Publishes a copy of `event` as a dead letter; `wait` chooses the
+    /// blocking `publish` (the topic's full policy) over `try_publish`.
+    /// Returns whether the topic accepted it. The copy and the publish run
+    /// user code (`Clone`, the dead-letter topic's partitioner and
+    /// validators): a panic there counts as a refusal.
+    pub(crate) fn send(
+        &self,
+        event: &E,
+        error: String,
+        attempts: u32,
+        from: &Origin<'_>,
+        wait: bool,
+    ) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let letter = DeadLetter {
+                event: (self.clone)(event),
+                error,
+                attempts,
+                topic: from.topic.to_owned(),
+                partition: from.partition,
+                sequence: from.sequence,
+                group: from.group.to_owned(),
+            };
+            if wait {
+                self.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
+            } else {
+                self.topic.try_publish(letter).is_ok()
+            }
+        }))
+        .unwrap_or(false)
+    }
+}

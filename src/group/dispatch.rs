@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::dead_letter::{DeadLetter, DeadLetterSink};
+use super::dead_letter::{DeadLetterSink, Origin};
 use super::dedup::DedupWindow;
 use super::policy::{Exhausted, FailurePolicy};
 use super::GroupShared;
@@ -228,23 +228,14 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     return ControlFlow::Break(());
                 }
                 Exhausted::DeadLetter { .. } => {
-                    // The copy and the publish run user code (`Clone`, the
-                    // dead-letter topic's partitioner and validators): a
-                    // panic there counts as a refused dead letter.
+                    let from = Origin {
+                        topic: &shared.topic,
+                        group: &shared.name,
+                        partition,
+                        sequence,
+                    };
                     let delivered = self.dead_letters.as_ref().is_some_and(|sink| {
-                        catch_unwind(AssertUnwindSafe(|| {
-                            let letter = DeadLetter {
-                                event: (sink.clone)(&entry.event),
-                                error,
-                                attempts: failures,
-                                topic: shared.topic.to_string(),
-                                partition,
-                                sequence,
-                                group: shared.name.to_string(),
-                            };
-                            sink.topic.publish(letter).is_ok_and(|r| !r.is_dropped())
-                        }))
-                        .unwrap_or(false)
+                        sink.send(&entry.event, error, failures, &from, true)
                     });
                     #[cfg(feature = "tracing")]
                     tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
@@ -299,21 +290,16 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 .as_ref()
                 .filter(|r| r.sequence == sequence)
                 .map_or(0, |r| r.failures);
-            let delivered = catch_unwind(AssertUnwindSafe(|| {
-                let letter = DeadLetter {
-                    event: (sink.clone)(&entry.event),
-                    error: "the shutdown deadline passed before the group handled it".to_owned(),
-                    attempts,
-                    topic: shared.topic.to_string(),
-                    partition,
-                    sequence,
-                    group: shared.name.to_string(),
-                };
-                // Never wait here: the dead-letter group may be a poll-mode
-                // group that only this very shutdown will drain.
-                sink.topic.try_publish(letter).is_ok()
-            }))
-            .unwrap_or(false);
+            let from = Origin {
+                topic: &shared.topic,
+                group: &shared.name,
+                partition,
+                sequence,
+            };
+            let error = "the shutdown deadline passed before the group handled it".to_owned();
+            // Never wait here: the dead-letter group may be a poll-mode
+            // group that only this very shutdown will drain.
+            let delivered = sink.send(&entry.event, error, attempts, &from, false);
             if delivered {
                 ControlFlow::Continue(())
             } else {

@@ -83,28 +83,22 @@ pub(crate) struct GroupCore<E> {
 }
 
 impl<E> GroupCore<E> {
-    /// Events published and not yet consumed by this group, all partitions.
-    pub(crate) fn lag(&self) -> u64 {
+    /// Events published to each partition and not yet consumed by this group.
+    fn partition_lags(&self) -> impl Iterator<Item = u64> + '_ {
         self.rings
             .iter()
             .map(|r| r.claimed().saturating_sub(r.cursor(self.reader_index)))
-            .sum()
+    }
+
+    /// Events published and not yet consumed by this group, all partitions.
+    pub(crate) fn lag(&self) -> u64 {
+        self.partition_lags().sum()
     }
 
     /// `(partition, lag)` for every partition, and the workers' histograms
     /// merged.
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>) {
-        let lags = self
-            .rings
-            .iter()
-            .enumerate()
-            .map(|(p, r)| {
-                (
-                    p as u32,
-                    r.claimed().saturating_sub(r.cursor(self.reader_index)),
-                )
-            })
-            .collect();
+        let lags = (0u32..).zip(self.partition_lags()).collect();
         let histograms = self.shared.histograms.as_deref().map(|all| {
             let mut merged = Histograms::new();
             for h in all {

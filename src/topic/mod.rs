@@ -75,6 +75,14 @@ impl Receipt {
     }
 }
 
+/// Why a push into a full partition did not wait for room.
+enum Full {
+    /// `FullPolicy::DropNewest`: dropped and counted.
+    Dropped,
+    /// Refused; the events go back to the caller.
+    Refused(PublishErrorKind),
+}
+
 /// Counters a topic keeps about publishes that did not happen.
 #[derive(Debug, Default)]
 pub(crate) struct TopicCounters {
@@ -225,33 +233,18 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 }
                 Err((back, PushError::Closed)) => return Err(self.closed(back.event)),
                 Err((back, PushError::Full)) => {
-                    let counters = &self.inner.counters;
-                    let timeout = match self.inner.policy {
-                        FullPolicy::Reject => {
-                            counters.rejected_full.fetch_add(1, Ordering::Relaxed);
-                            return Err(PublishError::Full(back.event));
+                    match self.when_full(ring, partition, 1, &mut deadline) {
+                        Ok(()) => {}
+                        Err(Full::Dropped) => return Ok(Receipt::Dropped { partition }),
+                        Err(Full::Refused(kind)) => {
+                            self.inner.counters.refused(kind, 1);
+                            let event = back.event;
+                            return Err(match kind {
+                                PublishErrorKind::Full => PublishError::Full(event),
+                                PublishErrorKind::Timeout => PublishError::Timeout(event),
+                                _ => PublishError::WouldDeadlock(event),
+                            });
                         }
-                        FullPolicy::DropNewest => {
-                            counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-                            return Ok(Receipt::Dropped { partition });
-                        }
-                        FullPolicy::Block => None,
-                        FullPolicy::BlockTimeout(timeout) => Some(timeout),
-                    };
-                    if ring.is_read_by_current_thread() {
-                        counters.would_deadlock.fetch_add(1, Ordering::Relaxed);
-                        return Err(PublishError::WouldDeadlock(back.event));
-                    }
-                    if let Some(timeout) = timeout {
-                        let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
-                        if !ring.wait_for_room(1, Some(deadline)) {
-                            counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                            #[cfg(feature = "tracing")]
-                            tracing::warn!(topic = %self.inner.name, partition, "veltrix: publish timed out on a full partition");
-                            return Err(PublishError::Timeout(back.event));
-                        }
-                    } else {
-                        ring.wait_for_room(1, None);
                     }
                     entry = back;
                 }
@@ -383,7 +376,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
         run: &mut SmallVec<[Entry<E>; MAX_RUN]>,
     ) -> Result<usize, PublishErrorKind> {
         let ring = &self.inner.rings[partition as usize];
-        let counters = &self.inner.counters;
         let n = run.len();
         let mut deadline = None;
         loop {
@@ -391,27 +383,53 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 Ok(_) => return Ok(n),
                 Err(PushError::Closed) => return Err(PublishErrorKind::Closed),
                 Err(PushError::Full) => {
-                    let timeout = match self.inner.policy {
-                        FullPolicy::Reject => return Err(PublishErrorKind::Full),
-                        FullPolicy::DropNewest => {
-                            counters.dropped_full.fetch_add(n as u64, Ordering::Relaxed);
+                    match self.when_full(ring, partition, n as u64, &mut deadline) {
+                        Ok(()) => {}
+                        Err(Full::Dropped) => {
                             run.clear();
                             return Ok(0);
                         }
-                        FullPolicy::Block => None,
-                        FullPolicy::BlockTimeout(timeout) => Some(timeout),
-                    };
-                    if ring.is_read_by_current_thread() {
-                        return Err(PublishErrorKind::WouldDeadlock);
-                    }
-                    let deadline =
-                        timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
-                    if !ring.wait_for_room(n as u64, deadline) {
-                        return Err(PublishErrorKind::Timeout);
+                        Err(Full::Refused(kind)) => return Err(kind),
                     }
                 }
             }
         }
+    }
+
+    /// Applies the topic's full policy to a push of `n` events that found
+    /// `ring` full: `Ok` once there may be room to try again, otherwise
+    /// whether the events are dropped (counted here) or refused (the caller
+    /// counts and hands them back).
+    fn when_full(
+        &self,
+        ring: &Ring<Entry<E>>,
+        partition: u32,
+        n: u64,
+        deadline: &mut Option<Instant>,
+    ) -> Result<(), Full> {
+        let timeout = match self.inner.policy {
+            FullPolicy::Reject => return Err(Full::Refused(PublishErrorKind::Full)),
+            FullPolicy::DropNewest => {
+                self.inner
+                    .counters
+                    .dropped_full
+                    .fetch_add(n, Ordering::Relaxed);
+                return Err(Full::Dropped);
+            }
+            FullPolicy::Block => None,
+            FullPolicy::BlockTimeout(timeout) => Some(timeout),
+        };
+        if ring.is_read_by_current_thread() {
+            return Err(Full::Refused(PublishErrorKind::WouldDeadlock));
+        }
+        let deadline = timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
+        if !ring.wait_for_room(n, deadline) {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(topic = %self.inner.name, partition, "veltrix: publish timed out on a full partition");
+            let _ = partition;
+            return Err(Full::Refused(PublishErrorKind::Timeout));
+        }
+        Ok(())
     }
 
     /// Picks the partition of `event`, or hands it back if the partitioner
