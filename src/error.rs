@@ -82,6 +82,28 @@ impl<E> PublishError<E> {
         }
     }
 
+    /// The error of `kind` holding `event` (an `InvalidPartition` or
+    /// `Invalid` kind carries its details; `Invalid` gets a generic reason).
+    pub(crate) fn from_kind(kind: PublishErrorKind, event: E) -> Self {
+        match kind {
+            PublishErrorKind::Full => PublishError::Full(event),
+            PublishErrorKind::Closed => PublishError::Closed(event),
+            PublishErrorKind::WouldDeadlock => PublishError::WouldDeadlock(event),
+            PublishErrorKind::Timeout => PublishError::Timeout(event),
+            PublishErrorKind::InvalidPartition { index, partitions } => {
+                PublishError::InvalidPartition {
+                    event,
+                    index,
+                    partitions,
+                }
+            }
+            PublishErrorKind::Invalid => PublishError::Invalid {
+                event,
+                reason: "rejected by the topic's validator".to_owned(),
+            },
+        }
+    }
+
     /// What went wrong, without the event.
     #[must_use]
     pub fn kind(&self) -> PublishErrorKind {
@@ -368,5 +390,23 @@ pub enum LookupError {
     PollerTaken {
         /// The group.
         group: String,
+    },
+    /// The topic is single-producer: it has no shared `Topic` handle.
+    #[error("topic '{topic}' is single-producer (Producers::Single): publish through its one Producer, from Engine::producer, or declare it with Producers::Multi to share Topic handles")]
+    SingleProducer {
+        /// The topic.
+        topic: String,
+    },
+    /// The topic is multi-producer: publish through `Engine::topic`.
+    #[error("topic '{topic}' is multi-producer: get a Topic handle with Engine::topic, or declare it with Producers::Single to have one exclusive Producer")]
+    NotSingleProducer {
+        /// The topic.
+        topic: String,
+    },
+    /// The producer of that topic was already taken.
+    #[error("the producer of single-producer topic '{topic}' was already taken; there is one per topic (move it to the producing thread)")]
+    ProducerTaken {
+        /// The topic.
+        topic: String,
     },
 }

@@ -193,4 +193,6 @@ pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
 #[cfg(not(loom))]
 pub use partitioner::Partitioner;
 #[cfg(not(loom))]
-pub use topic::{FullPolicy, PartitionerKind, Receipt, Topic, TopicOptions, Validator};
+pub use topic::{
+    FullPolicy, PartitionerKind, Producer, Producers, Receipt, Topic, TopicOptions, Validator,
+};

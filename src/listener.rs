@@ -44,7 +44,10 @@ impl<'a> EventContext<'a> {
         self.sequence
     }
 
-    /// When it was published, if the topic keeps timestamps (the default).
+    /// When it was published: for every event of a topic declared with
+    /// [`TopicOptions::timestamps(true)`](crate::TopicOptions::timestamps);
+    /// otherwise only for the events the latency metrics sample and for
+    /// events published in batches.
     #[must_use]
     pub fn published_at(&self) -> Option<Timestamp> {
         self.published_at

@@ -148,7 +148,7 @@ fn defaults_are_filled_in() {
         "partitions = 1",
         "capacity = 1024",
         "partitioner = \"round_robin\"",
-        "timestamps = true",
+        "timestamps = false",
         "full_policy = \"block\"",
         "mode = { workers = 1 }",
         "assignment = \"range\"",

@@ -13,12 +13,14 @@
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::thread::{self, JoinHandle};
 
 use veltrix::{
-    Engine, EventContext, GroupOptions, Listener, ListenerError, Poller, Topic, TopicOptions,
-    WaitStrategy,
+    Engine, EventContext, GroupOptions, Listener, ListenerError, Poller, Producer, Producers,
+    Topic, TopicOptions, WaitStrategy,
 };
 
 use super::{
@@ -38,6 +40,11 @@ pub struct Veltrix {
     poll: bool,
     /// Latency histograms on (the engine default) or off.
     metrics: bool,
+    /// A single-producer topic (one exclusive `Producer`) instead of the
+    /// default multi-producer one; only for one-producer shapes.
+    single: bool,
+    /// Every event timestamped, or (the default) only sampled ones.
+    timestamps: bool,
 }
 
 impl Veltrix {
@@ -47,6 +54,8 @@ impl Veltrix {
         wait: None,
         poll: false,
         metrics: true,
+        single: false,
+        timestamps: false,
     };
     /// As [`Veltrix::ADAPTIVE`] with latency histograms off: the cost of
     /// metrics is the difference.
@@ -55,6 +64,8 @@ impl Veltrix {
         wait: None,
         poll: false,
         metrics: false,
+        single: false,
+        timestamps: false,
     };
     /// Worker threads that never park.
     pub const BUSY_SPIN: Veltrix = Veltrix {
@@ -62,6 +73,8 @@ impl Veltrix {
         wait: Some(WaitStrategy::BusySpin),
         poll: false,
         metrics: true,
+        single: false,
+        timestamps: false,
     };
     /// Poll-mode groups, one driving thread each.
     pub const POLL: Veltrix = Veltrix {
@@ -69,6 +82,28 @@ impl Veltrix {
         wait: None,
         poll: true,
         metrics: true,
+        single: false,
+        timestamps: false,
+    };
+    /// As [`Veltrix::ADAPTIVE`] with every event timestamped
+    /// (`timestamps(true)`; by default only sampled events are): the clock's
+    /// share is the difference.
+    pub const STAMP_ALL: Veltrix = Veltrix {
+        name: "veltrix stamp all",
+        timestamps: true,
+        ..Veltrix::ADAPTIVE
+    };
+    /// A single-producer topic, default adaptive wait.
+    pub const SINGLE: Veltrix = Veltrix {
+        name: "veltrix single-producer",
+        single: true,
+        ..Veltrix::ADAPTIVE
+    };
+    /// A single-producer topic read by busy-spinning workers.
+    pub const SINGLE_SPIN: Veltrix = Veltrix {
+        name: "veltrix SP busy-spin",
+        single: true,
+        ..Veltrix::BUSY_SPIN
     };
 }
 
@@ -119,6 +154,29 @@ impl<E: Event> Tx<E> for TopicTx<E> {
     }
 }
 
+/// The exclusive producer of a single-producer topic.
+struct ProducerTx<E> {
+    producer: Producer<E>,
+}
+
+impl<E: Event> Tx<E> for ProducerTx<E> {
+    fn send(&mut self, first: u64, n: u64, batch: usize) {
+        if batch == 1 {
+            for i in first..first + n {
+                self.producer.publish(E::make(i)).expect("engine running");
+            }
+        } else {
+            let mut i = first;
+            while i < first + n {
+                self.producer
+                    .publish_batch((i..i + batch as u64).map(E::make))
+                    .expect("engine running");
+                i += batch as u64;
+            }
+        }
+    }
+}
+
 /// Drives one poll-mode group until told to stop.
 fn drive(mut poller: Poller, stop: Arc<AtomicBool>) {
     let mut spin = Spin::default();
@@ -153,10 +211,22 @@ impl<E: Event> Peer<E> for Veltrix {
                 (partitions, shape.capacity / partitions as usize, 1, k)
             }
         };
+        if self.single && shape.producers != 1 {
+            return None;
+        }
         let finish = Finish::new(shape);
+        let producers = if self.single {
+            Producers::Single
+        } else {
+            Producers::Multi
+        };
+        let options = TopicOptions::new(partitions)
+            .capacity(capacity)
+            .producers(producers)
+            .timestamps(self.timestamps);
         let mut builder = Engine::builder()
             .metrics(self.metrics)
-            .topic::<E>("bench", TopicOptions::new(partitions).capacity(capacity));
+            .topic::<E>("bench", options);
         for g in 0..groups {
             let mut tallies: Vec<Tally> = (0..workers).map(|_| finish.tally()).collect();
             let options = if self.poll {
@@ -170,7 +240,6 @@ impl<E: Event> Peer<E> for Veltrix {
             });
         }
         let engine = builder.build().expect("valid bench topology");
-        let topic = engine.topic::<E>("bench").expect("declared above");
         let stop = Arc::new(AtomicBool::new(false));
         let mut drivers: Vec<JoinHandle<()>> = Vec::new();
         if self.poll {
@@ -180,13 +249,19 @@ impl<E: Event> Peer<E> for Veltrix {
                 drivers.push(thread::spawn(move || drive(poller, stop)));
             }
         }
-        let txs: Vec<Box<dyn Tx<E>>> = (0..shape.producers)
-            .map(|_| {
-                Box::new(TopicTx {
-                    topic: topic.clone(),
-                }) as Box<dyn Tx<E>>
-            })
-            .collect();
+        let txs: Vec<Box<dyn Tx<E>>> = if self.single {
+            let producer = engine.producer::<E>("bench").expect("declared above");
+            vec![Box::new(ProducerTx { producer })]
+        } else {
+            let topic = engine.topic::<E>("bench").expect("declared above");
+            (0..shape.producers)
+                .map(|_| {
+                    Box::new(TopicTx {
+                        topic: topic.clone(),
+                    }) as Box<dyn Tx<E>>
+                })
+                .collect()
+        };
         Some(Pipe::new(txs, finish, shape, move || {
             stop.store(true, Ordering::Relaxed);
             for driver in drivers {
@@ -203,9 +278,17 @@ impl<E: Event> Peer<E> for Veltrix {
         }
         // Ping is read by a worker whose listener publishes into pong; pong
         // is read by a poll-mode group on the caller's thread.
-        let pong_topic: Arc<OnceLock<Topic<u64>>> = Arc::new(OnceLock::new());
+        let pong_out: Arc<Mutex<Option<Out>>> = Arc::new(Mutex::new(None));
         let back = Arc::new(AtomicU64::new(0));
-        let options = TopicOptions::new(1).capacity(capacity);
+        let producers = if self.single {
+            Producers::Single
+        } else {
+            Producers::Multi
+        };
+        let options = TopicOptions::new(1)
+            .capacity(capacity)
+            .producers(producers)
+            .timestamps(self.timestamps);
         let engine = Engine::builder()
             .metrics(self.metrics)
             .topic::<u64>("ping", options.clone())
@@ -215,9 +298,9 @@ impl<E: Event> Peer<E> for Veltrix {
                 "ping",
                 GroupOptions::workers(1).wait_strategy(self.strategy()),
                 {
-                    let pong_topic = Arc::clone(&pong_topic);
+                    let pong_out = Arc::clone(&pong_out);
                     move |_| Echo {
-                        pong_topic: Arc::clone(&pong_topic),
+                        pong_out: Arc::clone(&pong_out),
                         pong: None,
                     }
                 },
@@ -234,10 +317,8 @@ impl<E: Event> Peer<E> for Veltrix {
             })
             .build()
             .expect("valid ping-pong topology");
-        let ping = engine.topic::<u64>("ping").expect("declared");
-        pong_topic
-            .set(engine.topic::<u64>("pong").expect("declared"))
-            .expect("set once");
+        let ping = Out::of(&engine, "ping", self.single);
+        *pong_out.lock() = Some(Out::of(&engine, "pong", self.single));
         let poller = engine.poller("back").expect("poll group");
         Some(Box::new(VeltrixEcho {
             ping,
@@ -248,27 +329,51 @@ impl<E: Event> Peer<E> for Veltrix {
     }
 }
 
+/// Where a ping-pong side publishes: a shared handle or the one producer.
+enum Out {
+    Shared(Topic<u64>),
+    Sole(Producer<u64>),
+}
+
+impl Out {
+    fn of(engine: &Engine, topic: &str, single: bool) -> Out {
+        if single {
+            Out::Sole(engine.producer(topic).expect("declared"))
+        } else {
+            Out::Shared(engine.topic(topic).expect("declared"))
+        }
+    }
+
+    #[inline]
+    fn publish(&mut self, value: u64) -> Result<(), String> {
+        match self {
+            Out::Shared(topic) => topic.publish(value).map(drop).map_err(|e| e.to_string()),
+            Out::Sole(producer) => producer.publish(value).map(drop).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// The echo listener: publishes every ping into pong.
 struct Echo {
-    pong_topic: Arc<OnceLock<Topic<u64>>>,
-    pong: Option<Topic<u64>>,
+    pong_out: Arc<Mutex<Option<Out>>>,
+    pong: Option<Out>,
 }
 
 impl Listener<u64> for Echo {
     fn on_event(&mut self, value: &u64, _ctx: &EventContext<'_>) -> Result<(), ListenerError> {
         let pong = self.pong.get_or_insert_with(|| {
-            self.pong_topic
-                .get()
+            self.pong_out
+                .lock()
+                .take()
                 .expect("set before the first ping")
-                .clone()
         });
-        pong.publish(*value).map_err(|e| e.to_string())?;
+        pong.publish(*value)?;
         Ok(())
     }
 }
 
 struct VeltrixEcho {
-    ping: Topic<u64>,
+    ping: Out,
     poller: Poller,
     back: Arc<AtomicU64>,
     engine: Option<Engine>,

@@ -235,7 +235,10 @@ pub fn peers<E: Event>() -> Vec<Box<dyn Peer<E>>> {
         Box::new(Ceiling),
         Box::new(Veltrix::ADAPTIVE),
         Box::new(Veltrix::METRICS_OFF),
+        Box::new(Veltrix::STAMP_ALL),
+        Box::new(Veltrix::SINGLE),
         Box::new(Veltrix::BUSY_SPIN),
+        Box::new(Veltrix::SINGLE_SPIN),
         Box::new(Veltrix::POLL),
     ]
 }

@@ -34,7 +34,7 @@
 //! capacity = 1024           # a power of two; default 1024
 //! partitioner = "key"       # "round_robin" (default), "key", { sticky = { linger = 16 } }, { fixed = { partition = 0 } }
 //! full_policy = "block"     # "block" (default), "reject", "drop_newest", { block_timeout = "5ms" }
-//! timestamps = true         # default true
+//! timestamps = true         # every event stamped; default false (only sampled ones)
 //! dedup_window = 4096       # optional: de-duplicate by the bound id over the last N ids
 //!
 //! [[groups]]

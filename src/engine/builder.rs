@@ -14,8 +14,10 @@ use crate::group::{
 };
 use crate::listener::{Listener, WorkerInfo};
 use crate::partitioner::Partitioner;
+use crate::ring::Claimers;
 use crate::ring::Ring;
 use crate::topic::{DedupSpec, Entry, Topic, TopicOptions, Validator};
+use crate::topic::{Producer, Producers, Route};
 
 /// Engine-unique group ids (0 means "no group").
 static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
@@ -104,9 +106,8 @@ impl EngineBuilder {
     /// Declares topic `name` carrying events of type `E`, partitioned by the
     /// options' built-in keyless partitioner.
     pub fn topic<E: Send + Sync + 'static>(self, name: &str, options: TopicOptions) -> Self {
-        let partitioner = options.partitioner.build::<E>();
-        let keyless = options.partitioner.is_keyless();
-        self.topic_boxed(name, options, partitioner, keyless)
+        let route = Route::<E>::builtin(options.partitioner);
+        self.topic_routed(name, options, route)
     }
 
     /// Declares topic `name` with a partitioner of your own: a key
@@ -117,21 +118,19 @@ impl EngineBuilder {
         E: Send + Sync + 'static,
         P: Partitioner<E>,
     {
-        self.topic_boxed(name, options, Box::new(partitioner), false)
+        self.topic_routed(name, options, Route::Custom(Box::new(partitioner)))
     }
 
-    fn topic_boxed<E: Send + Sync + 'static>(
+    fn topic_routed<E: Send + Sync + 'static>(
         mut self,
         name: &str,
         options: TopicOptions,
-        partitioner: Box<dyn Partitioner<E>>,
-        keyless: bool,
+        route: Route<E>,
     ) -> Self {
         self.topics.push(Box::new(TypedTopic {
             name: name.to_owned(),
             options,
-            partitioner,
-            keyless,
+            route,
             dedup: None,
             validators: Vec::new(),
             clone: None,
@@ -151,8 +150,7 @@ impl EngineBuilder {
         let clone: fn(&E) -> E = E::clone;
         self.topics.push(Box::new(TypedTopic::<DeadLetter<E>> {
             name: name.to_owned(),
-            partitioner: options.partitioner.build(),
-            keyless: options.partitioner.is_keyless(),
+            route: Route::builtin(options.partitioner),
             options,
             dedup: None,
             validators: Vec::new(),
@@ -284,7 +282,8 @@ impl EngineBuilder {
                 .filter(|&g| self.groups[g].topic() == blueprint.name())
                 .collect();
             let ids: Vec<u64> = members.iter().map(|&g| group_ids[g]).collect();
-            let built = match blueprint.instantiate(&ids) {
+            let sampling = self.metrics.then_some(self.latency_sampling);
+            let built = match blueprint.instantiate(&ids, sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
@@ -460,6 +459,9 @@ impl EngineBuilder {
             Some(t) if !t.is_dead_letter() => {
                 Some("was declared as a plain topic, so it cannot copy failed events".to_owned())
             }
+            Some(t) if t.options().producers == Producers::Single => Some(
+                "is single-producer, but every failing group must be able to publish into it; declare it with Producers::Multi (the default)".to_owned(),
+            ),
             Some(_) => None,
         };
         if let Some(problem) = problem {
@@ -523,15 +525,19 @@ trait TopicBlueprint: Send {
     fn set_dedup(&mut self, spec: Box<dyn Any + Send>);
     /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
     fn add_validator(&mut self, validator: Box<dyn Any + Send>);
-    fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError>;
+    /// Builds the rings; `sampling` is the groups' latency sampling period
+    /// (`None` with metrics off), which decides which events get timestamps.
+    fn instantiate(
+        self: Box<Self>,
+        reader_ids: &[u64],
+        sampling: Option<u32>,
+    ) -> Result<BuiltTopic, BuildError>;
 }
 
 struct TypedTopic<E> {
     name: String,
     options: TopicOptions,
-    partitioner: Box<dyn Partitioner<E>>,
-    /// Built from a keyless `PartitionerKind` (round robin, sticky).
-    keyless: bool,
+    route: Route<E>,
     dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
     /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
@@ -570,7 +576,11 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         self.validators.push(*validator);
     }
 
-    fn instantiate(self: Box<Self>, reader_ids: &[u64]) -> Result<BuiltTopic, BuildError> {
+    fn instantiate(
+        self: Box<Self>,
+        reader_ids: &[u64],
+        sampling: Option<u32>,
+    ) -> Result<BuiltTopic, BuildError> {
         let TopicOptions {
             partitions,
             capacity,
@@ -589,26 +599,34 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         if capacity as u128 * slot_bytes > isize::MAX as u128 {
             return Err(too_large(total));
         }
+        let claimers = match self.options.producers {
+            Producers::Multi => Claimers::Shared,
+            Producers::Single => Claimers::Sole,
+        };
         let mut rings = Vec::with_capacity(partitions as usize);
+        let mut lanes = Vec::new();
         let mut per_group: Vec<Vec<_>> = reader_ids.iter().map(|_| Vec::new()).collect();
         for _ in 0..partitions {
-            let (ring, readers) =
-                Ring::<Entry<E>>::new(capacity, reader_ids).map_err(|_| too_large(total))?;
+            let (ring, readers, sole) = Ring::<Entry<E>>::new(capacity, reader_ids, claimers)
+                .map_err(|_| too_large(total))?;
             rings.push(ring);
+            lanes.extend(sole);
             for (list, reader) in per_group.iter_mut().zip(readers) {
                 list.push(reader);
             }
         }
         let name: Arc<str> = self.name.as_str().into();
-        let partitioner = (!(self.keyless && partitions == 1)).then_some(self.partitioner);
         let topic = Topic::from_parts(
             Arc::clone(&name),
             rings.into_boxed_slice(),
-            partitioner,
+            self.route,
             &self.options,
+            sampling,
             self.dedup,
             self.validators,
         );
+        let producer: Option<Box<dyn Any + Send>> = (claimers == Claimers::Sole)
+            .then(|| Box::new(Producer::new(Arc::clone(topic.inner()), lanes)) as _);
         let control: Arc<dyn super::TopicControl> = Arc::new(topic.clone());
         Ok(BuiltTopic {
             entry: TopicEntry {
@@ -616,6 +634,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
                 type_id: TypeId::of::<E>(),
                 type_name: std::any::type_name::<E>(),
                 handle: Box::new(topic),
+                producer: parking_lot::Mutex::new(producer),
                 control,
                 clone: self.clone,
             },

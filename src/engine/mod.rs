@@ -23,6 +23,8 @@ use crate::topic::Topic;
 /// The type-erased face of a topic the engine needs.
 pub(crate) trait TopicControl: Send + Sync {
     fn close(&self);
+    /// Whether the topic publishes through one exclusive `Producer`.
+    fn is_single_producer(&self) -> bool;
     fn report(&self) -> TopicReport;
     /// `(published, depth)` of every partition.
     fn partitions(&self) -> Vec<(u64, u64)>;
@@ -39,6 +41,10 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
         for ring in self.inner().rings.iter() {
             ring.close();
         }
+    }
+
+    fn is_single_producer(&self) -> bool {
+        self.inner().single_producer
     }
 
     fn report(&self) -> TopicReport {
@@ -84,9 +90,18 @@ pub(crate) struct TopicEntry {
     pub(crate) type_name: &'static str,
     /// The `Topic<E>`.
     pub(crate) handle: Box<dyn Any + Send + Sync>,
+    /// Single-producer topics: the `Producer<E>`, until it is taken.
+    pub(crate) producer: parking_lot::Mutex<Option<Box<dyn Any + Send>>>,
     pub(crate) control: Arc<dyn TopicControl>,
     /// Dead-letter topics: the `fn(&X) -> X` copying failed events.
     pub(crate) clone: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl TopicEntry {
+    /// Whether the topic was declared single-producer.
+    fn is_single(&self) -> bool {
+        self.control.is_single_producer()
+    }
 }
 
 /// A running engine: topics, listener groups and their workers.
@@ -143,7 +158,56 @@ impl Engine {
     ///
     /// [`LookupError::UnknownTopic`] (listing the topics that exist) or
     /// [`LookupError::WrongType`] (naming the topic's actual event type).
+    /// [`LookupError::SingleProducer`] for a topic declared with
+    /// [`Producers::Single`](crate::Producers::Single) (take its
+    /// [`producer`](Self::producer) instead).
     pub fn topic<E: Send + Sync + 'static>(&self, name: &str) -> Result<Topic<E>, LookupError> {
+        let entry = self.entry::<E>(name)?;
+        if entry.is_single() {
+            return Err(LookupError::SingleProducer {
+                topic: name.to_owned(),
+            });
+        }
+        Ok(entry
+            .handle
+            .downcast_ref::<Topic<E>>()
+            .expect("type id checked by `entry`")
+            .clone())
+    }
+
+    /// Takes the one [`Producer`](crate::Producer) of single-producer topic
+    /// `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::UnknownTopic`], [`LookupError::WrongType`],
+    /// [`LookupError::NotSingleProducer`] for a multi-producer topic (use
+    /// [`topic`](Self::topic)), [`LookupError::ProducerTaken`] on a second
+    /// call.
+    pub fn producer<E: Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<crate::Producer<E>, LookupError> {
+        let entry = self.entry::<E>(name)?;
+        if !entry.is_single() {
+            return Err(LookupError::NotSingleProducer {
+                topic: name.to_owned(),
+            });
+        }
+        let producer = entry
+            .producer
+            .lock()
+            .take()
+            .ok_or_else(|| LookupError::ProducerTaken {
+                topic: name.to_owned(),
+            })?;
+        Ok(*producer
+            .downcast::<crate::Producer<E>>()
+            .expect("type id checked by `entry`"))
+    }
+
+    /// The entry of topic `name`, checked to carry `E`.
+    fn entry<E: 'static>(&self, name: &str) -> Result<&TopicEntry, LookupError> {
         let entry = self.topics.iter().find(|t| t.name == name).ok_or_else(|| {
             LookupError::UnknownTopic {
                 name: name.to_owned(),
@@ -157,11 +221,7 @@ impl Engine {
                 requested: std::any::type_name::<E>(),
             });
         }
-        Ok(entry
-            .handle
-            .downcast_ref::<Topic<E>>()
-            .expect("type id checked above")
-            .clone())
+        Ok(entry)
     }
 
     /// Takes the [`Poller`] of poll-mode group `group`; there is one per group.

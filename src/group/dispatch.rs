@@ -54,7 +54,7 @@ impl<E> PartitionCursor<E> {
 
     /// Whether this partition could hand out an event now.
     pub(crate) fn is_ready(&self, now: Option<Instant>) -> bool {
-        if self.halted || self.reader.pending() == 0 {
+        if self.halted || !self.reader.has_next() {
             return false;
         }
         match (&self.retry, now) {
@@ -314,7 +314,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
 /// Adds to a counter that only this thread writes: a plain load and store,
 /// no read-modify-write.
 #[inline]
-fn add(counter: &AtomicU64, n: u64) {
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
     if n > 0 {
         counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
     }

@@ -52,6 +52,10 @@ pub(crate) struct WorkerCounters {
     pub(crate) skipped: AtomicU64,
     pub(crate) deduplicated: AtomicU64,
     pub(crate) dead_letter_failed: AtomicU64,
+    /// Poll calls (poll mode).
+    pub(crate) polls: AtomicU64,
+    /// Poll calls that used their whole budget with events left.
+    pub(crate) budget_exhausted: AtomicU64,
 }
 
 /// What every worker of a group shares.
@@ -103,6 +107,10 @@ impl<E> GroupCore<E> {
             let mut merged = Histograms::new();
             for h in all {
                 merged.merge(&h.lock());
+            }
+            for c in self.shared.counters.iter() {
+                merged.polls += c.polls.load(Ordering::Relaxed);
+                merged.budget_exhausted += c.budget_exhausted.load(Ordering::Relaxed);
             }
             merged
         });

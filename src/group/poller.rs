@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::dispatch::{guarded, Dispatcher, PartitionCursor};
+use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::enter_reader;
@@ -217,12 +217,12 @@ where
         }
         let _reader = enter_reader(self.core.shared.id);
         let handled = self.run(&mut state, max_events, deadline);
-        if let Some(histograms) = self.core.shared.histograms.as_deref() {
-            let mut h = histograms[0].lock();
-            h.polls += 1;
-            if handled == max_events && self.core.lag() > 0 {
-                h.budget_exhausted += 1;
-            }
+        // Plain adds to counters only this (locked) poller writes: no lock,
+        // no shared line per poll.
+        let counters = &self.core.shared.counters[0];
+        add(&counters.polls, 1);
+        if handled == max_events && state.cursors.iter().any(|c| c.reader.has_next()) {
+            add(&counters.budget_exhausted, 1);
         }
         handled
     }

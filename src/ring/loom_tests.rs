@@ -35,42 +35,42 @@ use std::sync::Arc as StdArc;
 use loom::thread;
 use smallvec::SmallVec;
 
-use super::{PushError, Reader, Ring};
+use super::{Claimers, PushError, Reader, Ring};
 
 /// Slots per ring in the models: 2 with `--cfg veltrix_loom_full` (the
 /// wrap-around of a two-slot ring), 1 by default (every slot reuse, CAS race
 /// and gate of the same code, faster).
-const CAPACITY: usize = if cfg!(veltrix_loom_full) { 2 } else { 1 };
+pub(super) const CAPACITY: usize = if cfg!(veltrix_loom_full) { 2 } else { 1 };
 
 /// Failed polls (a `Full` push or an empty drain, each followed by a yield)
 /// a model thread may make before it gives up and leaves its remaining work
 /// to the sequential end of the model. See the module docs. Each extra poll
 /// multiplies the executions by about ten: 2 keeps the whole run (either
 /// `CAPACITY`) under 20 s on two cores with `LOOM_MAX_PREEMPTIONS=2`.
-const POLLS: usize = 2;
+pub(super) const POLLS: usize = 2;
 
 /// Runs a model. Every loop of the models is bounded, so loom's default
 /// branch limit holds; a run without `LOOM_MAX_PREEMPTIONS` gets the bound 2
 /// of the documented command rather than an unbounded search.
-fn model(f: impl Fn() + Sync + Send + 'static) {
+pub(super) fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound.get_or_insert(2);
     builder.check(f);
 }
 
 /// Per-value bookkeeping of one model execution, indexed by value id.
-struct Book {
+pub(super) struct Book {
     /// Times each value was dropped.
-    drops: Vec<AtomicUsize>,
+    pub(super) drops: Vec<AtomicUsize>,
     /// Times each value was handed to a reader.
-    reads: Vec<AtomicUsize>,
+    pub(super) reads: Vec<AtomicUsize>,
     /// Reader groups of the ring: every value must be read this many times
     /// before it is dropped.
     groups: usize,
 }
 
 impl Book {
-    fn new(ids: usize, groups: usize) -> StdArc<Self> {
+    pub(super) fn new(ids: usize, groups: usize) -> StdArc<Self> {
         StdArc::new(Book {
             drops: (0..ids).map(|_| AtomicUsize::new(0)).collect(),
             reads: (0..ids).map(|_| AtomicUsize::new(0)).collect(),
@@ -78,28 +78,28 @@ impl Book {
         })
     }
 
-    fn value(self: &StdArc<Self>, id: u64) -> Tracked {
+    pub(super) fn value(self: &StdArc<Self>, id: u64) -> Tracked {
         Tracked {
             id,
             book: StdArc::clone(self),
         }
     }
 
-    fn drops(&self, id: u64) -> usize {
+    pub(super) fn drops(&self, id: u64) -> usize {
         self.drops[id as usize].load(Relaxed)
     }
 }
 
 /// A value that records its reads and drops in a [`Book`].
-struct Tracked {
-    id: u64,
-    book: StdArc<Book>,
+pub(super) struct Tracked {
+    pub(super) id: u64,
+    pub(super) book: StdArc<Book>,
 }
 
 impl Tracked {
     /// Drops a value the ring refused: it never was in the ring, so no group
     /// had to read it.
-    fn discard(self) {
+    pub(super) fn discard(self) {
         self.book.reads[self.id as usize].store(self.book.groups, Relaxed);
     }
 }
@@ -153,7 +153,7 @@ fn push_some(ring: &Ring<Tracked>, values: Vec<Tracked>) -> Vec<Tracked> {
 /// holds everything `reader` read before, so the next sequence is
 /// `seen.len()`: checks that none is skipped or repeated, and records each
 /// read in the value's book.
-fn read_some(reader: &mut Reader<Tracked>, seen: &mut Vec<u64>, n: usize, polls: usize) {
+pub(super) fn read_some(reader: &mut Reader<Tracked>, seen: &mut Vec<u64>, n: usize, polls: usize) {
     let end = seen.len().saturating_add(n);
     let mut failed = 0;
     while seen.len() < end {
@@ -214,7 +214,8 @@ fn two_producers_one_reader_wrap_around() {
         // `CAPACITY` slots.
         const EVENTS: usize = 3;
         let book = Book::new(EVENTS, 1);
-        let (ring, mut readers) = Ring::<Tracked>::new(CAPACITY, &[1]).unwrap();
+        let (ring, mut readers, _) =
+            Ring::<Tracked>::new(CAPACITY, &[1], Claimers::Shared).unwrap();
         let producers: Vec<_> = [vec![0, 1], vec![2]]
             .into_iter()
             .map(|ids| {
@@ -259,7 +260,7 @@ fn one_producer_two_groups_gate_the_producer() {
     model(|| {
         const EVENTS: usize = CAPACITY + 1;
         let book = Book::new(EVENTS, 2);
-        let (ring, readers) = Ring::<Tracked>::new(CAPACITY, &[1, 2]).unwrap();
+        let (ring, readers, _) = Ring::<Tracked>::new(CAPACITY, &[1, 2], Claimers::Shared).unwrap();
         let producer = {
             let ring = ring.clone();
             let book = StdArc::clone(&book);
@@ -310,7 +311,7 @@ fn one_producer_two_groups_gate_the_producer() {
 fn close_rejects_later_claims_and_keeps_earlier_ones() {
     model(|| {
         let book = Book::new(1, 1);
-        let (ring, mut readers) = Ring::<Tracked>::new(2, &[1]).unwrap();
+        let (ring, mut readers, _) = Ring::<Tracked>::new(2, &[1], Claimers::Shared).unwrap();
         let producer = {
             let ring = ring.clone();
             let value = book.value(0);

@@ -1,30 +1,40 @@
-//! The partition ring: a bounded, lock-free, multi-producer ring buffer read by
-//! one cursor per listener group. This module and its children hold all of
-//! veltrix's `unsafe` code.
+//! The partition ring: a bounded, lock-free ring buffer read in place by one
+//! cursor per listener group, written by any number of producers (one CAS
+//! per claim) or by one exclusive producer (plain stores). This module and
+//! its children hold all of veltrix's `unsafe` code.
 //!
 //! # Algorithm
 //!
-//! The LMAX Disruptor's multi-producer sequencer (M. Thompson, D. Farley,
-//! M. Barker, P. Gee, A. Stewart, *Disruptor: High performance alternative to
-//! bounded queues for exchanging data between concurrent threads*, 2011;
-//! `MultiProducerSequencer` in the Java sources):
+//! The LMAX Disruptor's sequencers (M. Thompson, D. Farley, M. Barker,
+//! P. Gee, A. Stewart, *Disruptor: High performance alternative to bounded
+//! queues for exchanging data between concurrent threads*, 2011;
+//! `MultiProducerSequencer` and `SingleProducerSequencer` in the Java
+//! sources):
 //!
-//! 1. **Claim.** A producer moves the shared `claim` sequence forward by `n`
-//!    with one CAS, after checking that the slowest reader has released every
-//!    slot the claim would overwrite (`gating`). The result of the slowest
-//!    reader scan is cached in `gating`, so the common case reads one mostly
-//!    read-only line instead of every cursor.
-//! 2. **Write and publish.** The producer writes its slots and marks each one
-//!    available by storing `seq + 1` in the slot's `stamp` (the Disruptor keeps
-//!    the lap number in a separate `availableBuffer`; keeping the stamp beside
-//!    the value puts both in the same cache line). A reader never sees a
-//!    half-written slot: it reads a slot only after an `Acquire` load of the
-//!    stamp returned exactly `seq + 1`.
+//! 1. **Claim.** A multi-producer ring moves the shared `claim` sequence
+//!    forward by `n` with one CAS, after checking that the slowest reader has
+//!    released every slot the claim would overwrite (`gating`, a cached
+//!    lower bound of the slowest cursor, so the common case reads one mostly
+//!    read-only line). A single-producer ring has no shared claim at all: its
+//!    one [`SoleProducer`] (not `Clone`, made once per ring) counts sequences
+//!    in a field of its own and caches the gating bound there too, so a
+//!    claim is an addition and a compare.
+//! 2. **Write and publish.** The producer writes its slot and marks it
+//!    available by storing `seq + 1` in the slot's `stamp` with `Release`
+//!    (the Disruptor's `availableBuffer`, kept beside the value so both share
+//!    a cache line). A reader reads a slot only after an `Acquire` load of
+//!    its stamp returned exactly `seq + 1`, so it never sees a half-written
+//!    slot, and it never reads the producers' claim word to find out.
 //! 3. **Read.** Each reader (a listener group) owns one cursor: the next
 //!    sequence it will read; every earlier slot is released. Readers borrow
 //!    slots in place, so any number of groups read the same event and nothing
 //!    is cloned. A reader scans the stamps of a batch, hands the batch out,
-//!    then stores its cursor once.
+//!    then stores its cursor once, with `Release`.
+//!
+//! Waking a parked reader and a blocked producer uses asymmetric barriers
+//! ([`barrier`]): the per-event side pays a compiler fence, the side about to
+//! sleep pays a process-wide barrier. No locked instruction is left on the
+//! single-producer path, and the multi-producer path keeps only its claim CAS.
 //!
 //! A value stays in its slot after it is read and is dropped when a producer
 //! overwrites the slot one lap later (the old value is moved out, the new one
@@ -32,20 +42,31 @@
 //! cannot wedge the ring) or when the ring itself is dropped. Every value is
 //! therefore dropped exactly once.
 //!
-//! Closing sets bit 63 of `claim` in the same atomic word producers CAS, so
-//! "closed" and "the last claimed sequence" are decided together: after
-//! [`Ring::close`] returns, no claim can succeed and every earlier claim will
-//! be published (nothing runs between a claim and its publish but moves).
+//! # Closing
+//!
+//! [`Ring::close`] decides the final sequence count and stores it in `end`;
+//! after it returns no claim succeeds and every earlier claim is (or is about
+//! to be) published. A multi-producer ring sets bit 63 of `claim` in the word
+//! producers CAS, so "closed" and "the last claimed sequence" are decided
+//! together. A single-producer ring sets `closing` and waits until its
+//! producer is outside a publish (`busy`, a store-buffering handshake on
+//! asymmetric barriers): a publish either saw `closing` and failed, or
+//! finished before `end` was read.
 
+mod barrier;
 mod reader;
+mod sole;
 mod wait;
 
+#[cfg(all(test, loom))]
+mod loom_sole;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
 pub use wait::WaitStrategy;
 
 pub(crate) use reader::Reader;
+pub(crate) use sole::SoleProducer;
 pub(crate) use wait::{current_reader, enter_reader, Idle};
 
 use std::mem::{self, MaybeUninit};
@@ -54,11 +75,16 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 use smallvec::{Array, SmallVec};
 
-use crate::loom::{Arc, AtomicU64, Ordering, UnsafeCell};
+use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 use wait::{ProducerGate, ReaderWake};
 
-/// Bit of `claim` that marks the ring closed.
+/// Bit of `claim` that marks a multi-producer ring closed (and that a
+/// single-producer ring carries from the start, so no shared claim can ever
+/// succeed on it).
 const CLOSED: u64 = 1 << 63;
+
+/// `end` while the ring is open.
+const OPEN: u64 = u64::MAX;
 
 /// Why a push did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +102,15 @@ pub(crate) struct AllocError {
     pub(crate) bytes: u128,
 }
 
+/// Who may claim sequences of a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claimers {
+    /// Any thread, through [`Ring::try_push`] (one CAS per claim).
+    Shared,
+    /// Only the ring's one [`SoleProducer`].
+    Sole,
+}
+
 /// One slot: the value and the sequence it holds.
 struct Slot<T> {
     /// `seq + 1` of the value last published into this slot; 0 while the slot
@@ -85,15 +120,38 @@ struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
-/// A bounded multi-producer ring read by a fixed set of cursors.
+/// What only a sole producer writes.
+struct SoleState {
+    /// Sequences published so far.
+    published: AtomicU64,
+    /// Set while the producer is between its `closing` check and its last
+    /// store of a publish (see the module docs on closing).
+    busy: AtomicBool,
+}
+
+/// How a ring ends.
+struct Seal {
+    /// Single-producer rings: close has begun; the producer must not start
+    /// another publish.
+    closing: AtomicBool,
+    /// The final sequence count once [`Ring::close`] has decided it;
+    /// [`OPEN`] before.
+    end: AtomicU64,
+}
+
+/// A bounded ring read by a fixed set of cursors.
 pub(crate) struct Ring<T> {
-    /// Next sequence to claim, with [`CLOSED`] in bit 63. Every sequence below
-    /// `claim & !CLOSED` has been claimed by exactly one producer, which
-    /// publishes it without running any user code in between.
+    /// Shared claims: next sequence to claim, with [`CLOSED`] in bit 63.
+    /// Every sequence below `claim & !CLOSED` has been claimed by exactly one
+    /// producer, which publishes it without running any user code in between.
+    /// Sole claims: always `CLOSED`.
     claim: CachePadded<AtomicU64>,
-    /// A cached lower bound of `min(cursors)`: never above the true minimum,
-    /// because cursors only grow.
+    /// Sole claims: the producer's own line.
+    sole: CachePadded<SoleState>,
+    /// Shared claims: a cached lower bound of `min(cursors)`, never above the
+    /// true minimum, because cursors only grow.
     gating: CachePadded<AtomicU64>,
+    seal: CachePadded<Seal>,
     /// One cursor per reader: the next sequence that reader will read. Only
     /// the [`Reader`] with that index stores to it.
     cursors: Box<[CachePadded<AtomicU64>]>,
@@ -101,6 +159,7 @@ pub(crate) struct Ring<T> {
     slots: Box<[Slot<T>]>,
     capacity: u64,
     mask: u64,
+    claimers: Claimers,
     /// Ids of the groups reading each cursor, for the self-deadlock guard.
     reader_ids: Box<[u64]>,
     /// Parked readers to wake after a publish.
@@ -118,19 +177,25 @@ unsafe impl<T: Send + Sync> Sync for Ring<T> {}
 // SAFETY: as above; a ring owns its values, so sending it sends them.
 unsafe impl<T: Send + Sync> Send for Ring<T> {}
 
+/// A new ring with its readers and, for [`Claimers::Sole`], its producer.
+pub(crate) type NewRing<T> = (Arc<Ring<T>>, Vec<Reader<T>>, Option<SoleProducer<T>>);
+
 impl<T> Ring<T> {
     /// Allocates a ring of `capacity` slots (a power of two, at least 1) read
     /// by one cursor per entry of `reader_ids` (at least one), and returns it
-    /// with one [`Reader`] per cursor, in the same order.
+    /// with one [`Reader`] per cursor, in the same order, and its one
+    /// [`SoleProducer`] if `claimers` is [`Claimers::Sole`].
     pub(crate) fn new(
         capacity: usize,
         reader_ids: &[u64],
-    ) -> Result<(Arc<Self>, Vec<Reader<T>>), AllocError> {
+        claimers: Claimers,
+    ) -> Result<NewRing<T>, AllocError> {
         assert!(
             capacity.is_power_of_two(),
             "ring capacity must be a power of two"
         );
         assert!(!reader_ids.is_empty(), "a ring needs at least one reader");
+        barrier::init();
         let bytes = (capacity as u128) * (mem::size_of::<Slot<T>>() as u128);
         let mut slots = Vec::new();
         if slots.try_reserve_exact(capacity).is_err() {
@@ -141,8 +206,19 @@ impl<T> Ring<T> {
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }));
         let ring = Arc::new(Ring {
-            claim: CachePadded::new(AtomicU64::new(0)),
+            claim: CachePadded::new(AtomicU64::new(match claimers {
+                Claimers::Shared => 0,
+                Claimers::Sole => CLOSED,
+            })),
+            sole: CachePadded::new(SoleState {
+                published: AtomicU64::new(0),
+                busy: AtomicBool::new(false),
+            }),
             gating: CachePadded::new(AtomicU64::new(0)),
+            seal: CachePadded::new(Seal {
+                closing: AtomicBool::new(false),
+                end: AtomicU64::new(OPEN),
+            }),
             cursors: reader_ids
                 .iter()
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
@@ -150,6 +226,7 @@ impl<T> Ring<T> {
             slots: slots.into_boxed_slice(),
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
+            claimers,
             reader_ids: reader_ids.into(),
             wake: ReaderWake::new(),
             gate: ProducerGate::new(),
@@ -157,7 +234,8 @@ impl<T> Ring<T> {
         let readers = (0..reader_ids.len())
             .map(|index| Reader::new(Arc::clone(&ring), index))
             .collect();
-        Ok((ring, readers))
+        let sole = (claimers == Claimers::Sole).then(|| SoleProducer::new(Arc::clone(&ring)));
+        Ok((ring, readers, sole))
     }
 
     /// Number of slots.
@@ -166,14 +244,22 @@ impl<T> Ring<T> {
     }
 
     /// Sequences claimed so far (every one of them is, or is about to be,
-    /// published).
+    /// published). Not on any per-event path.
     pub(crate) fn claimed(&self) -> u64 {
-        self.claim.load(Ordering::SeqCst) & !CLOSED
+        match self.claimers {
+            Claimers::Shared => self.claim.load(Ordering::Acquire) & !CLOSED,
+            Claimers::Sole => self.sole.published.load(Ordering::Acquire),
+        }
     }
 
-    /// Whether [`close`](Self::close) has run.
+    /// Whether [`close`](Self::close) has decided the final count.
     pub(crate) fn is_closed(&self) -> bool {
-        self.claim.load(Ordering::SeqCst) & CLOSED != 0
+        self.end() != OPEN
+    }
+
+    /// The final sequence count, or [`OPEN`].
+    fn end(&self) -> u64 {
+        self.seal.end.load(Ordering::Acquire)
     }
 
     /// Events published but not yet released by the slowest reader.
@@ -184,10 +270,30 @@ impl<T> Ring<T> {
     /// Stops all further claims and returns the final sequence count. Wakes
     /// parked readers and blocked producers so they observe it.
     pub(crate) fn close(&self) -> u64 {
-        let prev = self.claim.fetch_or(CLOSED, Ordering::SeqCst);
+        let end = match self.claimers {
+            Claimers::Shared => self.claim.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED,
+            Claimers::Sole => {
+                // The cold side of the closing handshake (see `Burst`):
+                // announce, barrier, then wait for a publish in flight.
+                self.seal.closing.store(true, Ordering::SeqCst);
+                barrier::heavy();
+                while self.sole.busy.load(Ordering::Acquire) {
+                    crate::loom::yield_now();
+                }
+                // Acquire pairs with the producer's Release store of `busy`,
+                // made after its last store of `published`.
+                self.sole.published.load(Ordering::Acquire)
+            }
+        };
+        // A second close keeps the first one's answer (nothing was claimed
+        // in between).
+        let _ = self
+            .seal
+            .end
+            .compare_exchange(OPEN, end, Ordering::AcqRel, Ordering::Acquire);
         self.wake.unpark_all();
         self.gate.notify_all();
-        prev & !CLOSED
+        end
     }
 
     /// Whether the calling thread is a reader of this ring (a worker or poller
@@ -197,14 +303,28 @@ impl<T> Ring<T> {
         me != 0 && self.reader_ids.contains(&me)
     }
 
-    /// Publishes one value, or hands it back if the ring is full or closed.
-    /// Returns the value's sequence.
-    #[inline]
+    /// Publishes one value through a shared claim, or hands it back if the
+    /// ring is full or closed (a single-producer ring is always closed to
+    /// shared claims). Returns the value's sequence.
+    #[cfg(loom)]
     pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
+        self.try_push_with(value, |value, _| value)
+    }
+
+    /// As [`try_push`](Self::try_push), making the slot's value from `input`
+    /// and its sequence once the claim succeeded (`make` must not block: it
+    /// runs between the claim and the publish). Hands `input` back on error.
+    #[inline]
+    pub(crate) fn try_push_with<V>(
+        &self,
+        input: V,
+        make: impl FnOnce(V, u64) -> T,
+    ) -> Result<u64, (V, PushError)> {
         let seq = match self.try_claim(1) {
             Ok(seq) => seq,
-            Err(e) => return Err((value, e)),
+            Err(e) => return Err((input, e)),
         };
+        let value = make(input, seq);
         // SAFETY: `try_claim` just gave this thread sequence `seq`, unwritten.
         let old = unsafe { self.write(seq, value) };
         self.after_publish();
@@ -213,8 +333,8 @@ impl<T> Ring<T> {
     }
 
     /// Publishes every value of `values` (at most `capacity` of them) as one
-    /// contiguous run, or none: on error `values` is left untouched. Returns
-    /// the sequence of the first value.
+    /// contiguous run through a shared claim, or none: on error `values` is
+    /// left untouched. Returns the sequence of the first value.
     pub(crate) fn try_push_batch<A: Array<Item = T>>(
         &self,
         values: &mut SmallVec<A>,
@@ -242,7 +362,7 @@ impl<T> Ring<T> {
         Ok(start)
     }
 
-    /// Claims `n` consecutive sequences, `1 <= n <= capacity`.
+    /// Claims `n` consecutive sequences, `1 <= n <= capacity`, with a CAS.
     #[inline]
     fn try_claim(&self, n: u64) -> Result<u64, PushError> {
         let mut current = self.claim.load(Ordering::Relaxed);
@@ -255,9 +375,10 @@ impl<T> Ring<T> {
             // occupants of the slots `current..end`.
             let wrap = end.saturating_sub(self.capacity);
             // Acquire pairs with the Release store below, itself ordered after
-            // the SeqCst cursor loads of `min_cursor`: whatever a reader did
-            // with a slot before releasing it happens-before our overwrite,
-            // even when the bound was scanned by another producer.
+            // the Acquire cursor loads of `min_cursor`, which pair with the
+            // readers' Release cursor stores: whatever a reader did with a
+            // slot before releasing it happens-before our overwrite, even when
+            // the bound was scanned by another producer.
             if wrap > self.gating.load(Ordering::Acquire) {
                 let min = self.min_cursor();
                 self.gating.store(min, Ordering::Release);
@@ -265,13 +386,13 @@ impl<T> Ring<T> {
                     return Err(PushError::Full);
                 }
             }
-            // SeqCst: this CAS and the sleeper check in `after_publish` form
-            // one half of a store-buffer pattern with a parking reader (see
-            // `ReaderWake`).
+            // Relaxed: the CAS only has to hand out each sequence once
+            // (atomicity); every ordering the slot needs comes from the gating
+            // chain above and from the stamp.
             match self.claim.compare_exchange_weak(
                 current,
                 end,
-                Ordering::SeqCst,
+                Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return Ok(current),
@@ -285,8 +406,9 @@ impl<T> Ring<T> {
     ///
     /// # Safety
     ///
-    /// The caller claimed `seq` with [`try_claim`](Self::try_claim) on this
-    /// ring and has not written it yet.
+    /// The caller holds the claim of `seq` (from [`try_claim`](Self::try_claim)
+    /// or as the ring's [`SoleProducer`]), has not written it yet, and saw
+    /// every cursor past `seq - capacity` (Acquire) before the claim.
     #[inline]
     unsafe fn write(&self, seq: u64, value: T) -> Option<T> {
         let slot = self.slot(seq);
@@ -298,16 +420,16 @@ impl<T> Ring<T> {
                     "slot must hold the value of the previous lap"
                 );
                 // SAFETY: the claim of `seq` is ours alone, and the gating
-                // check in `try_claim` saw every reader cursor past
+                // check before it saw every reader cursor past
                 // `seq - capacity`. A cursor passes a sequence only in
                 // `Reader::drain`, after an Acquire load saw that slot's
                 // stamp published (or in `take_unconsumed`, after close, when
                 // no claim succeeds): so the previous occupant was written
                 // and its write happens-before this one (producer Release
-                // stamp -> reader Acquire -> reader SeqCst cursor -> our
-                // cursor / gating Acquire). No reader borrows it any more,
-                // and moving the old value out leaves the slot initialised
-                // with the new one.
+                // stamp -> reader Acquire -> reader Release cursor -> our
+                // Acquire cursor / gating load). No reader borrows it any
+                // more, and moving the old value out leaves the slot
+                // initialised with the new one.
                 Some(unsafe { ptr::replace(cell, MaybeUninit::new(value)).assume_init() })
             } else {
                 // SAFETY: first lap: the slot has never been written and the
@@ -322,22 +444,24 @@ impl<T> Ring<T> {
         old
     }
 
-    /// Wakes parked readers if any announced they are parking.
+    /// Wakes parked readers if any announced they are parking: the hot side
+    /// of the park handshake (stamp store; light barrier; load `sleepers`).
     #[inline]
     fn after_publish(&self) {
-        // SeqCst load after the SeqCst claim CAS: see `ReaderWake`.
+        barrier::light();
         if self.wake.has_sleepers() {
             self.wake.unpark_all();
         }
     }
 
-    /// Stores reader `index`'s cursor and wakes blocked producers if any.
+    /// Stores reader `index`'s cursor and wakes blocked producers if any: the
+    /// hot side of the gate handshake (cursor store; light barrier; load
+    /// `blocked`).
     #[inline]
     fn release(&self, index: usize, next: u64) {
-        // SeqCst store then SeqCst load of the blocked count: the store-buffer
-        // pattern of `ProducerGate`. It also has Release semantics, pairing
-        // with the producers' SeqCst (Acquire) loads in `min_cursor`.
-        self.cursors[index].store(next, Ordering::SeqCst);
+        // Release pairs with the producers' Acquire loads in `min_cursor`.
+        self.cursors[index].store(next, Ordering::Release);
+        barrier::light();
         if self.gate.has_blocked() {
             self.gate.notify_all();
         }
@@ -347,9 +471,19 @@ impl<T> Ring<T> {
     fn min_cursor(&self) -> u64 {
         self.cursors
             .iter()
-            .map(|c| c.load(Ordering::SeqCst))
+            .map(|c| c.load(Ordering::Acquire))
             .min()
             .unwrap_or(0)
+    }
+
+    /// Whether a claim of `n` would find room now (or the ring is closed, in
+    /// which case waiting is over too).
+    fn has_room_or_closed(&self, n: u64) -> bool {
+        let closing = match self.claimers {
+            Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
+            Claimers::Sole => self.is_closed(),
+        };
+        closing || (self.claimed() + n).saturating_sub(self.capacity) <= self.min_cursor()
     }
 
     /// Moves every event that some reader has not consumed out of a closed
@@ -362,17 +496,17 @@ impl<T> Ring<T> {
     /// runs. (Drains after it are fine: the taken slots' stamps are reset to
     /// 0, which matches no sequence, so they find nothing.)
     pub(crate) unsafe fn take_unconsumed(&self) -> Vec<T> {
-        if !self.is_closed() {
+        let end = self.end();
+        if end == OPEN {
             return Vec::new();
         }
-        let end = self.claimed();
         let start = self.min_cursor();
         let mut taken = Vec::with_capacity((end - start) as usize);
         for seq in start..end {
             let slot = self.slot(seq);
             // Closed: every claim below `end` is published or about to be.
             while slot.stamp.load(Ordering::Acquire) != seq + 1 {
-                std::thread::yield_now();
+                crate::loom::yield_now();
             }
             let value = slot.value.with_mut(|cell| {
                 // SAFETY: the stamp says the slot holds `seq`'s value
@@ -387,7 +521,7 @@ impl<T> Ring<T> {
             taken.push(value);
         }
         for cursor in self.cursors.iter() {
-            cursor.store(end, Ordering::SeqCst);
+            cursor.store(end, Ordering::Release);
         }
         self.gate.notify_all();
         taken
@@ -395,12 +529,17 @@ impl<T> Ring<T> {
 
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
-        self.cursors[index].load(Ordering::SeqCst)
+        self.cursors[index].load(Ordering::Acquire)
     }
 
     #[inline(always)]
     fn slot(&self, seq: u64) -> &Slot<T> {
-        &self.slots[(seq & self.mask) as usize]
+        let index = (seq & self.mask) as usize;
+        debug_assert!(index < self.slots.len());
+        // SAFETY: `mask = capacity - 1` and `slots.len() == capacity` (both
+        // set once in `new`), so `seq & mask` is in bounds. This is on every
+        // per-event path (write, stamp check, read): the bounds check is not.
+        unsafe { self.slots.get_unchecked(index) }
     }
 }
 
@@ -439,6 +578,7 @@ impl<T> std::fmt::Debug for Ring<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("capacity", &self.capacity)
+            .field("claimers", &self.claimers)
             .field("claimed", &self.claimed())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()

@@ -35,15 +35,17 @@ impl<T> Reader<T> {
         self.index
     }
 
-    /// Events claimed by producers that this reader has not consumed yet.
-    /// Some may still be in the middle of being written.
-    pub(crate) fn pending(&self) -> u64 {
-        self.ring.claimed().saturating_sub(self.next)
+    /// Whether the next event is published and can be read now. Reads the
+    /// next slot's stamp only, never the producers' claim word.
+    #[inline]
+    pub(crate) fn has_next(&self) -> bool {
+        // Acquire pairs with the producer's Release store in `Ring::write`.
+        self.ring.slot(self.next).stamp.load(Ordering::Acquire) == self.next + 1
     }
 
     /// Whether the ring is closed and this reader has consumed all of it.
     pub(crate) fn is_finished(&self) -> bool {
-        self.ring.is_closed() && self.pending() == 0
+        self.next == self.ring.end()
     }
 
     /// Hands up to `max` published events, in sequence order, to `f` as

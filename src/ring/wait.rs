@@ -1,25 +1,28 @@
 //! Waiting on a ring: how idle readers park and how producers of a full ring
 //! block, and how each side wakes the other only when someone is asleep.
 //!
-//! Both directions use the same store-buffer handshake, so the steady state
-//! has no syscall and no lock per event:
+//! Both directions are the same store-buffering handshake on asymmetric
+//! barriers (see [`barrier`](super::barrier)), so the steady state has no
+//! syscall, no lock and no locked instruction per event:
 //!
-//! * A reader about to park first *announces* itself (`sleepers += 1`,
-//!   SeqCst), then re-checks `claim` (SeqCst) and parks only if nothing new
-//!   was claimed. A producer CASes `claim` (SeqCst) and then loads `sleepers`
-//!   (SeqCst). In the single total order of SeqCst operations either the
-//!   producer's load comes after the announcement (it sees the sleeper and
-//!   unparks it after publishing) or before it (then the producer's CAS also
-//!   precedes the reader's re-check, which sees the claim and does not park).
+//! * A reader about to park first *announces* itself (`sleepers += 1`), runs
+//!   the heavy barrier, then re-checks the stamp of the next slot of every
+//!   ring it reads and parks only if none is published. A producer stores a
+//!   stamp, runs the light barrier and loads `sleepers`. Either the
+//!   producer's load sees the announcement (it unparks the reader after
+//!   publishing) or the reader's re-check sees the stamp (it does not park).
 //! * A producer about to block takes the gate's lock, announces itself
-//!   (`blocked += 1`), re-checks the cursors and waits on the condvar, which
-//!   releases the lock atomically. A reader stores its cursor (SeqCst) and
-//!   then loads `blocked` (SeqCst); if it sees a waiter it notifies under the
-//!   lock, which cannot slip between the producer's re-check and its wait.
+//!   (`blocked += 1`), runs the heavy barrier, re-checks the cursors and
+//!   waits on the condvar, which releases the lock atomically. A reader
+//!   stores its cursor, runs the light barrier and loads `blocked`; if it
+//!   sees a waiter it notifies under the lock, which cannot slip between the
+//!   producer's re-check and its wait.
 //!
 //! Parking also uses a timeout ([`PARK_SAFETY`]) as a belt on top of those
 //! braces; correctness does not depend on it, and it bounds idle wake-ups to a
-//! few per second.
+//! few per second. If the heavy barrier ever fails (the kernel refused a
+//! `membarrier` it had accepted at start; never seen) the handshake proves
+//! nothing, and sleeps are cut to [`PARK_UNPROVEN`].
 
 use std::cell::Cell;
 use std::thread::{self, Thread};
@@ -32,6 +35,9 @@ use crate::loom::{AtomicUsize, Ordering};
 
 /// Longest a parked thread sleeps without being woken.
 const PARK_SAFETY: Duration = Duration::from_millis(100);
+
+/// Longest sleep when the heavy barrier failed.
+const PARK_UNPROVEN: Duration = Duration::from_millis(1);
 
 /// How a worker waits when none of its partitions has an event.
 ///
@@ -87,6 +93,9 @@ pub(crate) struct ReaderWake {
     sleepers: CachePadded<AtomicUsize>,
     /// Threads that read this ring and may park; registered once at start.
     threads: Mutex<Vec<Thread>>,
+    /// Loom models: how many times producers woke the readers.
+    #[cfg(loom)]
+    pub(super) wakes: std::sync::atomic::AtomicUsize,
 }
 
 impl ReaderWake {
@@ -94,6 +103,8 @@ impl ReaderWake {
         ReaderWake {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             threads: Mutex::new(Vec::new()),
+            #[cfg(loom)]
+            wakes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -102,22 +113,27 @@ impl ReaderWake {
         self.threads.lock().push(thread);
     }
 
+    /// The hot side's load; the light barrier before it orders it after
+    /// the stamp store.
     #[inline]
     pub(super) fn has_sleepers(&self) -> bool {
-        self.sleepers.load(Ordering::SeqCst) != 0
+        self.sleepers.load(Ordering::Relaxed) != 0
     }
 
     pub(super) fn unpark_all(&self) {
+        #[cfg(loom)]
+        self.wakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for thread in self.threads.lock().iter() {
             thread.unpark();
         }
     }
 
-    fn announce(&self) {
+    pub(super) fn announce(&self) {
         self.sleepers.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn retract(&self) {
+    pub(super) fn retract(&self) {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -127,6 +143,9 @@ pub(crate) struct ProducerGate {
     blocked: CachePadded<AtomicUsize>,
     lock: Mutex<()>,
     space: Condvar,
+    /// Loom models: how many times readers notified blocked producers.
+    #[cfg(loom)]
+    pub(super) notifies: std::sync::atomic::AtomicUsize,
 }
 
 impl ProducerGate {
@@ -135,31 +154,41 @@ impl ProducerGate {
             blocked: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             space: Condvar::new(),
+            #[cfg(loom)]
+            notifies: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
+    /// The hot side's load; the light barrier before it orders it after
+    /// the cursor store.
     #[inline]
     pub(super) fn has_blocked(&self) -> bool {
-        self.blocked.load(Ordering::SeqCst) != 0
+        self.blocked.load(Ordering::Relaxed) != 0
     }
 
     pub(super) fn notify_all(&self) {
+        #[cfg(loom)]
+        self.notifies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _guard = self.lock.lock();
         self.space.notify_all();
+    }
+
+    /// The cold side of the gate handshake: announce a blocked producer,
+    /// then the heavy barrier. Returns whether the barrier held (see
+    /// [`PARK_UNPROVEN`]). The caller re-checks the cursors next and must
+    /// [`retract`](Self::retract) when it stops waiting.
+    pub(super) fn announce(&self) -> bool {
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        super::barrier::heavy()
+    }
+
+    pub(super) fn retract(&self) {
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl<T> super::Ring<T> {
-    /// Whether a claim of `n` would find room now (or the ring is closed, in
-    /// which case waiting is over too).
-    fn has_room_or_closed(&self, n: u64) -> bool {
-        let claim = self.claim.load(Ordering::SeqCst);
-        if claim & super::CLOSED != 0 {
-            return true;
-        }
-        (claim + n).saturating_sub(self.capacity) <= self.min_cursor()
-    }
-
     /// Blocks the calling producer until a claim of `n` could succeed, the
     /// ring is closed, or `deadline` passes. Returns `false` only when the
     /// deadline passed first. Spins and yields briefly before sleeping.
@@ -173,23 +202,23 @@ impl<T> super::Ring<T> {
         }
         let mut guard = self.gate.lock.lock();
         loop {
-            self.gate.blocked.fetch_add(1, Ordering::SeqCst);
+            let proven = self.gate.announce();
             let ready = self.has_room_or_closed(n);
             let timed_out = if ready {
                 false
             } else {
-                let mut wait = PARK_SAFETY;
+                let mut wait = if proven { PARK_SAFETY } else { PARK_UNPROVEN };
                 if let Some(deadline) = deadline {
                     let now = Instant::now();
                     if now >= deadline {
-                        self.gate.blocked.fetch_sub(1, Ordering::SeqCst);
+                        self.gate.retract();
                         return false;
                     }
                     wait = wait.min(deadline - now);
                 }
                 self.gate.space.wait_for(&mut guard, wait).timed_out()
             };
-            self.gate.blocked.fetch_sub(1, Ordering::SeqCst);
+            self.gate.retract();
             if ready {
                 return true;
             }
@@ -228,9 +257,9 @@ impl Idle {
 
     /// One idle step after a round that found nothing: spin, yield or park
     /// according to the strategy and how long the worker has been idle.
-    /// Parking announces the thread on every ring of `rings`, then re-checks
-    /// `ready` (which must look at those rings' claims), and sleeps at most
-    /// until `until`.
+    /// Parking announces the thread on every ring of `rings`, runs the heavy
+    /// barrier, then re-checks `ready` (which must look at the next stamp of
+    /// each of those rings), and sleeps at most until `until`.
     pub(crate) fn wait<'a, T: 'a, I>(
         &mut self,
         rings: I,
@@ -254,14 +283,12 @@ impl Idle {
         } else if self.step <= spins.saturating_add(yields) {
             thread::yield_now();
         } else {
-            for ring in rings.clone() {
-                ring.wake.announce();
-            }
+            let proven = announce_sleeper(rings.clone());
             // A stopping worker with nothing ready waits for a retry
             // (`until`) or a last publish like any other; `request_stop`
             // unparks it once, which is all it needs.
             if !ready() {
-                let mut sleep = PARK_SAFETY;
+                let mut sleep = if proven { PARK_SAFETY } else { PARK_UNPROVEN };
                 if let Some(until) = until {
                     sleep = sleep.min(until.saturating_duration_since(Instant::now()));
                 }
@@ -272,6 +299,17 @@ impl Idle {
             }
         }
     }
+}
+
+/// The cold side of the park handshake: announce the calling reader on
+/// every ring of `rings`, then the heavy barrier. Returns whether the
+/// barrier held. The caller re-checks the next stamp of every ring next and
+/// must retract the announcement when it stops sleeping.
+pub(super) fn announce_sleeper<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) -> bool {
+    for ring in rings {
+        ring.wake.announce();
+    }
+    super::barrier::heavy()
 }
 
 thread_local! {

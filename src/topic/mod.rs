@@ -1,14 +1,21 @@
 //! Typed topic handles: how producers publish.
 //!
-//! `publish` → partitioner → [`Ring::try_push`] is the whole producer path;
-//! the only branches off it are a full ring (wait or hand back) and an
-//! out-of-range partition (hand back).
+//! `publish` → route (validators, partitioner) → ring push is the whole
+//! producer path; the only branches off it are a full ring (wait or hand
+//! back) and an out-of-range partition (hand back). A multi-producer topic
+//! publishes through any clone of its [`Topic`] handle (one CAS per claim);
+//! a single-producer topic through its one [`Producer`] (plain stores).
 
 mod options;
+mod producer;
+mod route;
 mod validator;
 
-pub use options::{FullPolicy, PartitionerKind, TopicOptions};
+pub use options::{FullPolicy, PartitionerKind, Producers, TopicOptions};
+pub use producer::Producer;
 pub use validator::Validator;
+
+pub(crate) use route::Route;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,14 +26,14 @@ use smallvec::SmallVec;
 
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::partitioner::Partitioner;
 use crate::ring::{PushError, Ring};
+use route::Spread;
 
 /// Largest run of one partition that `publish_batch` claims at once.
 const MAX_RUN: usize = 64;
 
 /// What a ring slot holds: the event and its publish time (raw clock
-/// reading, 0 when the topic keeps no timestamps).
+/// reading, 0 when the event carries none).
 pub(crate) struct Entry<E> {
     pub(crate) event: E,
     pub(crate) published: u64,
@@ -75,6 +82,20 @@ impl Receipt {
     }
 }
 
+/// Which events get a publish timestamp (a clock read, ~13 ns on the
+/// machines measured: as much as the rest of a hand-off): those whose
+/// sequence has `sequence & mask == 0`. The groups time exactly those
+/// events (their own sampling rule, the same mask); `mask == 0` stamps every
+/// event (`TopicOptions::timestamps(true)`); with metrics off and no
+/// timestamps asked for, the mask is all ones and only sequence 0 of each
+/// partition is stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamping {
+    mask: u64,
+    /// Whether batches carry a timestamp.
+    batches: bool,
+}
+
 /// Why a push into a full partition did not wait for room.
 enum Full {
     /// `FullPolicy::DropNewest`: dropped and counted.
@@ -105,10 +126,12 @@ pub(crate) struct DedupSpec<E> {
 pub(crate) struct TopicInner<E> {
     pub(crate) name: Arc<str>,
     pub(crate) rings: Box<[Arc<Ring<Entry<E>>>]>,
-    /// `None`: a single partition with a keyless built-in partitioner, which
-    /// could only ever answer 0, so the call is skipped.
-    partitioner: Option<Box<dyn Partitioner<E>>>,
-    timestamps: bool,
+    route: Route<E>,
+    /// Handles made so far: each new one starts its round robin further on.
+    handles: AtomicU64,
+    /// Published through one `Producer`, not through `Topic` handles.
+    pub(crate) single_producer: bool,
+    stamping: Stamping,
     policy: FullPolicy,
     pub(crate) dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
@@ -141,11 +164,15 @@ pub(crate) struct TopicInner<E> {
 /// ```
 pub struct Topic<E> {
     inner: Arc<TopicInner<E>>,
+    /// This handle's own round-robin / sticky position.
+    spread: Spread,
 }
 
 impl<E> Clone for Topic<E> {
+    /// A new handle to the same topic, with its own partitioner position.
     fn clone(&self) -> Self {
         Topic {
+            spread: self.inner.new_spread(),
             inner: Arc::clone(&self.inner),
         }
     }
@@ -164,17 +191,35 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn from_parts(
         name: Arc<str>,
         rings: Box<[Arc<Ring<Entry<E>>>]>,
-        partitioner: Option<Box<dyn Partitioner<E>>>,
+        route: Route<E>,
         options: &TopicOptions,
+        sampling: Option<u32>,
         dedup: Option<DedupSpec<E>>,
         validators: Vec<Box<dyn Validator<E>>>,
     ) -> Self {
+        let stamping = match (options.timestamps, sampling) {
+            (true, _) => Stamping {
+                mask: 0,
+                batches: true,
+            },
+            (false, Some(every)) => Stamping {
+                mask: u64::from(every.max(1)) - 1,
+                batches: true,
+            },
+            (false, None) => Stamping {
+                mask: u64::MAX,
+                batches: false,
+            },
+        };
         Topic {
+            spread: Spread::new(0),
             inner: Arc::new(TopicInner {
                 name,
                 rings,
-                partitioner,
-                timestamps: options.timestamps,
+                route: route.for_partitions(options.partitions),
+                handles: AtomicU64::new(0),
+                single_producer: options.producers == Producers::Single,
+                stamping,
                 policy: options.full_policy,
                 dedup,
                 validators,
@@ -220,33 +265,25 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// would wait on itself).
     #[inline]
     pub fn publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
-        let (partition, ring, event) = self.route(event)?;
-        let mut entry = self.entry_for(event);
+        let inner = &*self.inner;
+        let (partition, event) = inner.route(event, &self.spread)?;
+        let ring = &inner.rings[partition as usize];
+        let mut event = event;
         let mut deadline = None;
         loop {
-            match ring.try_push(entry) {
+            match ring.try_push_with(event, |event, seq| inner.entry(event, seq)) {
                 Ok(sequence) => {
                     return Ok(Receipt::Accepted {
                         partition,
                         sequence,
                     })
                 }
-                Err((back, PushError::Closed)) => return Err(self.closed(back.event)),
+                Err((back, PushError::Closed)) => return Err(inner.closed(back)),
                 Err((back, PushError::Full)) => {
-                    match self.when_full(ring, partition, 1, &mut deadline) {
-                        Ok(()) => {}
-                        Err(Full::Dropped) => return Ok(Receipt::Dropped { partition }),
-                        Err(Full::Refused(kind)) => {
-                            self.inner.counters.refused(kind, 1);
-                            let event = back.event;
-                            return Err(match kind {
-                                PublishErrorKind::Full => PublishError::Full(event),
-                                PublishErrorKind::Timeout => PublishError::Timeout(event),
-                                _ => PublishError::WouldDeadlock(event),
-                            });
-                        }
+                    if let Err(full) = inner.when_full(ring, partition, 1, &mut deadline) {
+                        return inner.full_outcome(full, back, partition);
                     }
-                    entry = back;
+                    event = back;
                 }
             }
         }
@@ -260,19 +297,17 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// full, and as [`publish`](Self::publish) does otherwise.
     #[inline]
     pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
-        let (partition, ring, event) = self.route(event)?;
-        match ring.try_push(self.entry_for(event)) {
+        let inner = &*self.inner;
+        let (partition, event) = inner.route(event, &self.spread)?;
+        let ring = &inner.rings[partition as usize];
+        match ring.try_push_with(event, |event, seq| inner.entry(event, seq)) {
             Ok(sequence) => Ok(Receipt::Accepted {
                 partition,
                 sequence,
             }),
-            Err((back, PushError::Closed)) => Err(self.closed(back.event)),
+            Err((back, PushError::Closed)) => Err(inner.closed(back)),
             Err((back, PushError::Full)) => {
-                self.inner
-                    .counters
-                    .rejected_full
-                    .fetch_add(1, Ordering::Relaxed);
-                Err(PublishError::Full(back.event))
+                inner.full_outcome(Full::Refused(PublishErrorKind::Full), back, partition)
             }
         }
     }
@@ -303,14 +338,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         I: IntoIterator<Item = E>,
     {
         let inner = &*self.inner;
-        if let Some(partitioner) = &inner.partitioner {
-            partitioner.on_batch_start();
-        }
-        let published = if inner.timestamps {
-            clock::now_raw()
-        } else {
-            0
-        };
+        inner.route.on_batch_start(&self.spread);
+        let published = inner.batch_stamp();
         let partitions = self.partitions();
         let run_limit = MAX_RUN.min(inner.rings[0].capacity() as usize);
         let mut run: SmallVec<[Entry<E>; MAX_RUN]> = SmallVec::new();
@@ -318,7 +347,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut accepted = 0usize;
         let mut events = events.into_iter();
         while let Some(event) = events.next() {
-            let event = match self.check(event) {
+            let event = match inner.check(event) {
                 Ok(event) => event,
                 Err(error) => {
                     let kind = error.kind();
@@ -327,24 +356,39 @@ impl<E: Send + Sync + 'static> Topic<E> {
                         match self.flush_run(run_partition, &mut run) {
                             Ok(n) => accepted += n,
                             Err(kind) => {
-                                return Err(batch_error(accepted, kind, run, Some(event), events));
+                                return Err(batch_error(
+                                    accepted,
+                                    kind,
+                                    events_of(run),
+                                    Some(event),
+                                    events,
+                                ));
                             }
                         }
                     }
-                    return Err(batch_error(accepted, kind, run, Some(event), events));
+                    return Err(batch_error(
+                        accepted,
+                        kind,
+                        events_of(run),
+                        Some(event),
+                        events,
+                    ));
                 }
             };
-            let partition = inner
-                .partitioner
-                .as_ref()
-                .map_or(0, |p| p.partition(&event, partitions));
+            let partition = inner.route.pick(&event, partitions, &self.spread);
             let invalid = partition >= partitions;
             if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
             {
                 match self.flush_run(run_partition, &mut run) {
                     Ok(n) => accepted += n,
                     Err(kind) => {
-                        return Err(batch_error(accepted, kind, run, Some(event), events));
+                        return Err(batch_error(
+                            accepted,
+                            kind,
+                            events_of(run),
+                            Some(event),
+                            events,
+                        ));
                     }
                 }
             }
@@ -353,7 +397,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
                     index: partition,
                     partitions,
                 };
-                return Err(batch_error(accepted, kind, run, Some(event), events));
+                return Err(batch_error(
+                    accepted,
+                    kind,
+                    events_of(run),
+                    Some(event),
+                    events,
+                ));
             }
             run_partition = partition;
             run.push(Entry { event, published });
@@ -361,7 +411,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if !run.is_empty() {
             match self.flush_run(run_partition, &mut run) {
                 Ok(n) => accepted += n,
-                Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
+                Err(kind) => return Err(batch_error(accepted, kind, events_of(run), None, events)),
             }
         }
         Ok(accepted)
@@ -383,7 +433,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 Ok(_) => return Ok(n),
                 Err(PushError::Closed) => return Err(PublishErrorKind::Closed),
                 Err(PushError::Full) => {
-                    match self.when_full(ring, partition, n as u64, &mut deadline) {
+                    match self
+                        .inner
+                        .when_full(ring, partition, n as u64, &mut deadline)
+                    {
                         Ok(()) => {}
                         Err(Full::Dropped) => {
                             run.clear();
@@ -395,7 +448,20 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }
         }
     }
+}
 
+impl<E> TopicInner<E> {
+    /// A partitioner position for a new handle.
+    fn new_spread(&self) -> Spread {
+        let index = self.handles.fetch_add(1, Ordering::Relaxed);
+        Spread::new(match self.route {
+            Route::Sticky { linger } => index.wrapping_mul(linger),
+            _ => index,
+        })
+    }
+}
+
+impl<E: Send + Sync + 'static> TopicInner<E> {
     /// Applies the topic's full policy to a push of `n` events that found
     /// `ring` full: `Ok` once there may be room to try again, otherwise
     /// whether the events are dropped (counted here) or refused (the caller
@@ -407,13 +473,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
         n: u64,
         deadline: &mut Option<Instant>,
     ) -> Result<(), Full> {
-        let timeout = match self.inner.policy {
+        let timeout = match self.policy {
             FullPolicy::Reject => return Err(Full::Refused(PublishErrorKind::Full)),
             FullPolicy::DropNewest => {
-                self.inner
-                    .counters
-                    .dropped_full
-                    .fetch_add(n, Ordering::Relaxed);
+                self.counters.dropped_full.fetch_add(n, Ordering::Relaxed);
                 return Err(Full::Dropped);
             }
             FullPolicy::Block => None,
@@ -422,41 +485,84 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if ring.is_read_by_current_thread() {
             return Err(Full::Refused(PublishErrorKind::WouldDeadlock));
         }
-        let deadline = timeout.map(|t| *deadline.get_or_insert_with(|| Instant::now() + t));
+        let deadline = match timeout {
+            // A timeout too long to represent waits without a deadline.
+            Some(t) => {
+                if deadline.is_none() {
+                    *deadline = Instant::now().checked_add(t);
+                }
+                *deadline
+            }
+            None => None,
+        };
         if !ring.wait_for_room(n, deadline) {
             #[cfg(feature = "tracing")]
-            tracing::warn!(topic = %self.inner.name, partition, "veltrix: publish timed out on a full partition");
+            tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
             let _ = partition;
             return Err(Full::Refused(PublishErrorKind::Timeout));
         }
         Ok(())
     }
 
-    /// Picks the partition of `event`, or hands it back if the partitioner
-    /// returned an invalid index. Returns the event alongside the ring.
-    #[inline]
-    #[allow(clippy::type_complexity)]
-    fn route(&self, event: E) -> Result<(u32, &Arc<Ring<Entry<E>>>, E), PublishError<E>> {
-        let inner = &*self.inner;
-        let event = self.validate(event)?;
-        let partitions = inner.rings.len() as u32;
-        let partition = inner
-            .partitioner
-            .as_ref()
-            .map_or(0, |p| p.partition(&event, partitions));
-        match inner.rings.get(partition as usize) {
-            Some(ring) => Ok((partition, ring, event)),
-            None => {
-                inner
-                    .counters
-                    .invalid_partition
-                    .fetch_add(1, Ordering::Relaxed);
-                Err(PublishError::InvalidPartition {
-                    event,
-                    index: partition,
-                    partitions,
-                })
+    /// The outcome of a single publish the full policy did not let wait:
+    /// dropped (a receipt) or refused (counted, the event handed back).
+    fn full_outcome(
+        &self,
+        full: Full,
+        event: E,
+        partition: u32,
+    ) -> Result<Receipt, PublishError<E>> {
+        match full {
+            Full::Dropped => Ok(Receipt::Dropped { partition }),
+            Full::Refused(kind) => {
+                self.counters.refused(kind, 1);
+                Err(PublishError::from_kind(kind, event))
             }
+        }
+    }
+
+    /// Validates `event` and picks its partition, or hands it back (counted)
+    /// if a validator refused it or the partitioner returned an invalid
+    /// index.
+    #[inline(always)]
+    fn route(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
+        if !self.validators.is_empty() {
+            return self.route_validated(event, spread);
+        }
+        self.pick_checked(event, spread)
+    }
+
+    /// The partition of `event`, checked against the partition count.
+    #[inline(always)]
+    fn pick_checked(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
+        let partitions = self.rings.len() as u32;
+        let partition = self.route.pick(&event, partitions, spread);
+        if partition < partitions {
+            Ok((partition, event))
+        } else {
+            Err(self.invalid_partition(event, partition))
+        }
+    }
+
+    /// [`route`](Self::route) for a topic with validators.
+    #[cold]
+    #[inline(never)]
+    fn route_validated(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
+        let event = self.validate(event)?;
+        self.pick_checked(event, spread)
+    }
+
+    /// Counts and builds the error of a partitioner's out-of-range answer.
+    #[cold]
+    #[inline(never)]
+    fn invalid_partition(&self, event: E, index: u32) -> PublishError<E> {
+        self.counters
+            .invalid_partition
+            .fetch_add(1, Ordering::Relaxed);
+        PublishError::InvalidPartition {
+            event,
+            index,
+            partitions: self.rings.len() as u32,
         }
     }
 
@@ -464,14 +570,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[inline]
     fn validate(&self, event: E) -> Result<E, PublishError<E>> {
         self.check(event).inspect_err(|_| {
-            self.inner.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            self.counters.invalid.fetch_add(1, Ordering::Relaxed);
         })
     }
 
     /// Runs the topic's validators without counting.
     #[inline]
     fn check(&self, event: E) -> Result<E, PublishError<E>> {
-        for validator in &self.inner.validators {
+        for validator in &self.validators {
             if let Err(reason) = validator.validate(&event) {
                 return Err(PublishError::Invalid { event, reason });
             }
@@ -479,9 +585,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(event)
     }
 
+    /// The slot value of `event` published as `seq`, with a timestamp if
+    /// the topic stamps that sequence.
     #[inline]
-    fn entry_for(&self, event: E) -> Entry<E> {
-        let published = if self.inner.timestamps {
+    fn entry(&self, event: E, seq: u64) -> Entry<E> {
+        let published = if seq & self.stamping.mask == 0 {
             clock::now_raw()
         } else {
             0
@@ -489,9 +597,19 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Entry { event, published }
     }
 
+    /// The one timestamp every event of a batch publish carries (one clock
+    /// read per batch), or 0 if the topic stamps nothing.
+    #[inline]
+    fn batch_stamp(&self) -> u64 {
+        if self.stamping.batches {
+            clock::now_raw()
+        } else {
+            0
+        }
+    }
+
     fn closed(&self, event: E) -> PublishError<E> {
-        self.inner
-            .counters
+        self.counters
             .rejected_closed
             .fetch_add(1, Ordering::Relaxed);
         PublishError::Closed(event)
@@ -500,27 +618,24 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
 /// Builds the error of a batch that stopped: the failed run, the event in
 /// hand, then the rest of the input, in order.
-fn batch_error<E, const N: usize>(
+fn batch_error<E>(
     accepted: usize,
     kind: PublishErrorKind,
-    run: SmallVec<[Entry<E>; N]>,
+    run: impl IntoIterator<Item = E>,
     current: Option<E>,
     rest: impl Iterator<Item = E>,
-) -> BatchPublishError<E>
-where
-    [Entry<E>; N]: smallvec::Array<Item = Entry<E>>,
-{
-    let unpublished: Vec<E> = run
-        .into_iter()
-        .map(|entry| entry.event)
-        .chain(current)
-        .chain(rest)
-        .collect();
+) -> BatchPublishError<E> {
+    let unpublished: Vec<E> = run.into_iter().chain(current).chain(rest).collect();
     BatchPublishError {
         accepted,
         kind,
         unpublished,
     }
+}
+
+/// The events of a staged run, in order.
+fn events_of<E>(run: SmallVec<[Entry<E>; MAX_RUN]>) -> impl Iterator<Item = E> {
+    run.into_iter().map(|entry| entry.event)
 }
 
 impl TopicCounters {

@@ -1,10 +1,15 @@
 //! Settings of a topic.
 
-use crate::partitioner::{Fixed, Partitioner, RoundRobin, Sticky};
-
 /// The keyless built-in partitioners, selectable by value (for keyed or
-/// custom partitioning pass a [`Partitioner`] to
+/// custom partitioning pass a [`Partitioner`](crate::Partitioner) to
 /// [`EngineBuilder::topic_with`](crate::EngineBuilder::topic_with)).
+///
+/// Selected this way, round robin and sticky keep their position in each
+/// producer handle (every `Topic` clone, the `Producer`), so producers never
+/// share a counter; fresh handles start at different partitions. (The
+/// [`RoundRobin`](crate::partitioner::RoundRobin) and
+/// [`Sticky`](crate::partitioner::Sticky) types passed as custom
+/// partitioners keep one shared counter per topic instead.)
 ///
 /// With the `serde` feature: `"round_robin"`, `{ sticky = { linger = 16 } }`,
 /// `{ fixed = { partition = 0 } }`.
@@ -16,38 +21,43 @@ use crate::partitioner::{Fixed, Partitioner, RoundRobin, Sticky};
 )]
 #[non_exhaustive]
 pub enum PartitionerKind {
-    /// [`RoundRobin`]: even spread.
+    /// Round robin: even spread.
     #[default]
     RoundRobin,
-    /// [`Sticky`]: runs of `linger` events per partition.
+    /// Sticky: runs of `linger` events per partition, moving on at each
+    /// batch.
     Sticky {
         /// Events per partition before moving on.
         linger: u64,
     },
-    /// [`Fixed`]: one partition for everything.
+    /// [`Fixed`](crate::partitioner::Fixed): one partition for everything.
     Fixed {
         /// The partition.
         partition: u32,
     },
 }
 
-impl PartitionerKind {
-    /// Round robin and sticky ignore the event; with one partition they can
-    /// only answer 0.
-    pub(crate) fn is_keyless(self) -> bool {
-        matches!(
-            self,
-            PartitionerKind::RoundRobin | PartitionerKind::Sticky { .. }
-        )
-    }
-
-    pub(crate) fn build<E>(self) -> Box<dyn Partitioner<E>> {
-        match self {
-            PartitionerKind::RoundRobin => Box::new(RoundRobin::new()),
-            PartitionerKind::Sticky { linger } => Box::new(Sticky::new(linger)),
-            PartitionerKind::Fixed { partition } => Box::new(Fixed(partition)),
-        }
-    }
+/// Who may publish into a topic.
+///
+/// With the `serde` feature: `"multi"` or `"single"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum Producers {
+    /// Any thread, through any clone of the [`Topic`](crate::Topic) handle
+    /// ([`Engine::topic`](crate::Engine::topic)); one CAS per claim. The
+    /// default.
+    #[default]
+    Multi,
+    /// One [`Producer`](crate::Producer), handed out once by
+    /// [`Engine::producer`](crate::Engine::producer); it publishes with
+    /// plain stores (no CAS, no locked instruction). The topic has no
+    /// `Topic` handle, so it cannot be a dead-letter or routing target.
+    Single,
 }
 
 /// What `publish` does when the event's partition is full. Chosen per topic.
@@ -114,12 +124,21 @@ pub struct TopicOptions {
     pub capacity: usize,
     /// Built-in partitioner used by [`EngineBuilder::topic`](crate::EngineBuilder::topic).
     pub partitioner: PartitionerKind,
-    /// Stamp each event with its publish time (one TSC read per publish
-    /// call). Default `true`.
+    /// Stamp every event with its publish time
+    /// ([`EventContext::published_at`](crate::EventContext::published_at)):
+    /// one clock read per publish call, about as much as the rest of a
+    /// hand-off. Default `false`: only the events whose latency the engine
+    /// samples carry one (1 in
+    /// [`latency_sampling`](crate::EngineBuilder::latency_sampling) per
+    /// partition, none with metrics off), and so do all events of a
+    /// `publish_batch` (one read per batch).
     pub timestamps: bool,
     /// What `publish` does when a partition is full. Default
     /// [`FullPolicy::Block`].
     pub full_policy: FullPolicy,
+    /// Who publishes: any clone of the `Topic` handle, or one exclusive
+    /// [`Producer`](crate::Producer). Default [`Producers::Multi`].
+    pub producers: Producers,
 }
 
 impl Default for TopicOptions {
@@ -128,8 +147,9 @@ impl Default for TopicOptions {
             partitions: 1,
             capacity: 1024,
             partitioner: PartitionerKind::RoundRobin,
-            timestamps: true,
+            timestamps: false,
             full_policy: FullPolicy::Block,
+            producers: Producers::Multi,
         }
     }
 }
@@ -165,7 +185,15 @@ impl TopicOptions {
         self
     }
 
-    /// Turns publish timestamps on or off.
+    /// Sets who publishes (see [`Producers`]).
+    #[must_use]
+    pub fn producers(mut self, producers: Producers) -> Self {
+        self.producers = producers;
+        self
+    }
+
+    /// Stamps every event with its publish time (`true`), or only the
+    /// events the latency metrics sample (`false`, the default).
     #[must_use]
     pub fn timestamps(mut self, on: bool) -> Self {
         self.timestamps = on;
