@@ -180,6 +180,7 @@ pub use clock::Timestamp;
 #[cfg(not(loom))]
 pub use engine::{
     ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
+    DEFAULT_LATENCY_SAMPLING,
 };
 #[cfg(not(loom))]
 pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};

@@ -187,7 +187,7 @@ fn prometheus_exposition_parses_and_matches_the_counts() {
 }
 
 #[test]
-fn default_sampling_times_one_event_in_16_per_partition() {
+fn default_sampling_times_one_event_in_64_per_partition() {
     let engine = Engine::builder()
         .topic::<u64>("t", TopicOptions::new(2).capacity(1024))
         .subscribe("g", "t", GroupOptions::poll(), |_| {
@@ -203,8 +203,9 @@ fn default_sampling_times_one_event_in_16_per_partition() {
     let mut poller = engine.poller("g").unwrap();
     assert_eq!(poller.poll(1000), 200);
     let m = engine.metrics();
-    // 100 events per partition, sequences 0..100: 0, 16, ..., 96 are timed.
-    assert_eq!(m.groups[0].latency.unwrap().count, 2 * 7);
+    // 100 events per partition, sequences 0..100: 0 and 64 are timed.
+    assert_eq!(veltrix::DEFAULT_LATENCY_SAMPLING, 64);
+    assert_eq!(m.groups[0].latency.unwrap().count, 2 * 2);
     assert_eq!(m.groups[0].report.handled, 200, "counts stay exact");
 }
 

@@ -22,6 +22,11 @@ use crate::topic::{Producer, Producers, Route};
 /// Engine-unique group ids (0 means "no group").
 static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Default of [`EngineBuilder::latency_sampling`]: one event in 64 per
+/// partition is timed, which keeps the cost of metrics under 1 ns per event
+/// and still gives hundreds of thousands of samples per second at speed.
+pub const DEFAULT_LATENCY_SAMPLING: u32 = 64;
+
 /// Declares topics and groups, then [`build`](Self::build)s the engine.
 ///
 /// Mistakes are collected, not raised one at a time: `build` reports all of
@@ -99,7 +104,7 @@ impl EngineBuilder {
             dedups: Vec::new(),
             validators: Vec::new(),
             metrics: true,
-            latency_sampling: 16,
+            latency_sampling: DEFAULT_LATENCY_SAMPLING,
         }
     }
 
@@ -167,9 +172,10 @@ impl EngineBuilder {
     }
 
     /// Times one handled event in `every` per partition (rounded up to a
-    /// power of two; default 16, 1 times every event). Each timed event
-    /// costs two TSC reads and two histogram increments; counts stay exact
-    /// whatever the sampling.
+    /// power of two; default [`DEFAULT_LATENCY_SAMPLING`], 1 times every
+    /// event). Each timed event costs three clock reads (one at publish, two
+    /// around the handler) and two histogram increments, about 40 ns; counts
+    /// stay exact whatever the sampling.
     pub fn latency_sampling(mut self, every: u32) -> Self {
         self.latency_sampling = every.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
         self
