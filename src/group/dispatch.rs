@@ -155,9 +155,13 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             dedup,
         } = cursor;
         let partition = *partition;
+        // Only the first event of a call can be a retry (a failure that
+        // will be retried ends the call), so this is decided once.
+        let retrying = retry.as_ref().map(|r| r.sequence);
+        let dedup_on = dedup.is_some() && self.dedup_id.is_some();
         let consumed = reader.drain(max, |sequence, entry, last| {
-            let first_try = retry.as_ref().is_none_or(|r| r.sequence != sequence);
-            if first_try {
+            let first_try = retrying != Some(sequence);
+            if dedup_on && first_try {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
@@ -193,7 +197,9 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 match outcome {
                     Ok(Ok(())) => {
                         tally.handled += 1;
-                        *retry = None;
+                        if !first_try {
+                            *retry = None;
+                        }
                         return ControlFlow::Continue(());
                     }
                     Ok(Err(error)) => catch_unwind(AssertUnwindSafe(|| error.to_string()))

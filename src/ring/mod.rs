@@ -120,20 +120,23 @@ struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
-/// What only a sole producer writes.
+/// What only a sole producer writes and its readers poll.
 struct SoleState {
-    /// Sequences published so far.
+    /// Sequences published so far, stored once per burst: the readers'
+    /// cursor into the ring (the Disruptor's producer cursor).
     published: AtomicU64,
-    /// Set while the producer is between its `closing` check and its last
-    /// store of a publish (see the module docs on closing).
-    busy: AtomicBool,
 }
 
-/// How a ring ends.
+/// How a ring ends. Readers look here only when they stop, so the sole
+/// producer's per-publish `busy` stores stay on a line of its own.
 struct Seal {
     /// Single-producer rings: close has begun; the producer must not start
     /// another publish.
     closing: AtomicBool,
+    /// Single-producer rings: set while the producer is between its
+    /// `closing` check and its last store of a publish (see the module docs
+    /// on closing).
+    busy: AtomicBool,
     /// The final sequence count once [`Ring::close`] has decided it;
     /// [`OPEN`] before.
     end: AtomicU64,
@@ -146,7 +149,7 @@ pub(crate) struct Ring<T> {
     /// producer, which publishes it without running any user code in between.
     /// Sole claims: always `CLOSED`.
     claim: CachePadded<AtomicU64>,
-    /// Sole claims: the producer's own line.
+    /// Sole claims: the producer's count, which readers poll.
     sole: CachePadded<SoleState>,
     /// Shared claims: a cached lower bound of `min(cursors)`, never above the
     /// true minimum, because cursors only grow.
@@ -212,11 +215,11 @@ impl<T> Ring<T> {
             })),
             sole: CachePadded::new(SoleState {
                 published: AtomicU64::new(0),
-                busy: AtomicBool::new(false),
             }),
             gating: CachePadded::new(AtomicU64::new(0)),
             seal: CachePadded::new(Seal {
                 closing: AtomicBool::new(false),
+                busy: AtomicBool::new(false),
                 end: AtomicU64::new(OPEN),
             }),
             cursors: reader_ids
@@ -277,7 +280,7 @@ impl<T> Ring<T> {
                 // announce, barrier, then wait for a publish in flight.
                 self.seal.closing.store(true, Ordering::SeqCst);
                 barrier::heavy();
-                while self.sole.busy.load(Ordering::Acquire) {
+                while self.seal.busy.load(Ordering::Acquire) {
                     crate::loom::yield_now();
                 }
                 // Acquire pairs with the producer's Release store of `busy`,

@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-use super::Ring;
+use super::{Claimers, Ring};
 use crate::loom::{Arc, Ordering};
 
 /// The unique owner of one cursor of a [`Ring`].
@@ -43,6 +43,36 @@ impl<T> Reader<T> {
         self.ring.slot(self.next).stamp.load(Ordering::Acquire) == self.next + 1
     }
 
+    /// How many events from `start` on (at most `max`) are published.
+    #[inline]
+    fn available(&self, start: u64, max: u64) -> u64 {
+        let ring = &*self.ring;
+        // Acquire pairs with the producer's Release store in `Ring::write`.
+        let stamped = |seq: u64| ring.slot(seq).stamp.load(Ordering::Acquire) == seq + 1;
+        match ring.claimers {
+            // One load of the producer's count per drain, not one stamp per
+            // event: the count is stored once per burst (a batch shows up
+            // whole), and its Release store comes after every slot write of
+            // the burst. The first stamp is checked too, so slots emptied by
+            // `take_unconsumed` (stamps reset, count not) are never read.
+            Claimers::Sole => {
+                if max == 0 || !stamped(start) {
+                    return 0;
+                }
+                let published = ring.sole.published.load(Ordering::Acquire);
+                published.saturating_sub(start).clamp(1, max)
+            }
+            // Shared claims publish out of order: every slot has its stamp.
+            Claimers::Shared => {
+                let mut available = 0u64;
+                while available < max && stamped(start + available) {
+                    available += 1;
+                }
+                available
+            }
+        }
+    }
+
     /// Whether the ring is closed and this reader has consumed all of it.
     pub(crate) fn is_finished(&self) -> bool {
         self.next == self.ring.end()
@@ -62,22 +92,17 @@ impl<T> Reader<T> {
         F: FnMut(u64, &T, bool) -> ControlFlow<()>,
     {
         let start = self.next;
-        let mut available = 0u64;
-        while (available as usize) < max {
-            let seq = start + available;
-            // Acquire pairs with the producer's Release store in `Ring::write`.
-            if self.ring.slot(seq).stamp.load(Ordering::Acquire) != seq + 1 {
-                break;
-            }
-            available += 1;
-        }
+        let available = self.available(start, max as u64);
         let mut consumed = 0u64;
         while consumed < available {
             let seq = start + consumed;
             let last = consumed + 1 == available;
             let flow = self.ring.slot(seq).value.with(|cell| {
-                // SAFETY: the stamp of `seq` was seen equal to `seq + 1` with
-                // Acquire, so the value is fully written; producers cannot
+                // SAFETY: `available` saw the slot published with Acquire
+                // (its stamp equal to `seq + 1`, or, for a sole producer, the
+                // stamp of the first slot and a published count past `seq`,
+                // stored after the write), so the value is fully written and
+                // its write happens-before this borrow; producers cannot
                 // overwrite it until this reader's cursor passes `seq`, which
                 // happens only in `release` below, after this borrow ends.
                 let value = unsafe { (*cell).assume_init_ref() };

@@ -53,10 +53,10 @@ impl<T> SoleProducer<T> {
         // barrier; load `closing`. Either this load sees `closing`, or
         // `close` sees `busy` and waits for the burst to end (Relaxed on
         // both: the barriers order them; see `barrier`).
-        ring.sole.busy.store(true, Ordering::Relaxed);
+        ring.seal.busy.store(true, Ordering::Relaxed);
         barrier::light();
         if ring.seal.closing.load(Ordering::Relaxed) {
-            ring.sole.busy.store(false, Ordering::Release);
+            ring.seal.busy.store(false, Ordering::Release);
             return Err(PushError::Closed);
         }
         let start = self.next;
@@ -142,7 +142,7 @@ impl<T> Drop for Burst<'_, T> {
         ring.sole.published.store(p.next, Ordering::Release);
         // Release pairs with `close`'s Acquire load of `busy`: the count
         // stored above is visible to it.
-        ring.sole.busy.store(false, Ordering::Release);
+        ring.seal.busy.store(false, Ordering::Release);
         if p.next != self.start {
             ring.after_publish();
         }

@@ -346,6 +346,27 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut run_partition = 0u32;
         let mut accepted = 0usize;
         let mut events = events.into_iter();
+        if inner.is_direct() {
+            // One partition, nothing to check: runs are just the next
+            // `run_limit` events.
+            loop {
+                run.extend(
+                    events
+                        .by_ref()
+                        .take(run_limit)
+                        .map(|event| Entry { event, published }),
+                );
+                if run.is_empty() {
+                    return Ok(accepted);
+                }
+                match self.flush_run(0, &mut run) {
+                    Ok(n) => accepted += n,
+                    Err(kind) => {
+                        return Err(batch_error(accepted, kind, events_of(run), None, events))
+                    }
+                }
+            }
+        }
         while let Some(event) = events.next() {
             let event = match inner.check(event) {
                 Ok(event) => event,
@@ -529,6 +550,9 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         if !self.validators.is_empty() {
             return self.route_validated(event, spread);
         }
+        if let Route::Single = self.route {
+            return Ok((0, event));
+        }
         self.pick_checked(event, spread)
     }
 
@@ -542,6 +566,13 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         } else {
             Err(self.invalid_partition(event, partition))
         }
+    }
+
+    /// Whether every event goes to partition 0 unchecked: one partition, a
+    /// keyless partitioner, no validator.
+    #[inline]
+    fn is_direct(&self) -> bool {
+        matches!(self.route, Route::Single) && self.validators.is_empty()
     }
 
     /// [`route`](Self::route) for a topic with validators.

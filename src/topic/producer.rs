@@ -177,6 +177,9 @@ impl<E: Send + Sync + 'static> Producer<E> {
         let published = inner.batch_stamp();
         let partitions = self.lanes.len() as u32;
         let mut accepted = 0usize;
+        if inner.is_direct() {
+            return self.publish_direct(events, published);
+        }
         // The next event and its partition, validated.
         let next = |events: &mut I| -> Result<Option<(u32, E)>, (PublishErrorKind, E)> {
             let Some(event) = events.next() else {
@@ -264,6 +267,61 @@ impl<E: Send + Sync + 'static> Producer<E> {
                         return Err(batch_error(accepted, kind, None, Some(event), events));
                     }
                 };
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// `publish_batch` of a topic whose events all go to partition 0
+    /// unchecked: straight from the iterator into the slots.
+    fn publish_direct<I>(
+        &mut self,
+        mut events: I,
+        published: u64,
+    ) -> Result<usize, BatchPublishError<E>>
+    where
+        I: Iterator<Item = E>,
+    {
+        let inner = &*self.inner;
+        let lane = &mut self.lanes[0];
+        let mut accepted = 0usize;
+        let mut pending = events.next();
+        while pending.is_some() {
+            let Ok(mut burst) = lane.burst() else {
+                let kind = PublishErrorKind::Closed;
+                return Err(batch_error(accepted, kind, None, pending, events));
+            };
+            let mut in_run = 0;
+            while let Some(event) = pending.take() {
+                match burst.push(Entry { event, published }) {
+                    Ok(_) => {
+                        accepted += 1;
+                        in_run += 1;
+                        if in_run == MAX_RUN {
+                            pending = events.next();
+                            break;
+                        }
+                        pending = events.next();
+                    }
+                    Err(back) => {
+                        drop(burst);
+                        let mut deadline = None;
+                        match inner.when_full(lane.ring(), 0, 1, &mut deadline) {
+                            Ok(()) => pending = Some(back.event),
+                            Err(Full::Dropped) => pending = events.next(),
+                            Err(Full::Refused(kind)) => {
+                                return Err(batch_error(
+                                    accepted,
+                                    kind,
+                                    None,
+                                    Some(back.event),
+                                    events,
+                                ));
+                            }
+                        }
+                        break;
+                    }
+                }
             }
         }
         Ok(accepted)
