@@ -7,9 +7,36 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[cfg(not(miri))]
 fn clock() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// Under Miri (which cannot run the TSC instruction) the clock is
+/// `Instant`, in nanoseconds since the first reading.
+#[cfg(miri)]
+fn clock() -> &'static MiriClock {
+    static CLOCK: OnceLock<MiriClock> = OnceLock::new();
+    CLOCK.get_or_init(|| MiriClock(std::time::Instant::now()))
+}
+
+#[cfg(miri)]
+struct MiriClock(std::time::Instant);
+
+#[cfg(miri)]
+impl MiriClock {
+    fn raw(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+
+    fn delta_as_nanos(&self, start: u64, end: u64) -> u64 {
+        end - start
+    }
+
+    fn delta(&self, start: u64, end: u64) -> Duration {
+        Duration::from_nanos(end - start)
+    }
 }
 
 /// Raw clock reading; never 0 (0 means "no timestamp" in a slot).

@@ -66,6 +66,7 @@
 //! | --- | --- |
 //! | engine: owns everything, shuts down draining | [`Engine`], [`EngineBuilder`] |
 //! | topic: typed handle producers publish through | [`Topic`], [`TopicOptions`] |
+//! | single-producer topic: one exclusive producer, plain stores | [`Producer`], [`Producers`] |
 //! | partitioner: which partition an event goes to | [`Partitioner`], [`partitioner`] |
 //! | listener: handles events | [`Listener`], [`EventContext`] |
 //! | group: a consumer group, threads or poll mode | [`GroupOptions`], [`Poller`] |
@@ -102,6 +103,37 @@
 //! report.check_conservation().expect("published = handled + dead-lettered + skipped + deduplicated + lag");
 //! assert_eq!(report.group("billing").unwrap().dead_lettered, 1);
 //! assert_eq!(report.group("dlq").unwrap().handled, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## One producer, no CAS
+//!
+//! A topic is multi-producer by default: any clone of its [`Topic`] handle
+//! publishes, each claim one CAS. A topic declared with
+//! [`Producers::Single`] has instead one [`Producer`], handed out once by
+//! [`Engine::producer`]; it is not `Clone` and publishes through `&mut self`,
+//! so the compiler keeps a second producer out and the ring needs no atomic
+//! read-modify-write at all (the LMAX single-producer sequencer). Its batches
+//! are written straight into the slots and show up to readers whole.
+//!
+//! ```
+//! use veltrix::{Engine, GroupOptions, Producers, TopicOptions};
+//!
+//! let engine = Engine::builder()
+//!     .topic::<u64>("ticks", TopicOptions::new(1).producers(Producers::Single))
+//!     .subscribe("physics", "ticks", GroupOptions::workers(1), |_| {
+//!         veltrix::listener::from_fn(|_tick: &u64, _ctx| Ok(()))
+//!     })
+//!     .build()?;
+//! let mut ticks = engine.producer::<u64>("ticks")?;
+//! std::thread::spawn(move || {
+//!     for t in 0..1000 {
+//!         ticks.publish(t).expect("engine running");
+//!     }
+//! })
+//! .join()
+//! .unwrap();
+//! assert_eq!(engine.shutdown().group("physics").unwrap().handled, 1000);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

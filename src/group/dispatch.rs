@@ -132,6 +132,11 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         worker: usize,
         max: usize,
     ) -> usize {
+        // An empty partition costs one stamp load: a worker owning many
+        // partitions skips the idle ones without setting anything up.
+        if !cursor.reader.has_next() {
+            return 0;
+        }
         let counters = &shared.counters[worker];
         let histograms = shared.histograms.as_deref().map(|h| &h[worker]);
         // Taken at the first sampled event, held for the batch: at most one
