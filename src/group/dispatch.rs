@@ -25,6 +25,11 @@ struct Retry {
 }
 
 /// One partition as one worker of a group consumes it.
+///
+/// Aligned to 128 bytes (two cache lines, like `CachePadded`): its reader's
+/// `next` changes on every batch, and a producer's state allocated next to
+/// it at build time would otherwise share its line.
+#[repr(align(128))]
 pub(crate) struct PartitionCursor<E> {
     pub(crate) partition: u32,
     pub(crate) reader: Reader<Entry<E>>,

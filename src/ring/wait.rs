@@ -36,6 +36,9 @@ use crate::loom::{AtomicUsize, Ordering};
 /// Longest a parked thread sleeps without being woken.
 const PARK_SAFETY: Duration = Duration::from_millis(100);
 
+/// How long a producer of a full ring spins and yields before it sleeps.
+const PRODUCER_PATIENCE: Duration = Duration::from_micros(50);
+
 /// Longest sleep when the heavy barrier failed.
 const PARK_UNPROVEN: Duration = Duration::from_millis(1);
 
@@ -193,12 +196,28 @@ impl<T> super::Ring<T> {
     /// ring is closed, or `deadline` passes. Returns `false` only when the
     /// deadline passed first. Spins and yields briefly before sleeping.
     pub(crate) fn wait_for_room(&self, n: u64, deadline: Option<Instant>) -> bool {
+        // Spin, then yield, for up to PRODUCER_PATIENCE before sleeping: a
+        // full ring usually frees a run of slots within microseconds, and a
+        // producer that sleeps at once pays a heavy barrier, a futex wait
+        // and a wake-up per run, which is slower than the whole run.
         let backoff = crossbeam_utils::Backoff::new();
-        while !backoff.is_completed() {
+        let mut since: Option<Instant> = None;
+        loop {
             if self.has_room_or_closed(n) {
                 return true;
             }
-            backoff.snooze();
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let now = Instant::now();
+            let started = *since.get_or_insert(now);
+            if now.duration_since(started) >= PRODUCER_PATIENCE
+                || deadline.is_some_and(|d| now >= d)
+            {
+                break;
+            }
+            thread::yield_now();
         }
         let mut guard = self.gate.lock.lock();
         loop {
