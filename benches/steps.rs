@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use veltrix::partitioner::by_key;
-use veltrix::{Engine, GroupOptions, Poller, Producers, Timestamp, TopicOptions};
+use veltrix::{Engine, GroupOptions, Poller, Producers, Timestamp, Topic, TopicOptions};
 
 /// Events per round: published, then polled, on this thread.
 const ROUND: u64 = 256;
@@ -65,9 +65,7 @@ fn time_publish(iters: u64, mut publish: impl FnMut(u64), poller: &mut Poller) -
 }
 
 /// Times the polls of `iters` events (published between rounds, untimed).
-fn time_poll(iters: u64, metrics: bool) -> Duration {
-    let (engine, mut poller) = engine(TopicOptions::new(1), metrics, false);
-    let topic = engine.topic::<u64>("t").expect("declared");
+fn time_poll(iters: u64, topic: &Topic<u64>, poller: &mut Poller) -> Duration {
     let mut total = Duration::ZERO;
     let mut done = 0;
     while done < iters {
@@ -123,10 +121,13 @@ fn steps(c: &mut Criterion) {
             });
         });
     }
-    group.bench_function("poll", |b| b.iter_custom(|iters| time_poll(iters, false)));
-    group.bench_function("poll_metrics", |b| {
-        b.iter_custom(|iters| time_poll(iters, true))
-    });
+    for (name, metrics) in [("poll", false), ("poll_metrics", true)] {
+        group.bench_function(name, |b| {
+            let (engine, mut poller) = engine(TopicOptions::new(1), metrics, false);
+            let topic = engine.topic::<u64>("t").expect("declared");
+            b.iter_custom(|iters| time_poll(iters, &topic, &mut poller));
+        });
+    }
     group.finish();
 }
 
