@@ -9,8 +9,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use veltrix::config::{Config, ConfigError, GroupConfig, Partitioning, TopicConfig};
 use veltrix::{
-    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions, Retries,
-    TopicOptions, WaitStrategy,
+    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions, Producers,
+    Retries, TopicOptions, WaitStrategy,
 };
 
 const TREASURE_HUNT: &str = include_str!("../examples/treasure_hunt.toml");
@@ -211,17 +211,23 @@ fn topic() -> impl Strategy<Value = TopicConfig> {
             (0u32..20).prop_map(|b| 1usize << b)
         ],
         partitioning,
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
         full,
         proptest::option::of(0usize..3),
     )
         .prop_map(
-            |(name, partitions, capacity, partitioner, timestamps, full, dedup)| {
+            |(name, partitions, capacity, partitioner, (timestamps, single), full, dedup)| {
+                let producers = if single {
+                    Producers::Single
+                } else {
+                    Producers::Multi
+                };
                 let mut t = TopicConfig::new(
                     name,
                     TopicOptions::new(partitions)
                         .capacity(capacity)
                         .timestamps(timestamps)
+                        .producers(producers)
                         .full_policy(full),
                 )
                 .partitioning(partitioner);

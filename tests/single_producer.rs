@@ -331,3 +331,43 @@ proptest! {
         prop_assert_eq!(&*got.lock().unwrap(), &expected);
     }
 }
+
+#[cfg(feature = "toml")]
+#[test]
+fn a_config_file_declares_a_single_producer_topic() {
+    let config = veltrix::config::Config::from_toml_str(
+        r#"
+[[topics]]
+name = "ticks"
+producers = "single"
+
+[[groups]]
+name = "g"
+topic = "ticks"
+mode = "poll"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.topics[0].producers, Producers::Single);
+    let printed = config.to_toml_string().unwrap();
+    assert!(printed.contains("producers = \"single\""), "{printed}");
+    let engine = config
+        .bind()
+        .topic::<u64>("ticks")
+        .group("g", |_| veltrix::listener::from_fn(|_: &u64, _| Ok(())))
+        .build()
+        .unwrap();
+    let mut ticks = engine.engine().producer::<u64>("ticks").unwrap();
+    ticks.publish_batch(0..10).unwrap();
+    assert!(engine.engine().topic::<u64>("ticks").is_err());
+    let mut poller = engine.engine().poller("g").unwrap();
+    assert_eq!(poller.poll(100), 10);
+    drop(poller);
+    assert!(engine.shutdown().is_drained());
+    let typo = veltrix::config::Config::from_toml_str(
+        "[[topics]]\nname = \"t\"\nproducers = \"singel\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(typo.contains("single"), "{typo}");
+}

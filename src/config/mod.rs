@@ -35,6 +35,7 @@
 //! partitioner = "key"       # "round_robin" (default), "key", { sticky = { linger = 16 } }, { fixed = { partition = 0 } }
 //! full_policy = "block"     # "block" (default), "reject", "drop_newest", { block_timeout = "5ms" }
 //! timestamps = true         # every event stamped; default false (only sampled ones)
+//! producers = "multi"       # "multi" (default) or "single": one exclusive Producer
 //! dedup_window = 4096       # optional: de-duplicate by the bound id over the last N ids
 //!
 //! [[groups]]

@@ -140,8 +140,13 @@ pub struct TopicConfig {
     pub capacity: usize,
     /// Default round robin.
     pub partitioner: Partitioning,
-    /// Stamp events with their publish time. Default `true`.
+    /// Stamp every event with its publish time. Default `false` (only the
+    /// events the latency metrics sample).
     pub timestamps: bool,
+    /// `"multi"` (the default) or `"single"`: one exclusive
+    /// [`Producer`](crate::Producer), taken with
+    /// [`Engine::producer`](crate::Engine::producer).
+    pub producers: crate::Producers,
     /// What `publish` does on a full partition. Default `block`.
     pub full_policy: crate::FullPolicy,
     /// De-duplicate by the id the code binds
@@ -162,6 +167,7 @@ impl TopicConfig {
             capacity: options.capacity,
             partitioner: options.partitioner.into(),
             timestamps: options.timestamps,
+            producers: options.producers,
             full_policy: options.full_policy,
             dedup_window: None,
         }
@@ -190,6 +196,7 @@ impl TopicConfig {
             .capacity(self.capacity)
             .partitioner(self.partitioner.builtin().unwrap_or_default())
             .timestamps(self.timestamps)
+            .producers(self.producers)
             .full_policy(self.full_policy)
     }
 }

@@ -14,7 +14,8 @@ use super::node::{Key, Node, Value};
 use super::suggest::did_you_mean;
 use super::validate;
 use crate::{
-    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, Retries, WaitStrategy,
+    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, Producers, Retries,
+    WaitStrategy,
 };
 
 /// Keys of each table, in the order the reference documents them.
@@ -25,6 +26,7 @@ pub(crate) const TOPIC_KEYS: &[&str] = &[
     "capacity",
     "partitioner",
     "timestamps",
+    "producers",
     "full_policy",
     "dedup_window",
 ];
@@ -545,6 +547,9 @@ pub(crate) fn topic(reader: &mut Reader, node: &Node, path: &str) -> TopicConfig
     if let Some(b) = field(reader, &mut table, "timestamps", Reader::bool) {
         topic.timestamps = b;
     }
+    if let Some(producers) = field(reader, &mut table, "producers", producers) {
+        topic.producers = producers;
+    }
     if let Some(policy) = field(reader, &mut table, "full_policy", full_policy) {
         topic.full_policy = policy;
     }
@@ -588,6 +593,15 @@ fn partitioning(reader: &mut Reader, node: &Node, path: &str) -> Option<Partitio
                 partition: partition? as u32,
             })
         }
+        _ => None,
+    }
+}
+
+fn producers(reader: &mut Reader, node: &Node, path: &str) -> Option<Producers> {
+    const VARIANTS: &[Variant] = &[unit("multi", "\"multi\""), unit("single", "\"single\"")];
+    match reader.choice(node, path, VARIANTS)? {
+        ("multi", _) => Some(Producers::Multi),
+        ("single", _) => Some(Producers::Single),
         _ => None,
     }
 }
