@@ -94,6 +94,13 @@ impl<E> GroupCore<E> {
             .map(|r| r.claimed().saturating_sub(r.cursor(self.reader_index)))
     }
 
+    /// Whether any partition of the group may have an event to read (a
+    /// hint read without the readers: one cursor and one stamp per
+    /// partition).
+    pub(crate) fn any_ready(&self) -> bool {
+        self.rings.iter().any(|r| r.has_next_for(self.reader_index))
+    }
+
     /// Events published and not yet consumed by this group, all partitions.
     pub(crate) fn lag(&self) -> u64 {
         self.partition_lags().sum()

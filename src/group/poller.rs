@@ -120,6 +120,8 @@ pub(crate) struct PollGroup<E, L> {
     info: WorkerInfo,
     max_batch: usize,
     taken: AtomicBool,
+    /// Mirrors `state.started` for the lock-free empty-poll check.
+    started: AtomicBool,
     state: Mutex<PollState<E, L>>,
 }
 
@@ -141,6 +143,7 @@ where
             dispatcher,
             max_batch,
             taken: AtomicBool::new(false),
+            started: AtomicBool::new(false),
             state: Mutex::new(PollState {
                 cursors,
                 listener,
@@ -165,6 +168,7 @@ where
         if !state.started {
             state.started = true;
             guarded(|| state.listener.on_start(&self.info));
+            self.started.store(true, Ordering::Relaxed);
         }
         let n = state.cursors.len();
         let mut remaining = max_events;
@@ -207,6 +211,16 @@ where
     L: Listener<E> + 'static,
 {
     fn poll(&self, max_events: usize, deadline: Option<Instant>) -> usize {
+        let counters = &self.core.shared.counters[0];
+        // An empty poll (a game tick with nothing new, a spinning host loop)
+        // costs a cursor and a stamp load per partition, no lock. Once the
+        // listener has started, a group with retries or halts pending takes
+        // the full path (a due retry has no new stamp to show).
+        if self.started.load(Ordering::Relaxed) && !self.core.any_ready() {
+            // Only the one `Poller` calls `poll`: a plain add is exact.
+            add(&counters.polls, 1);
+            return 0;
+        }
         // Never block: if shutdown is draining the group right now, there is
         // nothing for this call to do.
         let Some(mut state) = self.state.try_lock() else {
@@ -219,7 +233,6 @@ where
         let handled = self.run(&mut state, max_events, deadline);
         // Plain adds to counters only this (locked) poller writes: no lock,
         // no shared line per poll.
-        let counters = &self.core.shared.counters[0];
         add(&counters.polls, 1);
         if handled == max_events && state.cursors.iter().any(|c| c.reader.has_next()) {
             add(&counters.budget_exhausted, 1);

@@ -530,6 +530,15 @@ impl<T> Ring<T> {
         taken
     }
 
+    /// Whether reader `index` has a published event to read now: a
+    /// lock-free hint for a thread that does not own the reader (its answer
+    /// may be stale at once; the owner's own check decides).
+    pub(crate) fn has_next_for(&self, index: usize) -> bool {
+        let next = self.cursor(index);
+        // Acquire pairs with the producer's Release store in `write`.
+        self.slot(next).stamp.load(Ordering::Acquire) == next + 1
+    }
+
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
         self.cursors[index].load(Ordering::Acquire)
