@@ -138,19 +138,16 @@ struct TopicTx<E> {
 
 impl<E: Event> Tx<E> for TopicTx<E> {
     fn send(&mut self, first: u64, n: u64, batch: usize) {
-        if batch == 1 {
-            for i in first..first + n {
-                self.topic.publish(E::make(i)).expect("engine running");
-            }
-        } else {
-            let mut i = first;
-            while i < first + n {
-                self.topic
-                    .publish_batch((i..i + batch as u64).map(E::make))
-                    .expect("engine running");
-                i += batch as u64;
-            }
-        }
+        send_events(
+            &mut self.topic,
+            (first, n, batch),
+            |topic, e| {
+                topic.publish(e).expect("engine running");
+            },
+            |topic, run| {
+                topic.publish_batch(run).expect("engine running");
+            },
+        );
     }
 }
 
@@ -161,18 +158,41 @@ struct ProducerTx<E> {
 
 impl<E: Event> Tx<E> for ProducerTx<E> {
     fn send(&mut self, first: u64, n: u64, batch: usize) {
-        if batch == 1 {
-            for i in first..first + n {
-                self.producer.publish(E::make(i)).expect("engine running");
-            }
-        } else {
-            let mut i = first;
-            while i < first + n {
-                self.producer
-                    .publish_batch((i..i + batch as u64).map(E::make))
-                    .expect("engine running");
-                i += batch as u64;
-            }
+        send_events(
+            &mut self.producer,
+            (first, n, batch),
+            |producer, e| {
+                producer.publish(e).expect("engine running");
+            },
+            |producer, run| {
+                producer.publish_batch(run).expect("engine running");
+            },
+        );
+    }
+}
+
+/// A run of events for one batch publish.
+type Run<E> = std::iter::Map<std::ops::Range<u64>, fn(u64) -> E>;
+
+/// Publishes events `first..first + n` (`(first, n, batch)`) into `to`, one
+/// at a time through `one` when `batch` is 1, else `batch` per call through
+/// `many`.
+#[inline(always)]
+fn send_events<T, E: Event>(
+    to: &mut T,
+    (first, n, batch): (u64, u64, usize),
+    one: impl Fn(&mut T, E),
+    many: impl Fn(&mut T, Run<E>),
+) {
+    if batch == 1 {
+        for i in first..first + n {
+            one(to, E::make(i));
+        }
+    } else {
+        let mut i = first;
+        while i < first + n {
+            many(to, (i..i + batch as u64).map(E::make as fn(u64) -> E));
+            i += batch as u64;
         }
     }
 }
