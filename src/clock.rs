@@ -39,6 +39,14 @@ impl MiriClock {
     }
 }
 
+/// The sampling rule of latency metrics, in one place: an event is timed
+/// (and, by default, stamped at publish) when `sequence & mask == 0`, with
+/// the mask of a sampling period of `every` events (a power of two).
+#[inline]
+pub(crate) fn sample_mask(every: u32) -> u64 {
+    u64::from(every.max(1)) - 1
+}
+
 /// Raw clock reading; never 0 (0 means "no timestamp" in a slot).
 #[inline]
 pub(crate) fn now_raw() -> u64 {

@@ -286,7 +286,7 @@ where
                         .map(|_| Mutex::new(Histograms::new()))
                         .collect()
                 }),
-                sample_mask: u64::from(ctx.latency_sampling) - 1,
+                sample_mask: crate::clock::sample_mask(ctx.latency_sampling),
             },
             rings: topic.inner().rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),

@@ -15,7 +15,7 @@ use loom::thread;
 
 use super::loom_tests::{model, read_some, Book, Tracked, CAPACITY, POLLS};
 use super::wait::announce_sleeper;
-use super::{Claimers, PushError, Ring, SoleProducer};
+use super::{Claimers, Ring, SoleProducer};
 
 /// Pushes `values` through `producer`, one burst per value, giving up after
 /// [`POLLS`] full attempts. Returns what it did not push, in order.
@@ -25,8 +25,8 @@ fn push_sole(producer: &mut SoleProducer<Tracked>, values: Vec<Tracked>) -> Vec<
     while let Some(mut value) = values.next() {
         loop {
             let pushed = match producer.burst() {
-                Ok(mut burst) => burst.push(value),
-                Err(_) => panic!("ring closed"),
+                Some(mut burst) => burst.push(value),
+                None => panic!("ring closed"),
             };
             match pushed {
                 Ok(_) => break,
@@ -96,15 +96,14 @@ fn sole_close_rejects_later_publishes_and_keeps_earlier_ones() {
         let mut sole = sole.expect("a sole ring has its producer");
         let value = book.value(0);
         let producer = thread::spawn(move || match sole.burst() {
-            Ok(mut burst) => {
+            Some(mut burst) => {
                 assert!(burst.push(value).is_ok(), "two-slot ring full");
                 true
             }
-            Err(PushError::Closed) => {
+            None => {
                 value.discard();
                 false
             }
-            Err(PushError::Full) => unreachable!("a burst never starts full"),
         });
         let end = ring.close();
         let accepted = producer.join().unwrap();

@@ -13,7 +13,7 @@
 //! handshake (see the ring's module docs) and, when it ends, stores the
 //! published count once and wakes parked readers once.
 
-use super::{barrier, PushError, Ring};
+use super::{barrier, Ring};
 use crate::loom::{Arc, Ordering};
 
 /// The exclusive right to publish into one ring.
@@ -47,13 +47,9 @@ impl<T> SoleProducer<T> {
         &self.ring
     }
 
-    /// Starts a burst of publishes.
-    ///
-    /// # Errors
-    ///
-    /// [`PushError::Closed`] once the ring is closing.
+    /// Starts a burst of publishes; `None` once the ring is closing.
     #[inline]
-    pub(crate) fn burst(&mut self) -> Result<Burst<'_, T>, PushError> {
+    pub(crate) fn burst(&mut self) -> Option<Burst<'_, T>> {
         let ring = &*self.ring;
         // The hot side of the closing handshake: store `busy`; light
         // barrier; load `closing`. Either this load sees `closing`, or
@@ -63,10 +59,10 @@ impl<T> SoleProducer<T> {
         barrier::light();
         if ring.seal.closing.load(Ordering::Relaxed) {
             ring.seal.busy.store(false, Ordering::Release);
-            return Err(PushError::Closed);
+            return None;
         }
         let start = self.next;
-        Ok(Burst {
+        Some(Burst {
             producer: self,
             start,
         })
@@ -91,11 +87,11 @@ pub(crate) struct Burst<'a, T> {
 }
 
 impl<T> Burst<'_, T> {
-    /// Whether `n` more events fit now.
+    /// Whether one more event fits now.
     #[inline]
-    pub(crate) fn has_room(&mut self, n: u64) -> bool {
+    fn has_room(&mut self) -> bool {
         let p = &mut *self.producer;
-        let wrap = (p.next + n).saturating_sub(p.ring.capacity);
+        let wrap = (p.next + 1).saturating_sub(p.ring.capacity);
         if wrap <= p.gate {
             return true;
         }
@@ -119,7 +115,7 @@ impl<T> Burst<'_, T> {
         input: V,
         make: impl FnOnce(V, u64) -> T,
     ) -> Result<u64, V> {
-        if !self.has_room(1) {
+        if !self.has_room() {
             return Err(input);
         }
         let p = &mut *self.producer;

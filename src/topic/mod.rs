@@ -203,7 +203,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 batches: true,
             },
             (false, Some(every)) => Stamping {
-                mask: u64::from(every.max(1)) - 1,
+                mask: clock::sample_mask(every),
                 batches: true,
             },
             (false, None) => Stamping {
@@ -547,11 +547,11 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
     /// index.
     #[inline(always)]
     fn route(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
+        if self.is_direct() {
+            return Ok((0, event));
+        }
         if !self.validators.is_empty() {
             return self.route_validated(event, spread);
-        }
-        if let Route::Single = self.route {
-            return Ok((0, event));
         }
         self.pick_checked(event, spread)
     }

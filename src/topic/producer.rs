@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::route::Spread;
 use super::{batch_error, Entry, Full, Receipt, TopicInner, MAX_RUN};
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::{PushError, SoleProducer};
+use crate::ring::SoleProducer;
 
 /// The one producer of a topic declared with
 /// [`Producers::Single`](crate::Producers::Single): publishes with plain
@@ -119,8 +119,8 @@ impl<E: Send + Sync + 'static> Producer<E> {
         loop {
             let pushed = match lane.burst() {
                 // The burst ends (count stored, readers woken) right here.
-                Ok(mut burst) => burst.push_with(event, |event, seq| inner.entry(event, seq)),
-                Err(PushError::Closed | PushError::Full) => {
+                Some(mut burst) => burst.push_with(event, |event, seq| inner.entry(event, seq)),
+                None => {
                     return Err(inner.closed(event));
                 }
             };
@@ -207,7 +207,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
             let mut entry = Entry { event, published };
             let mut deadline = None;
             'run: loop {
-                let Ok(mut burst) = lane.burst() else {
+                let Some(mut burst) = lane.burst() else {
                     let kind = PublishErrorKind::Closed;
                     return Err(batch_error(accepted, kind, None, Some(entry.event), events));
                 };
@@ -273,7 +273,9 @@ impl<E: Send + Sync + 'static> Producer<E> {
     }
 
     /// `publish_batch` of a topic whose events all go to partition 0
-    /// unchecked: straight from the iterator into the slots.
+    /// unchecked: straight from the iterator into the slots. The general
+    /// loop above does the same for this case, at about 35 more instructions
+    /// per event (callgrind), so this is its one-partition fast path.
     fn publish_direct<I>(
         &mut self,
         mut events: I,
@@ -286,8 +288,10 @@ impl<E: Send + Sync + 'static> Producer<E> {
         let lane = &mut self.lanes[0];
         let mut accepted = 0usize;
         let mut pending = events.next();
+        // As in the general path: one deadline per run of up to `MAX_RUN`.
+        let mut deadline = None;
         while pending.is_some() {
-            let Ok(mut burst) = lane.burst() else {
+            let Some(mut burst) = lane.burst() else {
                 let kind = PublishErrorKind::Closed;
                 return Err(batch_error(accepted, kind, None, pending, events));
             };
@@ -299,13 +303,13 @@ impl<E: Send + Sync + 'static> Producer<E> {
                         in_run += 1;
                         if in_run == MAX_RUN {
                             pending = events.next();
+                            deadline = None;
                             break;
                         }
                         pending = events.next();
                     }
                     Err(back) => {
                         drop(burst);
-                        let mut deadline = None;
                         match inner.when_full(lane.ring(), 0, 1, &mut deadline) {
                             Ok(()) => pending = Some(back.event),
                             Err(Full::Dropped) => pending = events.next(),
