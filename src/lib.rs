@@ -174,58 +174,58 @@
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-#![cfg_attr(loom, allow(dead_code, unused_imports, missing_docs))]
+#![cfg_attr(veltrix_loom, allow(dead_code, unused_imports, missing_docs))]
 
 mod loom;
 mod ring;
 
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 mod clock;
 // Behind `serde`: every config type is a serde type, and a build without
 // files to read stays lean. The formats (`toml`, `json`) are features of
 // their own; routing needs none.
-#[cfg(all(feature = "serde", not(loom)))]
+#[cfg(all(feature = "serde", not(veltrix_loom)))]
 pub mod config;
-#[cfg(all(feature = "serde", not(loom)))]
+#[cfg(all(feature = "serde", not(veltrix_loom)))]
 mod duration;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 mod engine;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 mod error;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 mod group;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub mod listener;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub mod metrics;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub mod partitioner;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub mod router;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 mod topic;
 
 pub use ring::WaitStrategy;
 
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use clock::Timestamp;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use engine::{
     ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
     DEFAULT_LATENCY_SAMPLING,
 };
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use group::{
     Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
     GroupReport, Poller, Retries,
 };
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use partitioner::Partitioner;
-#[cfg(not(loom))]
+#[cfg(not(veltrix_loom))]
 pub use topic::{
     FullPolicy, PartitionerKind, Producer, Producers, Receipt, Topic, TopicOptions, Validator,
 };

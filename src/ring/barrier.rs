@@ -46,7 +46,7 @@
 //! that uses a ring learned of the ring (and so of the choice) through a
 //! synchronising operation, so it reads the same choice.
 
-#[cfg(not(any(loom, miri)))]
+#[cfg(not(any(veltrix_loom, miri)))]
 mod imp {
     use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 
@@ -134,11 +134,11 @@ mod imp {
     }
 }
 
-#[cfg(any(loom, miri))]
+#[cfg(any(veltrix_loom, miri))]
 mod imp {
-    #[cfg(loom)]
+    #[cfg(veltrix_loom)]
     use loom::sync::atomic::{fence, Ordering};
-    #[cfg(not(loom))]
+    #[cfg(not(veltrix_loom))]
     use std::sync::atomic::{fence, Ordering};
 
     pub(crate) fn init() {}

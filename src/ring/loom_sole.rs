@@ -1,6 +1,6 @@
 //! Loom models of the single-producer path and of the two wake-up
 //! handshakes (park and gate), run with the loom models of `loom_tests`:
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib ring::loom`.
+//! `RUSTFLAGS="--cfg veltrix_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib ring::loom`.
 //!
 //! Under loom both asymmetric barriers are loom's `fence(SeqCst)` (see
 //! `barrier`), which loom models exactly; so these models check that each

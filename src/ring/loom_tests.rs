@@ -1,5 +1,5 @@
 //! Loom models of the ring. Run with
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib ring::loom`.
+//! `RUSTFLAGS="--cfg veltrix_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib ring::loom`.
 //!
 //! # Why no thread here waits unboundedly
 //!

@@ -58,9 +58,9 @@ mod reader;
 mod sole;
 mod wait;
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, veltrix_loom))]
 mod loom_sole;
-#[cfg(all(test, loom))]
+#[cfg(all(test, veltrix_loom))]
 mod loom_tests;
 
 pub use wait::WaitStrategy;
@@ -309,7 +309,7 @@ impl<T> Ring<T> {
     /// Publishes one value through a shared claim, or hands it back if the
     /// ring is full or closed (a single-producer ring is always closed to
     /// shared claims). Returns the value's sequence.
-    #[cfg(loom)]
+    #[cfg(veltrix_loom)]
     pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
         self.try_push_with(value, |value, _| value)
     }
@@ -535,6 +535,11 @@ impl<T> Ring<T> {
     /// may be stale at once; the owner's own check decides).
     pub(crate) fn has_next_for(&self, index: usize) -> bool {
         let next = self.cursor(index);
+        // As `Reader::has_next`: a sole producer's count first, so an idle
+        // poll does not touch the slot being written.
+        if self.claimers == Claimers::Sole && self.sole.published.load(Ordering::Acquire) <= next {
+            return false;
+        }
         // Acquire pairs with the producer's Release store in `write`.
         self.slot(next).stamp.load(Ordering::Acquire) == next + 1
     }

@@ -14,6 +14,10 @@ pub(crate) struct Reader<T> {
     index: usize,
     /// Next sequence to read; equal to the shared cursor between calls.
     next: u64,
+    /// Sole-producer rings: the producer's published count as this reader
+    /// last loaded it (a lower bound: it only grows). While it is ahead of
+    /// `next`, reads need no load of the producer's line at all.
+    seen: u64,
 }
 
 impl<T> Reader<T> {
@@ -22,6 +26,7 @@ impl<T> Reader<T> {
             ring,
             index,
             next: 0,
+            seen: 0,
         }
     }
 
@@ -35,32 +40,54 @@ impl<T> Reader<T> {
         self.index
     }
 
-    /// Whether the next event is published and can be read now. Reads the
-    /// next slot's stamp only, never the producers' claim word.
+    /// Whether the next event is published and can be read now. Never reads
+    /// the producers' claim word. A sole producer's readers look at its
+    /// published count first and touch the slot only once the producer has
+    /// moved past it, so a spinning reader does not pull the line the
+    /// producer is writing into its own cache (the Disruptor's consumers
+    /// spin on the producer cursor, not on the slots, for the same reason).
     #[inline]
     pub(crate) fn has_next(&self) -> bool {
+        let ring = &*self.ring;
+        if ring.claimers == Claimers::Sole
+            && self.seen <= self.next
+            && ring.sole.published.load(Ordering::Acquire) <= self.next
+        {
+            return false;
+        }
         // Acquire pairs with the producer's Release store in `Ring::write`.
-        self.ring.slot(self.next).stamp.load(Ordering::Acquire) == self.next + 1
+        ring.slot(self.next).stamp.load(Ordering::Acquire) == self.next + 1
     }
 
     /// How many events from `start` on (at most `max`) are published.
     #[inline]
-    fn available(&self, start: u64, max: u64) -> u64 {
+    fn available(&mut self, start: u64, max: u64) -> u64 {
         let ring = &*self.ring;
         // Acquire pairs with the producer's Release store in `Ring::write`.
         let stamped = |seq: u64| ring.slot(seq).stamp.load(Ordering::Acquire) == seq + 1;
         match ring.claimers {
-            // One load of the producer's count per drain, not one stamp per
-            // event: the count is stored once per burst (a batch shows up
-            // whole), and its Release store comes after every slot write of
-            // the burst. The first stamp is checked too, so slots emptied by
-            // `take_unconsumed` (stamps reset, count not) are never read.
+            // One load of the producer's count per drain at most, not one
+            // stamp per event: the count is stored once per burst (a batch
+            // shows up whole), and its Release store comes after every slot
+            // write of the burst. While the count last seen is ahead, no
+            // load of the producer's line at all. The first stamp is checked
+            // too (after the count, so the producer has left that slot), so
+            // slots emptied by `take_unconsumed` (stamps reset, count not)
+            // are never read.
             Claimers::Sole => {
-                if max == 0 || !stamped(start) {
+                if max == 0 {
                     return 0;
                 }
-                let published = ring.sole.published.load(Ordering::Acquire);
-                published.saturating_sub(start).clamp(1, max)
+                if self.seen <= start {
+                    self.seen = ring.sole.published.load(Ordering::Acquire);
+                    if self.seen <= start {
+                        return 0;
+                    }
+                }
+                if !stamped(start) {
+                    return 0;
+                }
+                (self.seen - start).min(max)
             }
             // Shared claims publish out of order: every slot has its stamp.
             Claimers::Shared => {

@@ -97,7 +97,7 @@ pub(crate) struct ReaderWake {
     /// Threads that read this ring and may park; registered once at start.
     threads: Mutex<Vec<Thread>>,
     /// Loom models: how many times producers woke the readers.
-    #[cfg(loom)]
+    #[cfg(veltrix_loom)]
     pub(super) wakes: std::sync::atomic::AtomicUsize,
 }
 
@@ -106,7 +106,7 @@ impl ReaderWake {
         ReaderWake {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             threads: Mutex::new(Vec::new()),
-            #[cfg(loom)]
+            #[cfg(veltrix_loom)]
             wakes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -124,7 +124,7 @@ impl ReaderWake {
     }
 
     pub(super) fn unpark_all(&self) {
-        #[cfg(loom)]
+        #[cfg(veltrix_loom)]
         self.wakes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for thread in self.threads.lock().iter() {
@@ -147,7 +147,7 @@ pub(crate) struct ProducerGate {
     lock: Mutex<()>,
     space: Condvar,
     /// Loom models: how many times readers notified blocked producers.
-    #[cfg(loom)]
+    #[cfg(veltrix_loom)]
     pub(super) notifies: std::sync::atomic::AtomicUsize,
 }
 
@@ -157,7 +157,7 @@ impl ProducerGate {
             blocked: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             space: Condvar::new(),
-            #[cfg(loom)]
+            #[cfg(veltrix_loom)]
             notifies: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -170,7 +170,7 @@ impl ProducerGate {
     }
 
     pub(super) fn notify_all(&self) {
-        #[cfg(loom)]
+        #[cfg(veltrix_loom)]
         self.notifies
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _guard = self.lock.lock();
