@@ -47,6 +47,15 @@ pub(crate) fn sample_mask(every: u32) -> u64 {
     u64::from(every.max(1)) - 1
 }
 
+/// The instant `timeout` from now, or `None` when that instant cannot be
+/// represented (`Duration::MAX`, say): every deadline in the crate is made
+/// here, and a timeout too long to represent means "no deadline", never an
+/// overflow panic.
+#[inline]
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
+}
+
 /// Raw clock reading; never 0 (0 means "no timestamp" in a slot).
 #[inline]
 pub(crate) fn now_raw() -> u64 {

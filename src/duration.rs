@@ -9,6 +9,10 @@
 //! Used by the serde derives of the option types (feature `serde`) and by
 //! [`config`](crate::config); it knows nothing of either.
 
+// Parsing serves files only (feature `serde`); formatting also serves the
+// builder's error messages.
+#![cfg_attr(not(feature = "serde"), allow(dead_code))]
+
 use std::fmt;
 use std::time::Duration;
 

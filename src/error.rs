@@ -193,26 +193,57 @@ impl<E> fmt::Debug for BatchPublishError<E> {
     }
 }
 
+/// One setting that breaks a rule: whose, which, the value, the rule and
+/// what would be right. Inside [`BuildError::InvalidSetting`].
+///
+/// `Display` puts it on one line:
+///
+/// ```text
+/// group "billing": max_batch = 0: a batch holds at least 1 event; use 1 or more (the default is 256)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{owner}: {field}{}: {message}; {fix}", value.as_ref().map(|v| format!(" = {v}")).unwrap_or_default())]
+#[non_exhaustive]
+pub struct InvalidSetting {
+    /// Whose setting: `topic "orders"` or `group "billing"`.
+    pub owner: String,
+    /// The setting, as a configuration file names it: `partitions`,
+    /// `mode.workers`, `failure.backoff.max`.
+    pub field: &'static str,
+    /// The value given, as a file would write it, when there is one.
+    pub value: Option<String>,
+    /// Which rule it breaks.
+    pub rule: crate::Rule,
+    /// The rule in words.
+    pub message: String,
+    /// What would be right.
+    pub fix: String,
+}
+
 /// A topology that cannot be built. Each variant names the item, the value
 /// and what would be valid.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// A topic declared with zero partitions.
-    #[error("topic '{topic}': partitions = 0; a topic needs at least 1 partition")]
-    ZeroPartitions {
-        /// The topic.
-        topic: String,
-    },
-    /// A capacity that is zero or not a power of two.
-    #[error("topic '{topic}': capacity {capacity} is not a power of two >= 1; use {suggestion}")]
-    InvalidCapacity {
-        /// The topic.
-        topic: String,
-        /// The capacity given.
-        capacity: usize,
-        /// The nearest valid capacity at or above it.
-        suggestion: usize,
+    /// A setting of one topic or group breaks one of the rules shared with
+    /// configuration files ([`Rule`](crate::Rule)): a count or size out of
+    /// range, a capacity that is not a power of two, a name a thread or a
+    /// metric label cannot carry, a backoff that cannot work.
+    #[error(transparent)]
+    InvalidSetting(Box<InvalidSetting>),
+    /// What the engine would allocate is more than its memory budget
+    /// ([`EngineBuilder::memory_budget`](crate::EngineBuilder::memory_budget)).
+    /// Checked before anything is allocated.
+    #[error("{item} needs {bytes} bytes, and the whole topology {total} bytes: over the memory budget of {budget} bytes; make it smaller (capacity, partitions, workers, dedup window) or raise the budget with EngineBuilder::memory_budget")]
+    OverBudget {
+        /// The largest single item, e.g. `topic "orders": 64 partitions x capacity 1048576 x 24-byte slots`.
+        item: String,
+        /// Bytes that item needs.
+        bytes: u128,
+        /// Bytes the whole topology needs.
+        total: u128,
+        /// The budget.
+        budget: u128,
     },
     /// The rings of a topic could not be allocated.
     #[error("topic '{topic}': {partitions} partitions x capacity {capacity} need {bytes} bytes, which cannot be allocated; lower the capacity or the partition count")]
@@ -238,12 +269,6 @@ pub enum BuildError {
         /// The name.
         name: String,
     },
-    /// An empty topic or group name.
-    #[error("a {what} has an empty name; give it a non-empty name")]
-    EmptyName {
-        /// "topic" or "group".
-        what: &'static str,
-    },
     /// A group subscribed to a topic that was not declared.
     #[error("group '{group}' subscribes to unknown topic '{topic}'; declared topics: [{}]", known.join(", "))]
     UnknownTopic {
@@ -268,23 +293,11 @@ pub enum BuildError {
         /// The group's event type.
         found: &'static str,
     },
-    /// A threaded group with zero workers.
-    #[error("group '{group}': workers = 0; use at least 1 worker, or GroupOptions::poll() for a group driven by the host")]
-    ZeroWorkers {
-        /// The group.
-        group: String,
-    },
     /// A topic no group reads: its events would have nowhere to go.
     #[error("topic '{topic}' has no listener group; subscribe a group to it or remove it")]
     TopicWithoutGroups {
         /// The topic.
         topic: String,
-    },
-    /// Retrying forever with no wait would spin a core on one bad event.
-    #[error("group '{group}': retries = Forever with a zero initial backoff would spin forever on a failing event; set a backoff (e.g. 1 ms) or a retry limit")]
-    RetryWithoutBackoff {
-        /// The group.
-        group: String,
     },
     /// A failure policy names a dead-letter topic that cannot take the group's
     /// dead letters.

@@ -186,7 +186,7 @@ mod clock;
 // their own; routing needs none.
 #[cfg(all(feature = "serde", not(veltrix_loom)))]
 pub mod config;
-#[cfg(all(feature = "serde", not(veltrix_loom)))]
+#[cfg(not(veltrix_loom))]
 mod duration;
 #[cfg(not(veltrix_loom))]
 mod engine;
@@ -203,6 +203,8 @@ pub mod partitioner;
 #[cfg(not(veltrix_loom))]
 pub mod router;
 #[cfg(not(veltrix_loom))]
+mod rules;
+#[cfg(not(veltrix_loom))]
 mod topic;
 
 pub use ring::WaitStrategy;
@@ -212,19 +214,23 @@ pub use clock::Timestamp;
 #[cfg(not(veltrix_loom))]
 pub use engine::{
     ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
-    DEFAULT_LATENCY_SAMPLING,
+    DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET,
 };
 #[cfg(not(veltrix_loom))]
-pub use error::{BatchPublishError, BuildError, LookupError, PublishError, PublishErrorKind};
+pub use error::{
+    BatchPublishError, BuildError, InvalidSetting, LookupError, PublishError, PublishErrorKind,
+};
 #[cfg(not(veltrix_loom))]
 pub use group::{
     Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
-    GroupReport, Poller, Retries,
+    GroupReport, Poller, Retries, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
 #[cfg(not(veltrix_loom))]
 pub use partitioner::Partitioner;
+#[cfg(not(veltrix_loom))]
+pub use rules::{Rule, Severity, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_WORKERS};
 #[cfg(not(veltrix_loom))]
 pub use topic::{
     FullPolicy, PartitionerKind, Producer, Producers, Receipt, Topic, TopicOptions, Validator,

@@ -112,10 +112,12 @@ impl ConfiguredEngine {
     /// catch up for at most `timeout`, then [`Engine::shutdown_timeout`]
     /// drains for what is left of it.
     pub fn shutdown_timeout(self, timeout: Duration) -> Shutdown {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::deadline_after(timeout);
         let names: Vec<&str> = self.routers.iter().map(String::as_str).collect();
         let _caught_up = crate::router::drain(&self.engine, &names, timeout);
-        self.engine
-            .shutdown_timeout(deadline.saturating_duration_since(Instant::now()))
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        self.engine.shutdown_timeout(left)
     }
 }

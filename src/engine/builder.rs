@@ -7,17 +7,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{Engine, TopicEntry};
-use crate::error::BuildError;
+use crate::error::{BuildError, InvalidSetting};
 use crate::group::{
-    DeadLetter, Exhausted, GroupBlueprint, GroupControl, GroupMode, GroupOptions, Retries,
-    StartContext, TypedGroup,
+    DeadLetter, DedupWindow, Exhausted, GroupBlueprint, GroupControl, GroupMode, GroupOptions,
+    Histograms, StartContext, TypedGroup,
 };
 use crate::listener::{Listener, WorkerInfo};
 use crate::partitioner::Partitioner;
 use crate::ring::Claimers;
 use crate::ring::Ring;
-use crate::topic::{DedupSpec, Entry, Topic, TopicOptions, Validator};
+use crate::rules;
+use crate::topic::{DedupSpec, Entry, PartitionerKind, Topic, TopicOptions, Validator};
 use crate::topic::{Producer, Producers, Route};
+
+/// Per-worker bookkeeping besides the histograms (counters, thread-local
+/// state), for the memory budget: a generous round figure.
+const WORKER_STATE_BYTES: u128 = 4096;
+
+/// One partition cursor of one group (cache-line aligned, with its reader
+/// and retry state), for the memory budget.
+const CURSOR_BYTES: u128 = 256;
 
 /// Engine-unique group ids (0 means "no group").
 static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
@@ -26,6 +35,14 @@ static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
 /// partition is timed, which keeps the cost of metrics under 1 ns per event
 /// and still gives hundreds of thousands of samples per second at speed.
 pub const DEFAULT_LATENCY_SAMPLING: u32 = 64;
+
+/// Default of [`EngineBuilder::memory_budget`]: 1 GiB.
+///
+/// Fixed rather than a share of the machine's memory, so one topology
+/// builds, or is refused, the same way on every machine it is deployed to.
+/// The default topology (1024-slot rings) needs well under a MiB per topic;
+/// 1 GiB is, for example, 64 partitions of 1 Mi slots of 8-byte events.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
 
 /// Declares topics and groups, then [`build`](Self::build)s the engine.
 ///
@@ -62,6 +79,7 @@ pub struct EngineBuilder {
     validators: Vec<PendingValidator>,
     metrics: bool,
     latency_sampling: u32,
+    memory_budget: u64,
 }
 
 /// A `validate` call, applied to its topic at build.
@@ -105,6 +123,7 @@ impl EngineBuilder {
             validators: Vec::new(),
             metrics: true,
             latency_sampling: DEFAULT_LATENCY_SAMPLING,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 
@@ -112,7 +131,7 @@ impl EngineBuilder {
     /// options' built-in keyless partitioner.
     pub fn topic<E: Send + Sync + 'static>(self, name: &str, options: TopicOptions) -> Self {
         let route = Route::<E>::builtin(options.partitioner);
-        self.topic_routed(name, options, route)
+        self.topic_routed(name, options, route, true)
     }
 
     /// Declares topic `name` with a partitioner of your own: a key
@@ -123,7 +142,7 @@ impl EngineBuilder {
         E: Send + Sync + 'static,
         P: Partitioner<E>,
     {
-        self.topic_routed(name, options, Route::Custom(Box::new(partitioner)))
+        self.topic_routed(name, options, Route::Custom(Box::new(partitioner)), false)
     }
 
     fn topic_routed<E: Send + Sync + 'static>(
@@ -131,11 +150,13 @@ impl EngineBuilder {
         name: &str,
         options: TopicOptions,
         route: Route<E>,
+        builtin: bool,
     ) -> Self {
         self.topics.push(Box::new(TypedTopic {
             name: name.to_owned(),
             options,
             route,
+            builtin,
             dedup: None,
             validators: Vec::new(),
             clone: None,
@@ -156,6 +177,7 @@ impl EngineBuilder {
         self.topics.push(Box::new(TypedTopic::<DeadLetter<E>> {
             name: name.to_owned(),
             route: Route::builtin(options.partitioner),
+            builtin: true,
             options,
             dedup: None,
             validators: Vec::new(),
@@ -178,6 +200,21 @@ impl EngineBuilder {
     /// stay exact whatever the sampling.
     pub fn latency_sampling(mut self, every: u32) -> Self {
         self.latency_sampling = every.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
+        self
+    }
+
+    /// Sets the most memory, in bytes, the engine may allocate for its own
+    /// structures: the partition rings (slots of every topic), the
+    /// de-duplication windows and each worker's state (counters, latency
+    /// histograms, cursors). Default [`DEFAULT_MEMORY_BUDGET`] (1 GiB).
+    ///
+    /// `build` adds these up from the topology and the event types' sizes
+    /// before allocating anything, and refuses a topology over the budget
+    /// with [`BuildError::OverBudget`], naming its largest item. What
+    /// listeners and events allocate on the heap themselves is theirs, and
+    /// not counted.
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = bytes;
         self
     }
 
@@ -258,6 +295,7 @@ impl EngineBuilder {
         if let Some(error) = BuildError::from_list(self.check()) {
             return Err(error);
         }
+        self.within_budget()?;
         for dedup in std::mem::take(&mut self.dedups) {
             let topic = self
                 .topics
@@ -343,14 +381,27 @@ impl EngineBuilder {
         let mut errors = Vec::new();
         let mut names = HashSet::new();
         for topic in &self.topics {
-            if topic.name().is_empty() {
-                errors.push(BuildError::EmptyName { what: "topic" });
-            } else if !names.insert(topic.name()) {
+            let options = topic.options();
+            let values = rules::TopicValues {
+                name: topic.name(),
+                partitions: options.partitions,
+                capacity: options.capacity,
+                partitioner: topic.builtin_partitioner(),
+                dedup_window: self
+                    .dedups
+                    .iter()
+                    .find(|d| d.topic == topic.name())
+                    .map(|d| d.window),
+                full_policy: options.full_policy,
+            };
+            let mut found = Vec::new();
+            rules::topic(&values, &mut found);
+            invalid_settings("topic", topic.name(), found, &mut errors);
+            if !topic.name().is_empty() && !names.insert(topic.name()) {
                 errors.push(BuildError::DuplicateTopic {
                     name: topic.name().to_owned(),
                 });
             }
-            validate_topic(topic.name(), topic.options(), &mut errors);
             if !self.groups.iter().any(|g| g.topic() == topic.name()) {
                 errors.push(BuildError::TopicWithoutGroups {
                     topic: topic.name().to_owned(),
@@ -360,16 +411,12 @@ impl EngineBuilder {
         let known: Vec<String> = self.topics.iter().map(|t| t.name().to_owned()).collect();
         let mut group_names = HashSet::new();
         for group in &self.groups {
-            if group.name().is_empty() {
-                errors.push(BuildError::EmptyName { what: "group" });
-            } else if !group_names.insert(group.name()) {
+            let mut found = Vec::new();
+            rules::group(group.name(), group.options(), &mut found);
+            invalid_settings("group", group.name(), found, &mut errors);
+            if !group.name().is_empty() && !group_names.insert(group.name()) {
                 errors.push(BuildError::DuplicateGroup {
                     name: group.name().to_owned(),
-                });
-            }
-            if group.options().mode == GroupMode::Workers(0) {
-                errors.push(BuildError::ZeroWorkers {
-                    group: group.name().to_owned(),
                 });
             }
             self.validate_policy(group.as_ref(), &mut errors);
@@ -394,14 +441,7 @@ impl EngineBuilder {
             }
         }
         for dedup in &self.dedups {
-            let problem = self
-                .attachment_problem(&dedup.topic, dedup.event, "extracts ids from")
-                .or_else(|| {
-                    (dedup.window == 0).then(|| {
-                        "window = 0 would remember no id; use a window of at least 1 (e.g. 1024)"
-                            .to_owned()
-                    })
-                });
+            let problem = self.attachment_problem(&dedup.topic, dedup.event, "extracts ids from");
             if let Some(problem) = problem {
                 errors.push(BuildError::InvalidDedup {
                     topic: dedup.topic.clone(),
@@ -419,6 +459,71 @@ impl EngineBuilder {
             }
         }
         errors
+    }
+
+    /// Adds up what the topology would allocate (see
+    /// [`memory_budget`](Self::memory_budget)) and refuses it, naming its
+    /// largest item, when that is over the budget. Runs after `check`, so
+    /// every size is in range, and before anything is allocated.
+    fn within_budget(&self) -> Result<(), BuildError> {
+        let mut items: Vec<(String, u128)> = Vec::new();
+        for topic in &self.topics {
+            let readers = self
+                .groups
+                .iter()
+                .filter(|g| g.topic() == topic.name())
+                .count();
+            let o = topic.options();
+            items.push((
+                format!(
+                    "topic {:?} ({} partitions of {} slots)",
+                    topic.name(),
+                    o.partitions,
+                    o.capacity
+                ),
+                topic.footprint(readers),
+            ));
+        }
+        let per_worker = WORKER_STATE_BYTES
+            + if self.metrics {
+                Histograms::footprint()
+            } else {
+                0
+            };
+        for group in &self.groups {
+            let Some(topic) = self.topics.iter().find(|t| t.name() == group.topic()) else {
+                continue;
+            };
+            let partitions = u128::from(topic.options().partitions);
+            let workers = match group.options().mode {
+                GroupMode::Workers(n) => n as u128,
+                GroupMode::Poll => 1,
+            };
+            let window = self
+                .dedups
+                .iter()
+                .find(|d| d.topic == group.topic())
+                .map_or(0, |d| DedupWindow::footprint(d.window));
+            items.push((
+                format!("group {:?} ({workers} workers)", group.name()),
+                workers * per_worker + partitions * (CURSOR_BYTES + window),
+            ));
+        }
+        let total: u128 = items.iter().map(|(_, bytes)| bytes).sum();
+        let budget = u128::from(self.memory_budget);
+        if total <= budget {
+            return Ok(());
+        }
+        let (item, bytes) = items
+            .into_iter()
+            .max_by_key(|(_, bytes)| *bytes)
+            .expect("a topology over budget has an item");
+        Err(BuildError::OverBudget {
+            item,
+            bytes,
+            total,
+            budget,
+        })
     }
 
     /// What is wrong with attaching something for events of type `event` to
@@ -448,11 +553,6 @@ impl EngineBuilder {
 
     fn validate_policy(&self, group: &dyn GroupBlueprint, errors: &mut Vec<BuildError>) {
         let policy = &group.options().failure;
-        if policy.retries == Retries::Forever && policy.backoff.initial.is_zero() {
-            errors.push(BuildError::RetryWithoutBackoff {
-                group: group.name().to_owned(),
-            });
-        }
         let Exhausted::DeadLetter { topic } = &policy.exhausted else {
             return;
         };
@@ -481,23 +581,25 @@ impl EngineBuilder {
     }
 }
 
-fn validate_topic(name: &str, options: &TopicOptions, errors: &mut Vec<BuildError>) {
-    if options.partitions == 0 {
-        errors.push(BuildError::ZeroPartitions {
-            topic: name.to_owned(),
-        });
-    }
-    if !options.capacity.is_power_of_two() {
-        errors.push(BuildError::InvalidCapacity {
-            topic: name.to_owned(),
-            capacity: options.capacity,
-            suggestion: options
-                .capacity
-                .max(1)
-                .checked_next_power_of_two()
-                .unwrap_or(1 << (usize::BITS - 1)),
-        });
-    }
+/// The errors among `found`, the findings of the shared rules about the
+/// settings of `what` (`"topic"`, `"group"`) `name`. Warnings do not stop a
+/// build from code; `Config::validate` reports them for files.
+fn invalid_settings(
+    what: &str,
+    name: &str,
+    found: Vec<rules::Finding>,
+    errors: &mut Vec<BuildError>,
+) {
+    errors.extend(found.into_iter().filter(rules::Finding::is_error).map(|f| {
+        BuildError::InvalidSetting(Box::new(InvalidSetting {
+            owner: format!("{what} {name:?}"),
+            field: f.field,
+            value: f.value,
+            rule: f.rule,
+            message: f.message,
+            fix: f.fix,
+        }))
+    }));
 }
 
 /// Closes every topic and drains every started group: used when a build
@@ -525,6 +627,11 @@ pub(super) struct BuiltTopic {
 trait TopicBlueprint: Send {
     fn name(&self) -> &str;
     fn options(&self) -> &TopicOptions;
+    /// The built-in partitioner it routes with, if it uses one.
+    fn builtin_partitioner(&self) -> Option<PartitionerKind>;
+    /// Bytes its rings take with `readers` groups reading them (see
+    /// [`EngineBuilder::memory_budget`]).
+    fn footprint(&self, readers: usize) -> u128;
     fn event_type(&self) -> (TypeId, &'static str);
     fn is_dead_letter(&self) -> bool;
     /// Attaches a `DedupSpec<E>` (type checked by the builder).
@@ -544,6 +651,8 @@ struct TypedTopic<E> {
     name: String,
     options: TopicOptions,
     route: Route<E>,
+    /// Whether `route` is the options' built-in partitioner.
+    builtin: bool,
     dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
     /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
@@ -558,6 +667,19 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
 
     fn options(&self) -> &TopicOptions {
         &self.options
+    }
+
+    fn builtin_partitioner(&self) -> Option<PartitionerKind> {
+        self.builtin.then_some(self.options.partitioner)
+    }
+
+    fn footprint(&self, readers: usize) -> u128 {
+        let TopicOptions {
+            partitions,
+            capacity,
+            ..
+        } = self.options;
+        Ring::<Entry<E>>::footprint(capacity, readers) * u128::from(partitions)
     }
 
     fn event_type(&self) -> (TypeId, &'static str) {

@@ -5,7 +5,7 @@ mod builder;
 mod report;
 mod shutdown;
 
-pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING};
+pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET};
 pub use report::{ConservationError, Report, TopicReport};
 pub use shutdown::{Leftovers, Shutdown, Unhandled};
 

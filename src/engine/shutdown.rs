@@ -143,7 +143,8 @@ impl Engine {
     /// events the deadline left go: back to the caller, or to each group's
     /// dead-letter topic ([`Leftovers`]).
     pub fn shutdown_timeout_with(mut self, timeout: Duration, leftovers: Leftovers) -> Shutdown {
-        self.shutdown_inner(Some(Instant::now() + timeout), leftovers)
+        // A timeout too far ahead to represent is the same as none.
+        self.shutdown_inner(crate::clock::deadline_after(timeout), leftovers)
     }
 
     pub(super) fn shutdown_inner(

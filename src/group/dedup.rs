@@ -15,6 +15,15 @@ pub(crate) struct DedupWindow {
 }
 
 impl DedupWindow {
+    /// Bytes a window of `capacity` ids allocates, for the memory budget:
+    /// the ring of ids plus the hash set (8-byte ids, one control byte per
+    /// bucket, buckets a power of two at most 7/8 full).
+    pub(crate) fn footprint(capacity: usize) -> u128 {
+        let ids = capacity as u128 * 8;
+        let buckets = (capacity as u128 * 8 / 7).max(1).next_power_of_two();
+        ids + buckets * 9
+    }
+
     pub(crate) fn new(capacity: usize) -> Self {
         DedupWindow {
             capacity,

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use super::dead_letter::{DeadLetterSink, Origin};
 use super::dedup::DedupWindow;
-use super::policy::{Exhausted, FailurePolicy};
-use super::GroupShared;
+use super::policy::{Exhausted, FailurePolicy, MAX_BACKOFF};
+use super::{GroupShared, WorkerCounters};
 use crate::clock::{self, Timestamp};
 use crate::listener::{EventContext, Listener};
 use crate::ring::{Reader, Ring};
@@ -94,6 +94,21 @@ struct Tally {
     skipped: u64,
     deduplicated: u64,
     dead_letter_failed: u64,
+    drop_panics: u64,
+}
+
+impl Tally {
+    /// Adds these counts to the worker's own counters.
+    fn add_to(&self, counters: &WorkerCounters) {
+        add(&counters.handled, self.handled);
+        add(&counters.failures, self.failures);
+        add(&counters.retried, self.retried);
+        add(&counters.dead_lettered, self.dead_lettered);
+        add(&counters.skipped, self.skipped);
+        add(&counters.deduplicated, self.deduplicated);
+        add(&counters.dead_letter_failed, self.dead_letter_failed);
+        add(&counters.drop_panics, self.drop_panics);
+    }
 }
 
 /// The failure policy of a group, applied by each of its workers.
@@ -156,7 +171,6 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 return 0;
             }
         }
-        let mut tally = Tally::default();
         let PartitionCursor {
             partition,
             reader,
@@ -169,16 +183,20 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         // will be retried ends the call), so this is decided once.
         let retrying = retry.as_ref().map(|r| r.sequence);
         let dedup_on = dedup.is_some() && self.dedup_id.is_some();
-        let consumed = reader.drain(max, |sequence, entry, last| {
+        let mut tally = Tally::default();
+        let handle = |tally: &mut Tally, sequence: u64, entry: &Entry<E>, last: bool| {
             let first_try = retrying != Some(sequence);
             if dedup_on && first_try {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
-                    let id = catch_unwind(AssertUnwindSafe(|| (id.spec().id)(&entry.event)));
-                    if id.is_ok_and(|id| window.seen(id)) {
-                        tally.deduplicated += 1;
-                        return ControlFlow::Continue(());
+                    match catch_unwind(AssertUnwindSafe(|| (id.spec().id)(&entry.event))) {
+                        Ok(id) if window.seen(id) => {
+                            tally.deduplicated += 1;
+                            return ControlFlow::Continue(());
+                        }
+                        Ok(_) => {}
+                        Err(payload) => tally.drop_panics += drop_payload(payload),
                     }
                 }
             }
@@ -198,24 +216,32 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             if sampled {
                 let end = clock::now_raw();
                 if let Some(histograms) = histograms {
-                    recording
-                        .get_or_insert_with(|| histograms.lock())
-                        .record(entry.published, start, end);
+                    recording.get_or_insert_with(|| histograms.lock()).record(
+                        entry.published,
+                        start,
+                        end,
+                    );
                 }
             }
-            let error =
-                match outcome {
-                    Ok(Ok(())) => {
-                        tally.handled += 1;
-                        if !first_try {
-                            *retry = None;
-                        }
-                        return ControlFlow::Continue(());
+            let error = match outcome {
+                Ok(Ok(())) => {
+                    tally.handled += 1;
+                    if !first_try {
+                        *retry = None;
                     }
-                    Ok(Err(error)) => catch_unwind(AssertUnwindSafe(|| error.to_string()))
-                        .unwrap_or_else(|_| "listener error (its Display panicked)".to_owned()),
-                    Err(panic) => format!("listener panicked: {}", panic_message(panic.as_ref())),
-                };
+                    return ControlFlow::Continue(());
+                }
+                Ok(Err(error)) => {
+                    let (text, panics) = describe_error(error);
+                    tally.drop_panics += panics;
+                    text
+                }
+                Err(payload) => {
+                    let text = format!("listener panicked: {}", panic_message(payload.as_ref()));
+                    tally.drop_panics += drop_payload(payload);
+                    text
+                }
+            };
             tally.failures += 1;
             #[cfg(feature = "tracing")]
             tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, %error, "veltrix: listener failed");
@@ -229,7 +255,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 *retry = Some(Retry {
                     sequence,
                     failures,
-                    not_before: Instant::now() + self.policy.backoff.delay(failures),
+                    // Validated at build: at most `MAX_BACKOFF`, so the
+                    // addition cannot overflow.
+                    not_before: Instant::now()
+                        + self.policy.backoff.delay(failures).min(MAX_BACKOFF),
                 });
                 return ControlFlow::Break(());
             }
@@ -250,9 +279,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                         partition,
                         sequence,
                     };
-                    let delivered = self.dead_letters.as_ref().is_some_and(|sink| {
-                        sink.send(&entry.event, error, failures, &from, true)
-                    });
+                    let delivered = self
+                        .dead_letters
+                        .as_ref()
+                        .is_some_and(|sink| sink.send(&entry.event, error, failures, &from, true));
                     #[cfg(feature = "tracing")]
                     tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
                     if delivered {
@@ -264,20 +294,16 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 }
             }
             ControlFlow::Continue(())
+        };
+        // The counts are stored before the cursor moves (`settle`), so a lag
+        // of 0 means they are final.
+        let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
+            tally.add_to(counters);
         });
         drop(recording);
-        if consumed > 0 || tally.failures > 0 {
-            if consumed > 0 {
-                // A panicking `on_batch_end` must not kill the worker either.
-                guarded(|| listener.on_batch_end());
-            }
-            add(&counters.handled, tally.handled);
-            add(&counters.failures, tally.failures);
-            add(&counters.retried, tally.retried);
-            add(&counters.dead_lettered, tally.dead_lettered);
-            add(&counters.skipped, tally.skipped);
-            add(&counters.deduplicated, tally.deduplicated);
-            add(&counters.dead_letter_failed, tally.dead_letter_failed);
+        if consumed > 0 {
+            // A panicking `on_batch_end` must not kill the worker either.
+            add(&counters.drop_panics, guarded(|| listener.on_batch_end()));
         }
         consumed
     }
@@ -301,28 +327,33 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         };
         let partition = cursor.partition;
         let retry = cursor.retry.take();
-        let consumed = cursor.reader.drain(usize::MAX, |sequence, entry, _| {
-            let attempts = retry
-                .as_ref()
-                .filter(|r| r.sequence == sequence)
-                .map_or(0, |r| r.failures);
-            let from = Origin {
-                topic: &shared.topic,
-                group: &shared.name,
-                partition,
-                sequence,
-            };
-            let error = "the shutdown deadline passed before the group handled it".to_owned();
-            // Never wait here: the dead-letter group may be a poll-mode
-            // group that only this very shutdown will drain.
-            let delivered = sink.send(&entry.event, error, attempts, &from, false);
-            if delivered {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
-            }
-        }) as u64;
-        add(&shared.counters[worker].dead_lettered, consumed);
+        let counters = &shared.counters[worker];
+        let consumed = cursor.reader.drain_settled(
+            usize::MAX,
+            &mut 0u64,
+            |_, sequence, entry, _| {
+                let attempts = retry
+                    .as_ref()
+                    .filter(|r| r.sequence == sequence)
+                    .map_or(0, |r| r.failures);
+                let from = Origin {
+                    topic: &shared.topic,
+                    group: &shared.name,
+                    partition,
+                    sequence,
+                };
+                let error = "the shutdown deadline passed before the group handled it".to_owned();
+                // Never wait here: the dead-letter group may be a poll-mode
+                // group that only this very shutdown will drain.
+                if sink.send(&entry.event, error, attempts, &from, false) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            },
+            // Counted before the cursor moves, as in `drain`.
+            |_, consumed| add(&counters.dead_lettered, consumed as u64),
+        ) as u64;
         consumed
     }
 }
@@ -336,6 +367,39 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
     }
 }
 
+/// The text of a listener's error, and how many `Drop`s panicked while
+/// making it and dropping the error (each caught: a bad `Display` or `Drop`
+/// of an error type must not stop the group).
+fn describe_error(error: crate::listener::ListenerError) -> (String, u64) {
+    let mut panics = 0;
+    let text = match catch_unwind(AssertUnwindSafe(|| error.to_string())) {
+        Ok(text) => text,
+        Err(payload) => {
+            panics += drop_payload(payload);
+            "listener error (its Display panicked)".to_owned()
+        }
+    };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(error))) {
+        panics += 1 + drop_payload(payload);
+    }
+    (text, panics)
+}
+
+/// Drops a caught panic's payload, catching a panic of its own `Drop` (and
+/// of that panic's payload, and so on, up to a bound past which the payload
+/// is leaked rather than risk an abort). Returns how many `Drop`s panicked.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) -> u64 {
+    let mut payload = payload;
+    for panics in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return panics,
+            Err(next) => payload = next,
+        }
+    }
+    std::mem::forget(payload);
+    8
+}
+
 /// The text of a panic payload.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -347,7 +411,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-/// Runs a listener hook, catching a panic.
-pub(crate) fn guarded(hook: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(hook));
+/// Runs a listener hook, catching a panic (and a panic of the payload's
+/// own `Drop`). Returns how many `Drop`s panicked.
+pub(crate) fn guarded(hook: impl FnOnce()) -> u64 {
+    match catch_unwind(AssertUnwindSafe(hook)) {
+        Ok(()) => 0,
+        Err(payload) => drop_payload(payload),
+    }
 }

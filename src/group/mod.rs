@@ -19,10 +19,11 @@ mod worker;
 
 pub use dead_letter::DeadLetter;
 pub use options::{Assignment, GroupMode, GroupOptions};
-pub use policy::{Backoff, Exhausted, FailurePolicy, Retries};
+pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
 pub use report::GroupReport;
 
+pub(crate) use dedup::DedupWindow;
 pub(crate) use poller::PollDriver;
 pub(crate) use recorder::Histograms;
 
@@ -52,6 +53,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) skipped: AtomicU64,
     pub(crate) deduplicated: AtomicU64,
     pub(crate) dead_letter_failed: AtomicU64,
+    /// Listener errors and panic payloads whose `Drop` panicked.
+    pub(crate) drop_panics: AtomicU64,
     /// Poll calls (poll mode).
     pub(crate) polls: AtomicU64,
     /// Poll calls that used their whole budget with events left.
@@ -134,6 +137,10 @@ impl<E> GroupCore<E> {
         };
         let mut halted = self.shared.halted.lock().clone();
         halted.sort_unstable();
+        // The lag first: counts are stored before a cursor moves (Release),
+        // and the lag loads the cursors (Acquire), so the counts read after
+        // it cover at least what the lag says is consumed.
+        let lag = self.lag();
         GroupReport {
             name: self.shared.name.to_string(),
             topic: self.shared.topic.to_string(),
@@ -145,7 +152,8 @@ impl<E> GroupCore<E> {
             skipped: sum(|c| &c.skipped),
             deduplicated: sum(|c| &c.deduplicated),
             dead_letter_failed: sum(|c| &c.dead_letter_failed),
-            lag: self.lag(),
+            drop_panics: sum(|c| &c.drop_panics),
+            lag,
             halted,
         }
     }

@@ -53,6 +53,12 @@ impl Default for Backoff {
     }
 }
 
+/// The longest wait a [`Backoff`] may set (`initial` and `max`): one hour.
+/// A partition held longer than that is stuck rather than backing off
+/// (use [`Exhausted::Halt`] for that), and a bound keeps every retry
+/// deadline representable.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
 impl Backoff {
     /// The wait before retry number `retry` (1-based).
     pub(crate) fn delay(&self, retry: u32) -> Duration {

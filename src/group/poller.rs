@@ -79,7 +79,7 @@ impl Poller {
     /// `max_time` has passed (a batch in progress finishes).
     pub fn poll_for(&mut self, max_events: usize, max_time: Duration) -> usize {
         self.driver
-            .poll(max_events, Some(Instant::now() + max_time))
+            .poll(max_events, crate::clock::deadline_after(max_time))
     }
 
     /// Events published to the group's partitions and not yet handled.
@@ -167,7 +167,8 @@ where
         let shared = &self.core.shared;
         if !state.started {
             state.started = true;
-            guarded(|| state.listener.on_start(&self.info));
+            let panics = guarded(|| state.listener.on_start(&self.info));
+            add(&shared.counters[0].drop_panics, panics);
             self.started.store(true, Ordering::Relaxed);
         }
         let n = state.cursors.len();
@@ -297,11 +298,18 @@ where
             }
         }
         state.finished = true;
+        let counters = &self.core.shared.counters[0];
         if !state.started {
             state.started = true;
-            guarded(|| state.listener.on_start(&self.info));
+            add(
+                &counters.drop_panics,
+                guarded(|| state.listener.on_start(&self.info)),
+            );
         }
-        guarded(|| state.listener.on_shutdown());
+        add(
+            &counters.drop_panics,
+            guarded(|| state.listener.on_shutdown()),
+        );
     }
 
     fn dead_letter_rest(&self) -> u64 {

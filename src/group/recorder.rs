@@ -27,6 +27,13 @@ pub(crate) struct Histograms {
 }
 
 impl Histograms {
+    /// Bytes one worker's histograms allocate, for the memory budget.
+    pub(crate) fn footprint() -> u128 {
+        let counts =
+            Histogram::<u64>::new_with_bounds(1, MAX_NANOS, 2).map_or(0, |h| h.distinct_values());
+        2 * (counts as u128 * 8 + std::mem::size_of::<Histogram<u64>>() as u128)
+    }
+
     pub(crate) fn new() -> Self {
         // Two significant digits (1 % resolution) keeps each histogram at a
         // few tens of KiB.

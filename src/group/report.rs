@@ -34,6 +34,10 @@ pub struct GroupReport {
     /// Of `skipped`: events the dead-letter topic refused (closed, full under
     /// a non-blocking policy, or a self-deadlock).
     pub dead_letter_failed: u64,
+    /// Values the group dropped whose `Drop` panicked: listener errors,
+    /// panic payloads. Each panic was caught and the group carried on; a
+    /// count above 0 points at a bug in that `Drop`.
+    pub drop_panics: u64,
     /// Events published to the topic and not yet consumed by this group
     /// (including those behind a halted partition).
     pub lag: u64,

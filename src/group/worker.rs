@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::dispatch::{guarded, Dispatcher, PartitionCursor};
+use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{enter_reader, Idle, WaitStrategy};
@@ -61,7 +61,8 @@ where
     let shared = &core.shared;
     let _reader = enter_reader(shared.id);
     Idle::register(cursors.iter().map(PartitionCursor::ring));
-    guarded(|| listener.on_start(&info));
+    let counters = &shared.counters[index];
+    add(&counters.drop_panics, guarded(|| listener.on_start(&info)));
     let mut idle = Idle::new(wait);
     let mut start = 0usize;
     let n = cursors.len();
@@ -94,7 +95,7 @@ where
             until,
         );
     }
-    guarded(|| listener.on_shutdown());
+    add(&counters.drop_panics, guarded(|| listener.on_shutdown()));
     // Handed back to the group: what a shutdown deadline left can still be
     // dead-lettered.
     cursors

@@ -241,6 +241,15 @@ impl<T> Ring<T> {
         Ok((ring, readers, sole))
     }
 
+    /// Bytes a ring of `capacity` slots read by `readers` cursors
+    /// allocates: the ring itself, its slots and its cursors. Saturates
+    /// rather than overflows, so it can size a request before refusing it.
+    pub(crate) fn footprint(capacity: usize, readers: usize) -> u128 {
+        let fixed = mem::size_of::<Ring<T>>() as u128;
+        let cursors = readers as u128 * mem::size_of::<CachePadded<AtomicU64>>() as u128;
+        fixed + cursors + capacity as u128 * mem::size_of::<Slot<T>>() as u128
+    }
+
     /// Number of slots.
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity

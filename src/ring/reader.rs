@@ -112,11 +112,36 @@ impl<T> Reader<T> {
     /// call. Returns how many events were consumed.
     ///
     /// If `f` panics, nothing of this batch is released: the events are
-    /// handed out again by the next call.
-    #[inline]
+    /// handed out again by the next call. (The loom models' form.)
+    #[cfg(all(test, veltrix_loom))]
     pub(crate) fn drain<F>(&mut self, max: usize, mut f: F) -> usize
     where
         F: FnMut(u64, &T, bool) -> ControlFlow<()>,
+    {
+        self.drain_settled(
+            max,
+            &mut (),
+            |(), seq, value, last| f(seq, value, last),
+            |(), _| {},
+        )
+    }
+
+    /// As `drain`, threading `state` through `f`, and calling
+    /// `settle(state, consumed)` after the last event and *before* the
+    /// consumed events are released: whatever `settle` records (the group's
+    /// counts) is visible to anyone who sees the cursor move, so a lag of 0
+    /// means the counts are final. `settle` runs on every call, also when
+    /// nothing was consumed.
+    #[inline]
+    pub(crate) fn drain_settled<S, F>(
+        &mut self,
+        max: usize,
+        state: &mut S,
+        mut f: F,
+        settle: impl FnOnce(&mut S, usize),
+    ) -> usize
+    where
+        F: FnMut(&mut S, u64, &T, bool) -> ControlFlow<()>,
     {
         let start = self.next;
         let available = self.available(start, max as u64);
@@ -133,15 +158,18 @@ impl<T> Reader<T> {
                 // overwrite it until this reader's cursor passes `seq`, which
                 // happens only in `release` below, after this borrow ends.
                 let value = unsafe { (*cell).assume_init_ref() };
-                f(seq, value, last)
+                f(state, seq, value, last)
             });
             if flow.is_break() {
                 break;
             }
             consumed += 1;
         }
+        settle(state, consumed as usize);
         if consumed > 0 {
             self.next = start + consumed;
+            // Release: `settle`'s stores (Relaxed counters) happen-before
+            // any Acquire load that sees this cursor.
             self.ring.release(self.index, self.next);
         }
         consumed as usize

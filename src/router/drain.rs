@@ -21,7 +21,7 @@ use crate::Engine;
 /// See the [module docs](crate::router).
 #[must_use = "false means the groups did not catch up within the timeout"]
 pub fn drain(engine: &Engine, groups: &[&str], timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::deadline_after(timeout);
     // (published of every topic, consumed of every group) at the last
     // caught-up sample.
     let mut last: Option<(Vec<u64>, Vec<u64>)> = None;
@@ -43,7 +43,7 @@ pub fn drain(engine: &Engine, groups: &[&str], timeout: Duration) -> bool {
         } else {
             last = None;
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
         thread::sleep(Duration::from_millis(1));

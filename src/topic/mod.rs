@@ -510,7 +510,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
             // A timeout too long to represent waits without a deadline.
             Some(t) => {
                 if deadline.is_none() {
-                    *deadline = Instant::now().checked_add(t);
+                    *deadline = crate::clock::deadline_after(t);
                 }
                 *deadline
             }
