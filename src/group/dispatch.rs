@@ -159,9 +159,6 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         }
         let counters = &shared.counters[worker];
         let histograms = shared.histograms.as_deref().map(|h| &h[worker]);
-        // Taken at the first sampled event, held for the batch: at most one
-        // uncontended lock per batch, none when nothing is sampled.
-        let mut recording = None;
         let sample_mask = shared.sample_mask;
         if cursor.halted {
             return 0;
@@ -216,11 +213,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             if sampled {
                 let end = clock::now_raw();
                 if let Some(histograms) = histograms {
-                    recording.get_or_insert_with(|| histograms.lock()).record(
-                        entry.published,
-                        start,
-                        end,
-                    );
+                    // Locked only to record (one sampled event in 64 by
+                    // default, uncontended): never while the listener runs,
+                    // so a listener may take a metrics snapshot.
+                    histograms.lock().record(entry.published, start, end);
                 }
             }
             let error = match outcome {
@@ -300,7 +296,6 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
             tally.add_to(counters);
         });
-        drop(recording);
         if consumed > 0 {
             // A panicking `on_batch_end` must not kill the worker either.
             add(&counters.drop_panics, guarded(|| listener.on_batch_end()));
