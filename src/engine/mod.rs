@@ -34,6 +34,8 @@ pub(crate) trait TopicControl: Send + Sync {
     ///
     /// No group of this topic may be consuming (all joined).
     unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>);
+    /// No events, in the form `take_unconsumed` hands them back.
+    fn empty_unhandled(&self) -> Box<dyn Any + Send>;
 }
 
 impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
@@ -81,6 +83,10 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             events.extend(entries.into_iter().map(|entry| entry.event));
         }
         (events.len(), Box::new(events))
+    }
+
+    fn empty_unhandled(&self) -> Box<dyn Any + Send> {
+        Box::new(Vec::<E>::new())
     }
 }
 

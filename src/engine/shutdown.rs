@@ -126,6 +126,14 @@ impl Engine {
     /// group's `lag` and dropped. A listener that fails forever under
     /// `Retries::Forever` keeps this call waiting: use
     /// [`shutdown_timeout`](Self::shutdown_timeout) to bound it.
+    ///
+    /// It may be called (or the engine dropped) from inside one of the
+    /// engine's own listeners. A thread cannot wait for itself, so the group
+    /// whose listener called it is not waited for: it is reported as of its
+    /// last finished batch (the rest of its topic is its `lag`), keeps its
+    /// topic's remaining events, and drains them and exits by itself once
+    /// the listener returns. Every other group is drained and joined as
+    /// usual.
     pub fn shutdown(mut self) -> Report {
         self.shutdown_inner(None, Leftovers::HandBack).report
     }
@@ -215,10 +223,25 @@ impl Engine {
             "veltrix: engine shut down"
         );
         let mut unhandled = Unhandled::default();
-        for topic in &self.topics {
-            // SAFETY: every group has been joined above: its workers have
-            // exited and its poller is marked finished (later polls return
-            // before reading), so no reader of this topic's rings is draining.
+        // Called from a listener of this engine: the groups the calling
+        // thread is running cannot have been joined (a thread cannot wait
+        // for itself), so their topics keep their events, which those
+        // groups go on draining once the listener returns.
+        let detached: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| self.groups[g].is_driven_by_current_thread())
+            .map(|g| plan.group_topic[g])
+            .collect();
+        for (t, topic) in self.topics.iter().enumerate() {
+            if detached.contains(&t) {
+                unhandled
+                    .topics
+                    .push((topic.name.clone(), 0, topic.control.empty_unhandled()));
+                continue;
+            }
+            // SAFETY: every group reading this topic has been joined above:
+            // its workers have exited and its poller is marked finished
+            // (later polls return before reading); none is driven by this
+            // thread (`detached`). So no reader of its rings is draining.
             let (count, events) = unsafe { topic.control.take_unconsumed() };
             unhandled.topics.push((topic.name.clone(), count, events));
         }

@@ -162,12 +162,18 @@ impl<E> GroupCore<E> {
 /// The engine's type-erased handle on a running group.
 pub(crate) trait GroupControl: Send + Sync {
     fn name(&self) -> &str;
+    /// The group's engine-unique id.
+    fn id(&self) -> u64;
+    /// Whether the calling thread is running this group's listener right
+    /// now (its worker, or inside one of its polls): such a thread cannot
+    /// wait for the group to finish.
+    fn is_driven_by_current_thread(&self) -> bool {
+        crate::ring::drives(self.id())
+    }
     /// Asks the group to finish: drain what is left and exit.
     fn request_stop(&self);
     /// Tells the group to exit now, leaving what is left.
     fn abort(&self);
-    /// Whether every worker has exited (poll mode: the group was drained).
-    fn is_finished(&self) -> bool;
     /// Waits until the group has drained and its workers have exited (for a
     /// poll-mode group: drains it on the calling thread, until `deadline`).
     fn join(&self, deadline: Option<Instant>);

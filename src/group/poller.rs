@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::enter_reader;
+use crate::ring::{drives, enter_reader};
 
 /// The type-erased face of a poll-mode group.
 pub(crate) trait PollDriver: Send + Sync {
@@ -265,13 +265,15 @@ where
         self.core.shared.abort.store(true, Ordering::SeqCst);
     }
 
-    fn is_finished(&self) -> bool {
-        self.state.try_lock().is_some_and(|s| s.finished)
-    }
-
     /// Drains the group on the calling thread (the one shutting down), until
-    /// every partition is done or `deadline` passes.
+    /// every partition is done or `deadline` passes. Called from inside one
+    /// of this group's own polls (a listener shutting the engine down), it
+    /// returns at once: that poll holds the group, and finishes the batch it
+    /// is in when the listener returns.
     fn join(&self, deadline: Option<Instant>) {
+        if drives(self.core.shared.id) {
+            return;
+        }
         let mut state = self.state.lock();
         if state.finished {
             return;
@@ -328,6 +330,10 @@ where
         self.core.report("poll")
     }
 
+    fn id(&self) -> u64 {
+        self.core.shared.id
+    }
+
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
         self.core.metrics()
     }
@@ -356,10 +362,6 @@ where
         self.0.abort();
     }
 
-    fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
-
     fn join(&self, deadline: Option<Instant>) {
         self.0.join(deadline);
     }
@@ -370,6 +372,10 @@ where
 
     fn report(&self) -> GroupReport {
         self.0.report()
+    }
+
+    fn id(&self) -> u64 {
+        self.0.id()
     }
 
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {

@@ -121,22 +121,33 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.unpark();
     }
 
-    fn is_finished(&self) -> bool {
-        self.handles.lock().iter().all(JoinHandle::is_finished)
-    }
-
     /// Waits for the workers to drain and exit; at `deadline`, aborts them.
+    /// A worker cannot wait for itself: called from one of this group's
+    /// listeners, the calling worker is left to finish on its own once its
+    /// listener returns (it has been asked to stop), and the others are
+    /// joined.
     fn join(&self, deadline: Option<Instant>) {
+        let me = thread::current().id();
+        let others_finished = || {
+            self.handles
+                .lock()
+                .iter()
+                .all(|h| h.thread().id() == me || h.is_finished())
+        };
         if let Some(deadline) = deadline {
-            while !self.is_finished() && Instant::now() < deadline {
+            while !others_finished() && Instant::now() < deadline {
                 thread::sleep(std::time::Duration::from_millis(1));
             }
-            if !self.is_finished() {
+            if !others_finished() {
                 self.abort();
             }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
         for (worker, handle) in handles.into_iter().enumerate() {
+            if handle.thread().id() == me {
+                // Detached: it drains what is left and exits by itself.
+                continue;
+            }
             // Listener panics are caught inside the loop; a join error could
             // only come from a bug in the loop itself.
             if let Ok(cursors) = handle.join() {
@@ -144,6 +155,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
                 returned.extend(cursors.into_iter().map(|c| (worker, c)));
             }
         }
+    }
+
+    fn id(&self) -> u64 {
+        self.core.shared.id
     }
 
     fn dead_letter_rest(&self) -> u64 {

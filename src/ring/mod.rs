@@ -67,7 +67,7 @@ pub use wait::WaitStrategy;
 
 pub(crate) use reader::Reader;
 pub(crate) use sole::SoleProducer;
-pub(crate) use wait::{current_reader, enter_reader, Idle};
+pub(crate) use wait::{drives, enter_reader, Idle};
 
 use std::mem::{self, MaybeUninit};
 use std::ptr;
@@ -311,8 +311,7 @@ impl<T> Ring<T> {
     /// Whether the calling thread is a reader of this ring (a worker or poller
     /// of one of its groups): such a thread must never block on it.
     pub(crate) fn is_read_by_current_thread(&self) -> bool {
-        let me = current_reader();
-        me != 0 && self.reader_ids.contains(&me)
+        self.reader_ids.iter().any(|&id| drives(id))
     }
 
     /// Publishes one value through a shared claim, or hands it back if the

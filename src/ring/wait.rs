@@ -24,12 +24,13 @@
 //! `membarrier` it had accepted at start; never seen) the handshake proves
 //! nothing, and sleeps are cut to [`PARK_UNPROVEN`].
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
+use smallvec::SmallVec;
 
 use crate::loom::{AtomicUsize, Ordering};
 
@@ -332,30 +333,35 @@ pub(super) fn announce_sleeper<'a, T: 'a>(rings: impl Iterator<Item = &'a super:
 }
 
 thread_local! {
-    /// Id of the reader group the current thread is consuming for (0: none).
-    static CURRENT_READER: Cell<u64> = const { Cell::new(0) };
+    /// Ids of the reader groups the current thread is consuming for, in
+    /// the order it entered them: a worker's group, or the groups of the
+    /// polls it is inside (a listener may poll another group).
+    static DRIVING: RefCell<SmallVec<[u64; 4]>> = RefCell::new(SmallVec::new());
 }
 
-/// Restores the previous reader id of the thread when dropped.
+/// Leaves the group entered by [`enter_reader`] when dropped.
 #[derive(Debug)]
 pub(crate) struct ReaderGuard {
-    previous: u64,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
-        CURRENT_READER.with(|c| c.set(self.previous));
+        DRIVING.with(|d| d.borrow_mut().pop());
     }
 }
 
 /// Marks the current thread as consuming for reader group `id` until the
-/// guard drops.
+/// guard drops (nested entries stack).
 pub(crate) fn enter_reader(id: u64) -> ReaderGuard {
-    let previous = CURRENT_READER.with(|c| c.replace(id));
-    ReaderGuard { previous }
+    DRIVING.with(|d| d.borrow_mut().push(id));
+    ReaderGuard {
+        _not_send: std::marker::PhantomData,
+    }
 }
 
-/// The reader group the current thread consumes for, or 0.
-pub(crate) fn current_reader() -> u64 {
-    CURRENT_READER.with(|c| c.get())
+/// Whether the current thread is consuming for reader group `id` now (its
+/// worker, or inside one of its polls).
+pub(crate) fn drives(id: u64) -> bool {
+    id != 0 && DRIVING.with(|d| d.borrow().contains(&id))
 }
