@@ -1,6 +1,39 @@
 //! Findings about a configuration: where, what value, which rule, what fix.
+//!
+//! However large the file, finding and reporting stay linear in its size:
+//! at most [`MAX_DIAGNOSTICS`] errors (and as many warnings) are kept, the
+//! first in source order, chosen with a bounded max-heap as they are found
+//! (`Collector`); the rest are only counted. Positions are byte offsets
+//! until the end, when one forward sweep over the source (`Positions`)
+//! turns the kept ones into lines and columns.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::fmt;
+
+/// How many errors, and separately how many warnings, a [`Diagnostics`]
+/// keeps: the first ones in source order (in reading order for formats
+/// without positions, such as JSON). The others are counted
+/// ([`Diagnostics::omitted_errors`], [`Diagnostics::omitted_warnings`]) and
+/// still make the configuration invalid; its `Display` ends with
+/// "... and N more errors". A hundred is more than anyone fixes before
+/// reading again, and keeps a huge broken file's report small.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "toml")] {
+/// use veltrix::config::{Config, ConfigError, MAX_DIAGNOSTICS};
+///
+/// let text: String = (0..250).map(|i| format!("typo_{i} = 1\n")).collect();
+/// let Err(ConfigError::Invalid(found)) = Config::from_toml_str(&text) else { panic!() };
+/// assert_eq!(found.errors.len(), MAX_DIAGNOSTICS);
+/// assert_eq!(found.omitted_errors(), 250 - MAX_DIAGNOSTICS);
+/// assert_eq!(found.errors[0].path, "typo_0"); // the first in the file
+/// assert!(found.to_string().ends_with("... and 150 more errors"));
+/// # }
+/// ```
+pub const MAX_DIAGNOSTICS: usize = 100;
 
 /// Whether a finding stops the engine from being built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,19 +111,57 @@ pub struct Location {
 impl Location {
     /// The location of byte `offset` of `source` (clamped to its end and to
     /// a character boundary).
+    ///
+    /// This reads `source` up to `offset`; for many offsets of one source,
+    /// the reader sweeps once instead.
     #[must_use]
     pub fn of_offset(source: &str, offset: usize) -> Location {
-        let mut offset = offset.min(source.len());
-        while !source.is_char_boundary(offset) {
-            offset -= 1;
+        Positions::new(source).locate(offset)
+    }
+}
+
+/// Byte offsets of one source to [`Location`]s, in one forward sweep: asked
+/// for offsets in increasing order, it reads each stretch of the source
+/// between two of them once (three quick passes), so all the offsets
+/// together cost one read of the source.
+#[derive(Debug)]
+pub(crate) struct Positions<'s> {
+    source: &'s str,
+    /// How far the sweep has read: a char boundary of `source`.
+    offset: usize,
+    /// The location of `offset`.
+    at: Location,
+}
+
+impl<'s> Positions<'s> {
+    pub(crate) fn new(source: &'s str) -> Self {
+        Positions {
+            source,
+            offset: 0,
+            at: Location { line: 1, column: 1 },
         }
-        let before = &source[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Location {
-            line,
-            column: before[line_start..].chars().count() + 1,
+    }
+
+    /// The location of byte `offset`, clamped to the end of the source and
+    /// back to a character boundary. An offset behind the sweep restarts it.
+    pub(crate) fn locate(&mut self, offset: usize) -> Location {
+        let mut target = offset.min(self.source.len());
+        while !self.source.is_char_boundary(target) {
+            target -= 1;
         }
+        if target < self.offset {
+            *self = Positions::new(self.source);
+        }
+        let between = &self.source[self.offset..target];
+        match between.rfind('\n') {
+            Some(last) => {
+                self.at.line += between.bytes().filter(|&b| b == b'\n').count();
+                self.at.column = between[last + 1..].chars().count() + 1;
+            }
+            None => self.at.column += between.chars().count(),
+        }
+        self.offset = target;
+        self.at
     }
 }
 
@@ -189,8 +260,10 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every finding about one configuration: all errors and, separately, all
-/// warnings.
+/// Every finding about one configuration: the errors and, separately, the
+/// warnings; of each, the first [`MAX_DIAGNOSTICS`] are kept and the rest
+/// counted ([`omitted_errors`](Self::omitted_errors),
+/// [`omitted_warnings`](Self::omitted_warnings)).
 ///
 /// # Examples
 ///
@@ -215,13 +288,49 @@ pub struct Diagnostics {
     pub errors: Vec<Diagnostic>,
     /// Probable mistakes that do not.
     pub warnings: Vec<Diagnostic>,
+    /// Errors found past the first [`MAX_DIAGNOSTICS`]: counted, not kept.
+    omitted_errors: usize,
+    /// Warnings found past the first [`MAX_DIAGNOSTICS`].
+    omitted_warnings: usize,
 }
 
 impl Diagnostics {
-    /// Whether there is no error (warnings allowed).
+    /// Whether there is no error (warnings allowed). Errors past the cap
+    /// count: a configuration with any error is never ok.
     #[must_use]
     pub fn is_ok(&self) -> bool {
-        self.errors.is_empty()
+        self.errors.is_empty() && self.omitted_errors == 0
+    }
+
+    /// How many errors were found beyond the [`MAX_DIAGNOSTICS`] in
+    /// [`errors`](Self::errors): all errors number
+    /// `errors.len() + omitted_errors()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use veltrix::config::{Config, TopicConfig, MAX_DIAGNOSTICS};
+    /// use veltrix::TopicOptions;
+    ///
+    /// // Unnamed topics that no group reads: one error each.
+    /// let config = (0..MAX_DIAGNOSTICS + 7).fold(Config::new(), |config, _| {
+    ///     config.topic(TopicConfig::new("", TopicOptions::new(1)))
+    /// });
+    /// let found = config.validate();
+    /// assert_eq!(found.errors.len(), MAX_DIAGNOSTICS);
+    /// assert_eq!(found.omitted_errors(), 7);
+    /// assert!(!found.is_ok());
+    /// ```
+    #[must_use]
+    pub fn omitted_errors(&self) -> usize {
+        self.omitted_errors
+    }
+
+    /// How many warnings were found beyond the [`MAX_DIAGNOSTICS`] in
+    /// [`warnings`](Self::warnings).
+    #[must_use]
+    pub fn omitted_warnings(&self) -> usize {
+        self.omitted_warnings
     }
 
     /// Errors first, then warnings.
@@ -229,28 +338,179 @@ impl Diagnostics {
         self.errors.iter().chain(&self.warnings)
     }
 
+    /// Findings without positions, kept in the order given.
     pub(crate) fn from_list(list: Vec<Diagnostic>) -> Self {
-        let (errors, warnings) = list.into_iter().partition(Diagnostic::is_error);
-        Diagnostics { errors, warnings }
+        let mut found = Collector::default();
+        for diagnostic in list {
+            found.push(None, diagnostic);
+        }
+        found.into_diagnostics(None)
     }
 }
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let more = |n: usize, what: &str| plural(n, &format!("more {what}"));
         let verdict = if self.is_ok() { "valid" } else { "invalid" };
         write!(
             f,
             "{verdict} configuration: {}, {}",
-            plural(self.errors.len(), "error"),
-            plural(self.warnings.len(), "warning")
+            plural(self.errors.len() + self.omitted_errors, "error"),
+            plural(self.warnings.len() + self.omitted_warnings, "warning")
         )?;
         for error in &self.errors {
             write!(f, "\n  error: {error}")?;
         }
+        if self.omitted_errors > 0 {
+            write!(f, "\n  ... and {}", more(self.omitted_errors, "error"))?;
+        }
         for warning in &self.warnings {
             write!(f, "\n  warning: {warning}")?;
         }
+        if self.omitted_warnings > 0 {
+            write!(f, "\n  ... and {}", more(self.omitted_warnings, "warning"))?;
+        }
         Ok(())
+    }
+}
+
+/// Gathers findings as they are made, keeping the first [`MAX_DIAGNOSTICS`]
+/// errors and warnings by position (byte offset; findings without one come
+/// first) and then by arrival, and counting the rest. Each finding costs
+/// `O(log MAX_DIAGNOSTICS)`; memory stays bounded however many there are.
+#[derive(Debug, Default)]
+pub(crate) struct Collector {
+    errors: Kept,
+    warnings: Kept,
+    /// Arrival number of the next finding: the tie-break between equal
+    /// positions, so the order is that of a stable sort.
+    next: usize,
+}
+
+impl Collector {
+    /// Offers `diagnostic`, found at byte `offset` of the source.
+    pub(crate) fn push(&mut self, offset: Option<usize>, diagnostic: Diagnostic) {
+        let rank = (offset, self.next);
+        self.next += 1;
+        let kept = match diagnostic.severity {
+            Severity::Error => &mut self.errors,
+            Severity::Warning => &mut self.warnings,
+        };
+        kept.offer(Ranked { rank, diagnostic });
+    }
+
+    /// Whether a finding of `severity` at `offset`, offered now, would be
+    /// kept: when not, the caller can count it with [`omit`](Self::omit)
+    /// instead of building it.
+    pub(crate) fn would_keep(&self, severity: Severity, offset: Option<usize>) -> bool {
+        let kept = match severity {
+            Severity::Error => &self.errors,
+            Severity::Warning => &self.warnings,
+        };
+        kept.admits((offset, self.next))
+    }
+
+    /// Counts a finding of `severity` that [`would_keep`](Self::would_keep)
+    /// said is not kept.
+    pub(crate) fn omit(&mut self, severity: Severity) {
+        self.next += 1;
+        match severity {
+            Severity::Error => self.errors.omitted += 1,
+            Severity::Warning => self.warnings.omitted += 1,
+        }
+    }
+
+    /// The kept findings in order, located in `source` (the text their
+    /// offsets point into) if given.
+    pub(crate) fn into_diagnostics(self, source: Option<&str>) -> Diagnostics {
+        Diagnostics {
+            omitted_errors: self.errors.omitted,
+            omitted_warnings: self.warnings.omitted,
+            errors: self.errors.into_sorted(source),
+            warnings: self.warnings.into_sorted(source),
+        }
+    }
+}
+
+/// Position, then arrival number.
+type Rank = (Option<usize>, usize);
+
+/// The first [`MAX_DIAGNOSTICS`] findings of one severity by rank.
+#[derive(Debug, Default)]
+struct Kept {
+    /// A max-heap, so the one to drop for a better finding is on top. At
+    /// most `MAX_DIAGNOSTICS` long.
+    heap: BinaryHeap<Ranked>,
+    /// Findings offered and not kept, or dropped for better ones.
+    omitted: usize,
+}
+
+impl Kept {
+    fn admits(&self, rank: Rank) -> bool {
+        self.heap.len() < MAX_DIAGNOSTICS || self.heap.peek().is_some_and(|worst| rank < worst.rank)
+    }
+
+    fn offer(&mut self, ranked: Ranked) {
+        if !self.admits(ranked.rank) {
+            self.omitted += 1;
+            return;
+        }
+        if self.heap.len() == MAX_DIAGNOSTICS {
+            self.heap.pop();
+            self.omitted += 1;
+        }
+        self.heap.push(ranked);
+        debug_assert!(self.heap.len() <= MAX_DIAGNOSTICS);
+    }
+
+    fn into_sorted(self, source: Option<&str>) -> Vec<Diagnostic> {
+        // Ascending ranks: offsets only grow, so the sweep reads the source
+        // once.
+        let mut positions = source.map(Positions::new);
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(
+                |Ranked {
+                     rank,
+                     mut diagnostic,
+                 }| {
+                    if let (None, Some(offset), Some(positions)) =
+                        (diagnostic.location, rank.0, positions.as_mut())
+                    {
+                        diagnostic.location = Some(positions.locate(offset));
+                    }
+                    diagnostic
+                },
+            )
+            .collect()
+    }
+}
+
+/// A finding and its rank; ordered by rank alone.
+#[derive(Debug)]
+struct Ranked {
+    rank: Rank,
+    diagnostic: Diagnostic,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank.cmp(&other.rank)
     }
 }

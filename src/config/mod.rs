@@ -12,7 +12,10 @@
 //!    otherwise *every* problem is reported together
 //!    ([`ConfigError::Invalid`]), each a [`Diagnostic`] with the path
 //!    (`topics[2].capacity`), the value, the rule and a fix, and warnings
-//!    apart from errors. Unknown keys get a did-you-mean.
+//!    apart from errors. Unknown keys get a did-you-mean. A huge broken
+//!    file is read in linear time and reported in bounded space: the first
+//!    [`MAX_DIAGNOSTICS`] errors and warnings are kept, the rest counted
+//!    ([`Diagnostics::omitted_errors`]).
 //! 2. **Bind** — [`Config::bind`] gives a [`Binder`]: name each topic's event
 //!    type ([`Binder::topic`], [`Binder::keyed_topic`],
 //!    [`Binder::dead_letter_topic`]), its [`validator`](Binder::validator)s
@@ -101,7 +104,7 @@ mod suggest;
 mod validate;
 
 pub use bind::Binder;
-pub use diagnostic::{Diagnostic, Diagnostics, Location, Rule, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, Location, Rule, Severity, MAX_DIAGNOSTICS};
 pub use error::{BindError, ConfigError};
 pub use model::{Config, GroupConfig, Partitioning, TopicConfig};
 pub use running::ConfiguredEngine;

@@ -60,34 +60,80 @@ impl Node {
 }
 
 /// The value, written back the way a config file would show it, shortened
-/// to stay readable in a one-line message.
+/// to stay readable in a one-line message. Writing stops at the limit, so a
+/// huge value costs no more than a small one.
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const LIMIT: usize = 60;
-        let full = match &self.value {
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(x) => format!("{x:?}"),
-            Value::Str(s) => format!("{s:?}"),
-            Value::Array(items) => {
-                let inner: Vec<String> = items.iter().map(ToString::to_string).collect();
-                format!("[{}]", inner.join(", "))
-            }
-            Value::Table(entries) => {
-                let inner: Vec<String> = entries
-                    .iter()
-                    .map(|(k, v)| format!("{} = {v}", k.name))
-                    .collect();
-                format!("{{ {} }}", inner.join(", "))
-            }
-            Value::Other(kind) => format!("({kind})"),
+        let mut out = Truncated {
+            text: String::new(),
+            room: LIMIT,
+            cut: false,
         };
-        if full.chars().count() <= LIMIT {
-            f.write_str(&full)
-        } else {
-            let cut: String = full.chars().take(LIMIT).collect();
-            write!(f, "{cut}…")
+        // The one error `Truncated` raises is the cut: what it holds is the
+        // start of the value either way.
+        let _ = write_value(&mut out, self);
+        f.write_str(&out.text)?;
+        if out.cut {
+            f.write_str("…")?;
         }
+        Ok(())
+    }
+}
+
+/// The whole value, as [`Node`]'s `Display` shows it before the cut.
+fn write_value(out: &mut impl fmt::Write, node: &Node) -> fmt::Result {
+    match &node.value {
+        Value::Bool(b) => write!(out, "{b}"),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Float(x) => write!(out, "{x:?}"),
+        Value::Str(s) => write!(out, "{s:?}"),
+        Value::Array(items) => {
+            out.write_char('[')?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.write_str(", ")?;
+                }
+                write_value(out, item)?;
+            }
+            out.write_char(']')
+        }
+        Value::Table(entries) => {
+            out.write_str("{ ")?;
+            for (i, (key, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.write_str(", ")?;
+                }
+                write!(out, "{} = ", key.name)?;
+                write_value(out, value)?;
+            }
+            out.write_str(" }")
+        }
+        Value::Other(kind) => write!(out, "({kind})"),
+    }
+}
+
+/// A writer that keeps the first `room` chars and fails on the next one.
+struct Truncated {
+    text: String,
+    /// Chars it can still take.
+    room: usize,
+    /// Whether a char was refused.
+    cut: bool,
+}
+
+impl fmt::Write for Truncated {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut chars = s.chars();
+        for c in chars.by_ref().take(self.room) {
+            self.text.push(c);
+            self.room -= 1;
+        }
+        if chars.next().is_some() {
+            self.cut = true;
+            return Err(fmt::Error);
+        }
+        Ok(())
     }
 }
 

@@ -4,11 +4,19 @@
 //! choices. Every problem is collected; the value read for a broken key is
 //! its default, and the key's path is remembered as *poisoned* so the rules
 //! of [`validate`](super::validate) do not pile follow-up errors on it.
+//!
+//! Linear in the size of the tree: every lookup by path (the span of a
+//! path's closest ancestor, whether a path lies under a poisoned one) hashes
+//! the path and its ancestors, never scans what was seen before, and each
+//! table finds its duplicate keys with one set. (The maps hash with ahash:
+//! its random keys keep crafted collisions out, as SipHash's do, for less
+//! work per path.)
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, Diagnostics, Location, Rule};
+use super::diagnostic::{Collector, Diagnostic, Diagnostics, Rule, Severity};
 use super::model::{Config, GroupConfig, Partitioning, TopicConfig};
 use super::node::{Key, Node, Value};
 use super::suggest::did_you_mean;
@@ -46,7 +54,10 @@ pub(crate) const ADAPTIVE_KEYS: &[&str] = &["spins", "yields"];
 /// Reads and validates a whole configuration. `source` (the text the tree
 /// was parsed from, if it has spans) turns spans into line and column.
 pub(crate) fn config(node: &Node, source: Option<&str>) -> Result<Config, Diagnostics> {
-    let mut reader = Reader::default();
+    let mut reader = Reader {
+        positions: source.is_some(),
+        ..Reader::default()
+    };
     let config = root(&mut reader, node);
     let checks = validate::check(&config, &|path| reader.is_poisoned(path));
     finish(reader, checks, source, config)
@@ -69,29 +80,19 @@ where
 }
 
 fn finish<T>(
-    reader: Reader,
+    mut reader: Reader,
     checks: Vec<Diagnostic>,
     source: Option<&str>,
     value: T,
 ) -> Result<T, Diagnostics> {
-    let mut all = reader.diagnostics;
-    all.extend(
-        checks
-            .into_iter()
-            .filter(|d| !reader_poisoned(&reader.poisoned, &d.path)),
-    );
-    if let Some(source) = source {
-        for diagnostic in &mut all {
-            if diagnostic.location.is_none() {
-                diagnostic.location = nearest_span(&reader.spans, &diagnostic.path)
-                    .map(|span| Location::of_offset(source, span.start));
-            }
+    for check in checks {
+        if !reader.is_poisoned(&check.path) {
+            let offset = reader.offset_of(&check.path);
+            reader.found.push(offset, check);
         }
     }
-    // Source order where there are positions (a stable sort keeps the
-    // reading order otherwise).
-    all.sort_by_key(|d| d.location.map(|l| (l.line, l.column)));
-    let found = Diagnostics::from_list(all);
+    // Source order where there are positions, reading order otherwise.
+    let found = reader.found.into_diagnostics(source);
     if found.is_ok() {
         Ok(value)
     } else {
@@ -99,25 +100,20 @@ fn finish<T>(
     }
 }
 
-/// The span of `path`, or of its closest ancestor that has one.
-fn nearest_span<'a>(spans: &'a [(String, Range<usize>)], path: &str) -> Option<&'a Range<usize>> {
-    spans
-        .iter()
-        .filter(|(p, _)| is_within(path, p))
-        .max_by_key(|(p, _)| p.len())
-        .map(|(_, span)| span)
-}
-
-/// Whether `path` is `ancestor` or lies under it.
-fn is_within(path: &str, ancestor: &str) -> bool {
-    ancestor.is_empty()
-        || path == ancestor
-        || (path.starts_with(ancestor)
-            && matches!(path.as_bytes().get(ancestor.len()), Some(b'.' | b'[')))
-}
-
-fn reader_poisoned(poisoned: &[String], path: &str) -> bool {
-    poisoned.iter().any(|p| is_within(path, p))
+/// `path` and then each of its ancestors, longest first, down to the root
+/// `""`: `a.b[0].c`, `a.b[0]`, `a.b`, `a`, `""`. (A path lies under
+/// another if that one is a prefix of it ending before a `.` or `[`.)
+fn lineage(path: &str) -> impl Iterator<Item = &str> {
+    let cuts = path
+        .bytes()
+        .enumerate()
+        .rev()
+        .filter(|&(_, b)| matches!(b, b'.' | b'['))
+        // `.` and `[` are ASCII: `i` is a char boundary.
+        .map(move |(i, _)| &path[..i]);
+    std::iter::once(path)
+        .chain(cuts)
+        .chain((!path.is_empty()).then_some(""))
 }
 
 /// `parent.key`, or `key` at the top.
@@ -132,11 +128,26 @@ pub(crate) fn join(parent: &str, key: &str) -> String {
 /// What the reader has found so far.
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
-    diagnostics: Vec<Diagnostic>,
-    /// Paths whose value could not be read (their typed value is a default).
-    poisoned: Vec<String>,
-    /// The span of every value and unknown key visited, by path.
-    spans: Vec<(String, Range<usize>)>,
+    /// The findings kept so far, and the count of the others.
+    found: Collector,
+    /// Every path placed or poisoned.
+    paths: HashMap<String, Seen, ahash::RandomState>,
+    /// Whether some path in `paths` is poisoned (in a valid file none is,
+    /// and the rules' questions need no lookup).
+    any_poisoned: bool,
+    /// Whether findings are placed by their spans (there is a source text
+    /// to locate them in); no span is recorded otherwise.
+    positions: bool,
+}
+
+/// What the reader knows of one path.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Where it is: the span of its value, or of its key if the value was
+    /// not read. The last visit wins.
+    span: Option<Range<usize>>,
+    /// Whether its value could not be read (its typed value is a default).
+    poisoned: bool,
 }
 
 /// One choice of an enum-like value: written as a string (`unit`), as a
@@ -167,19 +178,53 @@ const fn table(name: &'static str, example: &'static str) -> Variant {
 }
 
 impl Reader {
+    /// Whether `path` or one of its ancestors could not be read.
     fn is_poisoned(&self, path: &str) -> bool {
-        reader_poisoned(&self.poisoned, path)
+        self.any_poisoned
+            && lineage(path).any(|p| self.paths.get(p).is_some_and(|seen| seen.poisoned))
+    }
+
+    /// Where a finding about `path` points: the start of the span of
+    /// `path` or of its closest ancestor that has one.
+    fn offset_of(&self, path: &str) -> Option<usize> {
+        if !self.positions {
+            return None;
+        }
+        lineage(path).find_map(|p| Some(self.paths.get(p)?.span.as_ref()?.start))
+    }
+
+    /// Marks `path` as unreadable.
+    fn poison(&mut self, path: String) {
+        self.any_poisoned = true;
+        self.paths.entry(path).or_default().poisoned = true;
     }
 
     /// Records a problem with the value at `diagnostic.path`.
     fn bad(&mut self, diagnostic: Diagnostic) {
-        self.poisoned.push(diagnostic.path.clone());
-        self.diagnostics.push(diagnostic);
+        let offset = self.offset_of(&diagnostic.path);
+        self.bad_at(offset, diagnostic);
+    }
+
+    /// [`bad`](Self::bad), with the offset already looked up.
+    fn bad_at(&mut self, offset: Option<usize>, diagnostic: Diagnostic) {
+        self.poison(diagnostic.path.clone());
+        self.found.push(offset, diagnostic);
+    }
+
+    /// Remembers that `path` is at `span` of the source.
+    fn place(&mut self, path: &str, span: &Range<usize>) {
+        if self.positions {
+            let seen = match self.paths.get_mut(path) {
+                Some(seen) => seen,
+                None => self.paths.entry(path.to_owned()).or_default(),
+            };
+            seen.span = Some(span.clone());
+        }
     }
 
     fn visit(&mut self, node: &Node, path: &str) {
         if let Some(span) = &node.span {
-            self.spans.push((path.to_owned(), span.clone()));
+            self.place(path, span);
         }
     }
 
@@ -438,26 +483,37 @@ impl<'n> Table<'n> {
 
     /// Reports every key not in `known`, and every key given twice.
     fn finish(self, reader: &mut Reader, known: &[&str]) {
+        let mut seen: HashSet<&str, ahash::RandomState> =
+            HashSet::with_capacity_and_hasher(self.entries.len(), ahash::RandomState::new());
         for (i, (key, node)) in self.entries.iter().enumerate() {
             let path = join(&self.path, &key.name);
             if let (Some(span), false) = (&key.span, self.used[i]) {
                 // Unread keys have no value span: point at the key.
-                reader.spans.push((path.clone(), span.clone()));
+                reader.place(&path, span);
             }
-            if self.entries[..i].iter().any(|(k, _)| k.name == key.name) {
+            if !seen.insert(&key.name) {
                 reader.bad(
                     Diagnostic::error(Rule::DuplicateKey, path, "the key is given twice")
                         .value(node)
                         .fix("keep one of them"),
                 );
             } else if !self.used[i] && !known.contains(&key.name.as_str()) {
+                let offset = reader.offset_of(&path);
+                if !reader.found.would_keep(Severity::Error, offset) {
+                    // Past the cap: counted and poisoned like any other,
+                    // without building a message no one will see.
+                    reader.found.omit(Severity::Error);
+                    reader.poison(path);
+                    continue;
+                }
                 let fix = match did_you_mean(&key.name, known.iter().copied()) {
                     Some(close) => {
                         format!("did you mean `{close}`? known keys: {}", known.join(", "))
                     }
                     None => format!("remove it; known keys: {}", known.join(", ")),
                 };
-                reader.bad(
+                reader.bad_at(
+                    offset,
                     Diagnostic::error(
                         Rule::UnknownKey,
                         path,
