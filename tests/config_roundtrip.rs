@@ -260,3 +260,26 @@ fn single_items_deserialize_with_all_their_errors() {
         toml::from_str("name = \"g\"\ntopic = \"t\"\nmode = \"poll\"").unwrap();
     assert_eq!(group, GroupConfig::new("g", "t", GroupOptions::poll()));
 }
+
+#[cfg(feature = "toml")]
+#[test]
+fn engine_settings_are_read_applied_and_written_back() {
+    use veltrix::config::Config;
+    let text = "[engine]\nmemory_budget = 1048576\nmetrics = false\nlatency_sampling = 8\n\n\
+                [[topics]]\nname = \"t\"\ncapacity = 65536\n\n\
+                [[groups]]\nname = \"g\"\ntopic = \"t\"\n";
+    let config = Config::from_toml_str(text).unwrap();
+    assert_eq!(config.engine.memory_budget, 1 << 20);
+    assert!(!config.engine.metrics);
+    assert_eq!(config.engine.latency_sampling, 8);
+    let back = Config::from_toml_str(&config.to_toml_string().unwrap()).unwrap();
+    assert_eq!(back, config);
+    // The budget reaches the builder: 64 Ki slots do not fit in 1 MiB.
+    let error = config
+        .bind()
+        .topic::<u64>("t")
+        .group("g", |_| veltrix::listener::from_fn(|_: &u64, _| Ok(())))
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("memory budget of 1048576 bytes"), "{error}");
+}

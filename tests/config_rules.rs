@@ -244,7 +244,7 @@ fn unknown_key_with_did_you_mean() {
         &format!("version = 2\n{}", config("", "")),
         Rule::UnknownKey,
     );
-    assert_finding(&d, "version", Some("2"), "known keys: topics, groups");
+    assert_finding(&d, "version", Some("2"), "known keys: engine, topics, groups");
     let d = only(
         &config("name = 7", "").replace("name = \"orders\"\n", ""),
         Rule::WrongType,
@@ -649,4 +649,29 @@ fn any_serde_format_goes_through_the_same_checks() {
     assert!(err.contains("2 errors"), "{err}");
     assert!(err.contains("topics[0].capacity = 1000"), "{err}");
     assert!(err.contains("topics[0].colour"), "{err}");
+}
+
+#[test]
+fn names_with_control_characters_are_invalid_as_in_code() {
+    let text = "[[topics]]\nname = \"ord\\u0000ers\"\n\n\
+                [[groups]]\nname = \"bil\\nling\"\ntopic = \"ord\\u0000ers\"\n";
+    let found = findings(text);
+    let invalid: Vec<&Diagnostic> = found
+        .errors
+        .iter()
+        .filter(|d| d.rule == Rule::InvalidName)
+        .collect();
+    assert_eq!(invalid.len(), 2, "{found}");
+    assert_eq!(invalid[0].path, "topics[0].name");
+    assert_eq!(invalid[1].path, "groups[0].name");
+    assert!(invalid[0].to_string().contains("control character"), "{found}");
+}
+
+#[test]
+fn a_backoff_past_an_hour_is_out_of_range_as_in_code() {
+    let d = only(
+        &config("", "[groups.failure.backoff]\ninitial = \"1ms\"\nmax = \"2h\""),
+        Rule::OutOfRange,
+    );
+    assert_finding(&d, "groups[0].failure.backoff.max", Some("\"2h\""), "at most \"1h\"");
 }

@@ -321,7 +321,10 @@ impl Binder {
             extras,
             mut groups,
         } = self;
-        let mut builder = Engine::builder();
+        let mut builder = Engine::builder()
+            .memory_budget(config.engine.memory_budget)
+            .metrics(config.engine.metrics)
+            .latency_sampling(config.engine.latency_sampling);
         for t in &config.topics {
             let i = topics
                 .iter()

@@ -35,68 +35,8 @@ use std::fmt;
 /// ```
 pub const MAX_DIAGNOSTICS: usize = 100;
 
-/// Whether a finding stops the engine from being built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Severity {
-    /// The configuration is invalid; nothing is built.
-    Error,
-    /// The configuration works but probably not as meant (idle workers, a
-    /// setting that can never take effect). Reported separately; never
-    /// stops a build.
-    Warning,
-}
-
-/// Which rule a finding is about. Stable, for tools that filter or count
-/// findings; the [`Diagnostic`]'s text is for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum Rule {
-    /// A key the schema does not know (a typo, usually: the fix suggests the
-    /// closest known key).
-    UnknownKey,
-    /// A key given twice in one table.
-    DuplicateKey,
-    /// A required key is missing (`name`, a group's `topic`).
-    MissingKey,
-    /// A value of the wrong type (a string where a number belongs, …).
-    WrongType,
-    /// A name that is not one of the allowed choices (`full_policy = "blok"`).
-    UnknownVariant,
-    /// A number outside its valid range.
-    OutOfRange,
-    /// A ring capacity that is not a power of two.
-    NotPowerOfTwo,
-    /// A duration string that cannot be read (`"5 sec"`).
-    InvalidDuration,
-    /// An empty topic or group name.
-    EmptyName,
-    /// Two topics, or two groups, with one name.
-    DuplicateName,
-    /// A group subscribed to a topic that is not declared.
-    UnknownTopic,
-    /// A group's dead-letter topic is not declared.
-    MissingDeadLetterTopic,
-    /// A group dead-letters into the topic it reads.
-    DeadLetterLoop,
-    /// A topic no group reads.
-    TopicWithoutGroup,
-    /// `retries = "forever"` with a zero initial backoff.
-    RetryWithoutBackoff,
-    /// A backoff whose `max` is below its `initial`.
-    BackoffMaxBelowInitial,
-    /// Warning: more workers than the topic has partitions.
-    IdleWorkers,
-    /// Warning: `on_exhausted` is set but `retries = "forever"` never
-    /// exhausts.
-    UnreachableExhausted,
-    /// Warning: `block_timeout` of zero: every full publish times out at
-    /// once.
-    ZeroTimeout,
-}
+// One rule set for files and code: the codes live with the rules.
+pub use crate::rules::{Rule, Severity};
 
 /// A place in the source file: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

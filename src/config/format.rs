@@ -102,6 +102,9 @@ impl Config {
         };
         let value = toml::Value::try_from(self).map_err(|e| fail(e.to_string()))?;
         let mut out = String::new();
+        if let Some(engine) = value.get("engine").and_then(toml::Value::as_table) {
+            write_toml_section(&mut out, "[engine]", engine);
+        }
         for section in ["topics", "groups"] {
             let items = value.get(section).and_then(toml::Value::as_array);
             for item in items.into_iter().flatten() {

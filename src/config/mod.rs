@@ -106,5 +106,5 @@ mod validate;
 pub use bind::Binder;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Rule, Severity, MAX_DIAGNOSTICS};
 pub use error::{BindError, ConfigError};
-pub use model::{Config, GroupConfig, Partitioning, TopicConfig};
+pub use model::{Config, EngineConfig, GroupConfig, Partitioning, TopicConfig};
 pub use running::ConfiguredEngine;

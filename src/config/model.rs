@@ -33,10 +33,45 @@ use crate::{GroupOptions, PartitionerKind, TopicOptions};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
 pub struct Config {
+    /// Engine-wide settings (the `[engine]` table).
+    pub engine: EngineConfig,
     /// The topics, in declaration order.
     pub topics: Vec<TopicConfig>,
     /// The listener groups, in declaration order.
     pub groups: Vec<GroupConfig>,
+}
+
+/// Engine-wide settings: the `[engine]` table of a file, every key
+/// optional.
+///
+/// ```toml
+/// [engine]
+/// memory_budget = 2147483648   # bytes; default 1 GiB
+/// metrics = true               # latency histograms; default true
+/// latency_sampling = 64        # time one event in 64 per partition
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// [`EngineBuilder::memory_budget`](crate::EngineBuilder::memory_budget),
+    /// in bytes. Default [`DEFAULT_MEMORY_BUDGET`](crate::DEFAULT_MEMORY_BUDGET).
+    pub memory_budget: u64,
+    /// [`EngineBuilder::metrics`](crate::EngineBuilder::metrics). Default
+    /// `true`.
+    pub metrics: bool,
+    /// [`EngineBuilder::latency_sampling`](crate::EngineBuilder::latency_sampling).
+    /// Default [`DEFAULT_LATENCY_SAMPLING`](crate::DEFAULT_LATENCY_SAMPLING).
+    pub latency_sampling: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            memory_budget: crate::DEFAULT_MEMORY_BUDGET,
+            metrics: true,
+            latency_sampling: crate::DEFAULT_LATENCY_SAMPLING,
+        }
+    }
 }
 
 impl Config {

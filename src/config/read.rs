@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::diagnostic::{Collector, Diagnostic, Diagnostics, Rule, Severity};
-use super::model::{Config, GroupConfig, Partitioning, TopicConfig};
+use super::model::{Config, EngineConfig, GroupConfig, Partitioning, TopicConfig};
 use super::node::{Key, Node, Value};
 use super::suggest::did_you_mean;
 use super::validate;
@@ -27,7 +27,8 @@ use crate::{
 };
 
 /// Keys of each table, in the order the reference documents them.
-pub(crate) const ROOT_KEYS: &[&str] = &["topics", "groups"];
+pub(crate) const ROOT_KEYS: &[&str] = &["engine", "topics", "groups"];
+pub(crate) const ENGINE_KEYS: &[&str] = &["memory_budget", "metrics", "latency_sampling"];
 pub(crate) const TOPIC_KEYS: &[&str] = &[
     "name",
     "partitions",
@@ -544,6 +545,9 @@ fn root(reader: &mut Reader, node: &Node) -> Config {
     else {
         return config;
     };
+    if let Some((node, path)) = table.get(reader, "engine") {
+        config.engine = engine(reader, node, &path);
+    }
     if let Some(items) = field(reader, &mut table, "topics", array_of_tables) {
         config.topics = items
             .iter()
@@ -560,6 +564,30 @@ fn root(reader: &mut Reader, node: &Node) -> Config {
     }
     table.finish(reader, ROOT_KEYS);
     config
+}
+
+fn engine(reader: &mut Reader, node: &Node, path: &str) -> EngineConfig {
+    let mut engine = EngineConfig::default();
+    let Some(mut table) =
+        reader.table(node, path, "a table such as { memory_budget = 1073741824 }")
+    else {
+        return engine;
+    };
+    if let Some(n) = field(reader, &mut table, "memory_budget", |r, n, p| {
+        r.uint(n, p, u64::MAX.into())
+    }) {
+        engine.memory_budget = n as u64;
+    }
+    if let Some(b) = field(reader, &mut table, "metrics", Reader::bool) {
+        engine.metrics = b;
+    }
+    if let Some(n) = field(reader, &mut table, "latency_sampling", |r, n, p| {
+        r.uint(n, p, u32::MAX.into())
+    }) {
+        engine.latency_sampling = n as u32;
+    }
+    table.finish(reader, ENGINE_KEYS);
+    engine
 }
 
 fn array_of_tables<'n>(reader: &mut Reader, node: &'n Node, path: &str) -> Option<&'n [Node]> {

@@ -8,7 +8,8 @@ use super::diagnostic::{Diagnostic, Diagnostics, Rule};
 use super::model::{Config, GroupConfig, Partitioning, TopicConfig};
 use super::read::join;
 use super::suggest::did_you_mean;
-use crate::{Exhausted, FullPolicy, GroupMode, Retries};
+use crate::rules;
+use crate::{Exhausted, GroupMode, PartitionerKind};
 
 /// Whether the value at a path could not be read (so rules depending on it
 /// are skipped rather than reporting a follow-up error).
@@ -72,183 +73,46 @@ fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn topic(t: &TopicConfig, path: &str, poisoned: Poisoned<'_>, out: &mut Vec<Diagnostic>) {
-    if t.name.is_empty() {
-        out.push(
-            Diagnostic::error(Rule::EmptyName, join(path, "name"), "a topic needs a name")
-                .value("\"\"")
-                .fix("give it a unique name, e.g. name = \"orders\""),
-        );
-    }
-    if t.partitions == 0 {
-        out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(path, "partitions"),
-                "a topic needs at least 1 partition",
-            )
-            .value(0)
-            .fix("use partitions = 1 or more"),
-        );
-    }
-    if !t.capacity.is_power_of_two() {
-        let fix = match (t.capacity, t.capacity.checked_next_power_of_two()) {
-            (0, _) => "use 1024 (the default) or another power of two".to_owned(),
-            (_, Some(up)) if up / 2 >= 1 => format!("use {up} (or {})", up / 2),
-            (_, Some(up)) => format!("use {up}"),
-            (_, None) => format!("use {}", 1usize << (usize::BITS - 1)),
+/// Findings of the shared rules, placed at their path under `path`.
+fn place(path: &str, found: Vec<rules::Finding>, out: &mut Vec<Diagnostic>) {
+    out.extend(found.into_iter().map(|f| {
+        let mut d = if f.is_error() {
+            Diagnostic::error(f.rule, join(path, f.field), f.message)
+        } else {
+            Diagnostic::warning(f.rule, join(path, f.field), f.message)
         };
-        out.push(
-            Diagnostic::error(
-                Rule::NotPowerOfTwo,
-                join(path, "capacity"),
-                format!("capacity {} is not a power of two", t.capacity),
-            )
-            .value(t.capacity)
-            .fix(fix),
-        );
-    }
-    let partitioner = join(path, "partitioner");
-    match t.partitioner {
-        Partitioning::Sticky { linger: 0 } => out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(&partitioner, "sticky.linger"),
-                "linger must be at least 1 event",
-            )
-            .value(0)
-            .fix("use linger = 1 or more (e.g. 16)"),
-        ),
-        Partitioning::Fixed { partition }
-            if t.partitions > 0
-                && partition >= t.partitions
-                && !poisoned(&join(path, "partitions")) =>
-        {
-            out.push(
-                Diagnostic::error(
-                    Rule::OutOfRange,
-                    join(&partitioner, "fixed.partition"),
-                    format!(
-                        "partition {partition} does not exist: the topic has {} partitions",
-                        t.partitions
-                    ),
-                )
-                .value(partition)
-                .fix(format!(
-                    "use a partition from 0 to {}, or raise partitions to {}",
-                    t.partitions - 1,
-                    u64::from(partition) + 1
-                )),
-            );
-        }
-        _ => {}
-    }
-    if t.dedup_window == Some(0) {
-        out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(path, "dedup_window"),
-                "a window of 0 ids would remember nothing",
-            )
-            .value(0)
-            .fix("use 1 or more (e.g. 1024), or remove dedup_window to turn de-duplication off"),
-        );
-    }
-    if t.full_policy == FullPolicy::BlockTimeout(std::time::Duration::ZERO) {
-        out.push(
-            Diagnostic::warning(
-                Rule::ZeroTimeout,
-                join(path, "full_policy.block_timeout"),
-                "a zero timeout makes every publish to a full partition fail at once",
-            )
-            .value("\"0s\"")
-            .fix("use full_policy = \"reject\" for that, or a timeout such as \"10ms\""),
-        );
-    }
+        d.value = f.value;
+        d.fix(f.fix)
+    }));
+}
+
+fn topic(t: &TopicConfig, path: &str, poisoned: Poisoned<'_>, out: &mut Vec<Diagnostic>) {
+    let partitioner = match t.partitioner {
+        Partitioning::RoundRobin => Some(PartitionerKind::RoundRobin),
+        Partitioning::Sticky { linger } => Some(PartitionerKind::Sticky { linger }),
+        // A partition count that could not be read says nothing about
+        // whether the fixed partition exists.
+        Partitioning::Fixed { .. } if poisoned(&join(path, "partitions")) => None,
+        Partitioning::Fixed { partition } => Some(PartitionerKind::Fixed { partition }),
+        Partitioning::Key => None,
+    };
+    let values = rules::TopicValues {
+        name: &t.name,
+        partitions: t.partitions,
+        capacity: t.capacity,
+        partitioner,
+        dedup_window: t.dedup_window,
+        full_policy: t.full_policy,
+    };
+    let mut found = Vec::new();
+    rules::topic(&values, &mut found);
+    place(path, found, out);
 }
 
 fn group(g: &GroupConfig, path: &str, out: &mut Vec<Diagnostic>) {
-    if g.name.is_empty() {
-        out.push(
-            Diagnostic::error(Rule::EmptyName, join(path, "name"), "a group needs a name")
-                .value("\"\"")
-                .fix("give it a unique name, e.g. name = \"billing\""),
-        );
-    }
-    let o = &g.options;
-    if o.mode == GroupMode::Workers(0) {
-        out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(path, "mode.workers"),
-                "a threaded group needs at least 1 worker",
-            )
-            .value(0)
-            .fix("use mode = { workers = 1 } or more, or mode = \"poll\" for a group the host drives"),
-        );
-    }
-    if o.max_batch == 0 {
-        out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(path, "max_batch"),
-                "a batch holds at least 1 event",
-            )
-            .value(0)
-            .fix("use 1 or more (the default is 256)"),
-        );
-    }
-    let failure = join(path, "failure");
-    let backoff = &o.failure.backoff;
-    if backoff.multiplier == 0 {
-        out.push(
-            Diagnostic::error(
-                Rule::OutOfRange,
-                join(&failure, "backoff.multiplier"),
-                "the multiplier must be at least 1",
-            )
-            .value(0)
-            .fix("use 1 for a constant wait, 2 to double it after each retry"),
-        );
-    }
-    if backoff.max < backoff.initial {
-        out.push(
-            Diagnostic::error(
-                Rule::BackoffMaxBelowInitial,
-                join(&failure, "backoff.max"),
-                format!(
-                    "max is below initial ({}), so the backoff could never grow",
-                    quoted(&crate::duration::format(backoff.initial))
-                ),
-            )
-            .value(quoted(&crate::duration::format(backoff.max)))
-            .fix(format!(
-                "set max to at least {}",
-                quoted(&crate::duration::format(backoff.initial))
-            )),
-        );
-    }
-    if o.failure.retries == Retries::Forever && backoff.initial.is_zero() {
-        out.push(
-            Diagnostic::error(
-                Rule::RetryWithoutBackoff,
-                join(&failure, "backoff.initial"),
-                "retries = \"forever\" with no wait would spin a core on a failing event",
-            )
-            .value("\"0s\"")
-            .fix("set initial to a wait such as \"1ms\", or retries to a count"),
-        );
-    }
-    if o.failure.retries == Retries::Forever && o.failure.exhausted != Exhausted::Skip {
-        out.push(
-            Diagnostic::warning(
-                Rule::UnreachableExhausted,
-                join(&failure, "on_exhausted"),
-                "never used: retries = \"forever\" never gives up on an event",
-            )
-            .fix("remove on_exhausted, or set retries to a count"),
-        );
-    }
+    let mut found = Vec::new();
+    rules::group(&g.name, &g.options, &mut found);
+    place(path, found, out);
 }
 
 fn cross_references(config: &Config, poisoned: Poisoned<'_>, out: &mut Vec<Diagnostic>) {
