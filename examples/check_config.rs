@@ -48,11 +48,17 @@ fn main() -> ExitCode {
         Err(ConfigError::Invalid(found)) => {
             let show = |kind: &str, d: &Diagnostic| eprintln!("{file}: {kind}: {d}");
             found.errors.iter().for_each(|d| show("error", d));
+            if found.omitted_errors() > 0 {
+                eprintln!("{file}: ... and {} more errors", found.omitted_errors());
+            }
             found.warnings.iter().for_each(|d| show("warning", d));
+            if found.omitted_warnings() > 0 {
+                eprintln!("{file}: ... and {} more warnings", found.omitted_warnings());
+            }
             eprintln!(
                 "{file}: invalid, {} error(s), {} warning(s)",
-                found.errors.len(),
-                found.warnings.len()
+                found.errors.len() + found.omitted_errors(),
+                found.warnings.len() + found.omitted_warnings()
             );
             ExitCode::from(2)
         }
