@@ -281,5 +281,8 @@ fn engine_settings_are_read_applied_and_written_back() {
         .group("g", |_| veltrix::listener::from_fn(|_: &u64, _| Ok(())))
         .build()
         .unwrap_err();
-    assert!(error.to_string().contains("memory budget of 1048576 bytes"), "{error}");
+    assert!(
+        error.to_string().contains("memory budget of 1048576 bytes"),
+        "{error}"
+    );
 }

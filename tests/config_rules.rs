@@ -244,7 +244,12 @@ fn unknown_key_with_did_you_mean() {
         &format!("version = 2\n{}", config("", "")),
         Rule::UnknownKey,
     );
-    assert_finding(&d, "version", Some("2"), "known keys: engine, topics, groups");
+    assert_finding(
+        &d,
+        "version",
+        Some("2"),
+        "known keys: engine, topics, groups",
+    );
     let d = only(
         &config("name = 7", "").replace("name = \"orders\"\n", ""),
         Rule::WrongType,
@@ -664,14 +669,25 @@ fn names_with_control_characters_are_invalid_as_in_code() {
     assert_eq!(invalid.len(), 2, "{found}");
     assert_eq!(invalid[0].path, "topics[0].name");
     assert_eq!(invalid[1].path, "groups[0].name");
-    assert!(invalid[0].to_string().contains("control character"), "{found}");
+    assert!(
+        invalid[0].to_string().contains("control character"),
+        "{found}"
+    );
 }
 
 #[test]
 fn a_backoff_past_an_hour_is_out_of_range_as_in_code() {
     let d = only(
-        &config("", "[groups.failure.backoff]\ninitial = \"1ms\"\nmax = \"2h\""),
+        &config(
+            "",
+            "[groups.failure.backoff]\ninitial = \"1ms\"\nmax = \"2h\"",
+        ),
         Rule::OutOfRange,
     );
-    assert_finding(&d, "groups[0].failure.backoff.max", Some("\"2h\""), "at most \"1h\"");
+    assert_finding(
+        &d,
+        "groups[0].failure.backoff.max",
+        Some("\"2h\""),
+        "at most \"1h\"",
+    );
 }

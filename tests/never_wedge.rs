@@ -158,3 +158,238 @@ fn a_listener_may_shut_down_or_drop_its_own_engine() {
         }
     }
 }
+
+/// Publishes `value` into the topic in `slot`, blocking; counts a
+/// `WouldDeadlock` refusal in `refused` (the event is dropped by the
+/// listener, on purpose) and returns whether it was accepted.
+fn forward(slot: &OnceLock<veltrix::Topic<u64>>, value: u64, refused: &AtomicU64) -> bool {
+    match slot.get().expect("set after build").publish(value) {
+        Ok(_) => true,
+        Err(e) if e.kind() == veltrix::PublishErrorKind::WouldDeadlock => {
+            refused.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+        Err(e) => panic!("unexpected refusal: {e}"),
+    }
+}
+
+#[test]
+fn two_groups_publishing_into_each_others_full_topics_never_wedge() {
+    const SEEDS: u64 = 4;
+    const HOPS: u64 = 200;
+    let (accepted, refused) = must_finish(|| {
+        let a: Arc<OnceLock<veltrix::Topic<u64>>> = Arc::new(OnceLock::new());
+        let b: Arc<OnceLock<veltrix::Topic<u64>>> = Arc::new(OnceLock::new());
+        let accepted = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        // Each listener forwards an event (a hop count) to the other topic
+        // until it has made `HOPS` hops.
+        let relay = |to: &Arc<OnceLock<veltrix::Topic<u64>>>| {
+            let (to, accepted, refused) =
+                (Arc::clone(to), Arc::clone(&accepted), Arc::clone(&refused));
+            move |_: &veltrix::WorkerInfo| {
+                let (to, accepted, refused) =
+                    (Arc::clone(&to), Arc::clone(&accepted), Arc::clone(&refused));
+                from_fn(move |hop: &u64, _| {
+                    if *hop < HOPS && forward(&to, hop + 1, &refused) {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            }
+        };
+        let engine = Engine::builder()
+            .topic::<u64>("a", TopicOptions::new(1).capacity(2))
+            .topic::<u64>("b", TopicOptions::new(1).capacity(2))
+            .subscribe("A", "a", GroupOptions::workers(1), relay(&b))
+            .subscribe("B", "b", GroupOptions::workers(1), relay(&a))
+            .build()
+            .unwrap();
+        a.set(engine.topic("a").unwrap()).unwrap();
+        b.set(engine.topic("b").unwrap()).unwrap();
+        for _ in 0..SEEDS {
+            // The host is no reader: it may wait for room.
+            a.get().unwrap().publish(0).unwrap();
+            b.get().unwrap().publish(0).unwrap();
+        }
+        // Every chain ends (HOPS reached or a hop refused): wait for quiet.
+        while engine.report().groups.iter().any(|g| g.lag > 0) {
+            std::thread::yield_now();
+        }
+        let report = engine.shutdown();
+        let (accepted, refused) = (
+            accepted.load(Ordering::Relaxed),
+            refused.load(Ordering::Relaxed),
+        );
+        let published: u64 = report.topics.iter().map(|t| t.published).sum();
+        let handled: u64 = report.groups.iter().map(|g| g.handled).sum();
+        // Nothing lost: every accepted hop was published and handled.
+        assert_eq!(published, 2 * SEEDS + accepted, "{report:?}");
+        assert_eq!(handled, published, "{report:?}");
+        // Every chain either ran to the end or was cut by one refusal.
+        let ends = 2 * SEEDS;
+        let full_chains = ends - refused;
+        assert!(accepted >= full_chains * HOPS, "{accepted} {refused}");
+        (accepted, refused)
+    });
+    assert!(accepted + refused > 0);
+}
+
+#[test]
+fn a_worker_polling_a_group_that_publishes_back_is_refused_not_wedged() {
+    let refused = must_finish(|| {
+        let x: Arc<OnceLock<veltrix::Topic<u64>>> = Arc::new(OnceLock::new());
+        let poller: Arc<OnceLock<parking_lot::Mutex<veltrix::Poller>>> = Arc::new(OnceLock::new());
+        let refused = Arc::new(AtomicU64::new(0));
+        let (x2, r2, p2) = (Arc::clone(&x), Arc::clone(&refused), Arc::clone(&poller));
+        let engine = Engine::builder()
+            .topic::<u64>("x", TopicOptions::new(1).capacity(1))
+            .topic::<u64>("y", TopicOptions::new(1))
+            // A worker of "w" polls group "p" from its listener...
+            .subscribe("w", "x", GroupOptions::workers(1), move |_| {
+                let p2 = Arc::clone(&p2);
+                from_fn(move |_: &u64, _| {
+                    if let Some(poller) = p2.get() {
+                        poller.lock().poll(16);
+                    }
+                    Ok(())
+                })
+            })
+            // ...whose listener publishes into "x", full with the event the
+            // worker is handling: waiting would wait for the worker itself.
+            .subscribe("p", "y", GroupOptions::poll(), move |_| {
+                let (x2, r2) = (Arc::clone(&x2), Arc::clone(&r2));
+                from_fn(move |v: &u64, _| {
+                    forward(&x2, *v, &r2);
+                    Ok(())
+                })
+            })
+            .build()
+            .unwrap();
+        x.set(engine.topic("x").unwrap()).unwrap();
+        poller
+            .set(parking_lot::Mutex::new(engine.poller("p").unwrap()))
+            .unwrap();
+        engine.topic::<u64>("y").unwrap().publish(7).unwrap();
+        x.get().unwrap().publish(1).unwrap();
+        while engine.report().groups.iter().any(|g| g.lag > 0) {
+            std::thread::yield_now();
+        }
+        engine.shutdown();
+        refused.load(Ordering::Relaxed)
+    });
+    assert_eq!(refused, 1);
+}
+
+#[test]
+fn nested_host_polls_that_publish_back_are_refused_not_wedged() {
+    let refused = must_finish(|| {
+        let x: Arc<OnceLock<veltrix::Topic<u64>>> = Arc::new(OnceLock::new());
+        let inner: Arc<OnceLock<parking_lot::Mutex<veltrix::Poller>>> = Arc::new(OnceLock::new());
+        let refused = Arc::new(AtomicU64::new(0));
+        let (x2, r2, i2) = (Arc::clone(&x), Arc::clone(&refused), Arc::clone(&inner));
+        let engine = Engine::builder()
+            .topic::<u64>("x", TopicOptions::new(1).capacity(1))
+            .topic::<u64>("y", TopicOptions::new(1))
+            .subscribe("p1", "x", GroupOptions::poll(), move |_| {
+                let i2 = Arc::clone(&i2);
+                from_fn(move |_: &u64, _| {
+                    if let Some(poller) = i2.get() {
+                        poller.lock().poll(16);
+                    }
+                    Ok(())
+                })
+            })
+            .subscribe("p2", "y", GroupOptions::poll(), move |_| {
+                let (x2, r2) = (Arc::clone(&x2), Arc::clone(&r2));
+                from_fn(move |v: &u64, _| {
+                    forward(&x2, *v, &r2);
+                    Ok(())
+                })
+            })
+            .build()
+            .unwrap();
+        x.set(engine.topic("x").unwrap()).unwrap();
+        inner
+            .set(parking_lot::Mutex::new(engine.poller("p2").unwrap()))
+            .unwrap();
+        let mut outer = engine.poller("p1").unwrap();
+        engine.topic::<u64>("y").unwrap().publish(7).unwrap();
+        x.get().unwrap().publish(1).unwrap();
+        // The host polls p1, whose listener polls p2, whose listener
+        // publishes into p1's full ring: the host itself drains it.
+        outer.poll(16);
+        engine.shutdown();
+        refused.load(Ordering::Relaxed)
+    });
+    assert_eq!(refused, 1);
+}
+
+#[test]
+fn shutdown_drains_a_poll_mode_dead_letter_group_while_its_feeders_stop() {
+    let report = must_finish(|| {
+        let engine = Engine::builder()
+            .topic::<u64>("t", TopicOptions::new(1))
+            .dead_letter_topic::<u64>("dlq", TopicOptions::new(1).capacity(2))
+            .subscribe(
+                "g",
+                "t",
+                GroupOptions::workers(1).failure_policy(
+                    veltrix::FailurePolicy::default().on_exhausted(
+                        veltrix::Exhausted::DeadLetter {
+                            topic: "dlq".into(),
+                        },
+                    ),
+                ),
+                |_| from_fn(|_: &u64, _| Err("always fails".into())),
+            )
+            .subscribe("dead", "dlq", GroupOptions::poll(), |_| {
+                from_fn(|_: &veltrix::DeadLetter<u64>, _| Ok(()))
+            })
+            .build()
+            .unwrap();
+        let topic = engine.topic::<u64>("t").unwrap();
+        for i in 0..20 {
+            topic.publish(i).unwrap();
+        }
+        // Nobody polls "dead": g fills the dead-letter topic and waits on
+        // it; shutdown must drain "dead" while it waits for g.
+        engine.shutdown()
+    });
+    let g = report.group("g").unwrap();
+    assert_eq!(g.dead_lettered, 20, "{g:?}");
+    assert_eq!(report.group("dead").unwrap().handled, 20);
+    report.check_conservation().unwrap();
+}
+
+#[test]
+fn no_listener_starts_after_a_shutdown_deadline() {
+    let (starts, unhandled) = must_finish(|| {
+        let starts = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&starts);
+        let engine = Engine::builder()
+            .topic::<u64>("t", TopicOptions::new(1))
+            .subscribe("slow", "t", GroupOptions::workers(1), move |_| {
+                let seen = Arc::clone(&seen);
+                from_fn(move |_: &u64, _| {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(400));
+                    Ok(())
+                })
+            })
+            .build()
+            .unwrap();
+        let topic = engine.topic::<u64>("t").unwrap();
+        for i in 0..3 {
+            topic.publish(i).unwrap();
+        }
+        // The first event is being handled (one batch holds all three).
+        while starts.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let shutdown = engine.shutdown_timeout(Duration::from_millis(50));
+        (starts.load(Ordering::SeqCst), shutdown.unhandled.len())
+    });
+    assert_eq!(starts, 1, "a handler started after the deadline");
+    assert_eq!(unhandled, 2);
+}

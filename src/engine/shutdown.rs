@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use super::{Engine, Report};
 use crate::error::LookupError;
 
+/// How long a shutdown waiting for workers sleeps when no poll-mode group
+/// had anything to do.
+const ASSIST_PAUSE: Duration = Duration::from_micros(200);
+
 /// Which topic each group reads and dead-letters into, so shutdown can close
 /// a dead-letter topic only after the groups feeding it have drained.
 #[derive(Debug, Default)]
@@ -197,6 +201,17 @@ impl Engine {
                 .collect();
             for &g in &stopping {
                 self.groups[g].request_stop();
+            }
+            // While their workers finish, keep every poll-mode group moving:
+            // one may be all a stopping group waits for (its dead-letter
+            // topic, read by a poll group no host polls any more).
+            while !stopping.iter().all(|&g| self.groups[g].workers_done())
+                && deadline.is_none_or(|d| Instant::now() < d)
+            {
+                let moved: usize = self.groups.iter().map(|g| g.assist()).sum();
+                if moved == 0 {
+                    std::thread::sleep(ASSIST_PAUSE);
+                }
             }
             for &g in &stopping {
                 self.groups[g].join(deadline);

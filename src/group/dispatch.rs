@@ -57,6 +57,13 @@ impl<E> PartitionCursor<E> {
         self.reader.ring()
     }
 
+    /// Records the thread draining this cursor from now on (its
+    /// [`thread_token`](crate::ring::thread_token), or 0 when it stops),
+    /// for the deadlock check of blocking producers.
+    pub(crate) fn set_driver(&self, token: u64) {
+        self.reader.ring().set_driver(self.reader.index(), token);
+    }
+
     /// Whether this partition could hand out an event now.
     pub(crate) fn is_ready(&self, now: Option<Instant>) -> bool {
         if self.halted || !self.reader.has_next() {
@@ -182,6 +189,11 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let dedup_on = dedup.is_some() && self.dedup_id.is_some();
         let mut tally = Tally::default();
         let handle = |tally: &mut Tally, sequence: u64, entry: &Entry<E>, last: bool| {
+            // A shutdown deadline that passed stops the batch between events,
+            // not only between batches: no listener starts after it.
+            if shared.abort.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
             let first_try = retrying != Some(sequence);
             if dedup_on && first_try {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {

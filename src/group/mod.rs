@@ -170,6 +170,18 @@ pub(crate) trait GroupControl: Send + Sync {
     fn is_driven_by_current_thread(&self) -> bool {
         crate::ring::drives(self.id())
     }
+    /// Whether every worker thread has exited (but one running the calling
+    /// thread's listener, which cannot be waited for). Poll mode: true.
+    fn workers_done(&self) -> bool {
+        true
+    }
+    /// Poll mode: handles a bounded batch of what is ready, if no other
+    /// thread is polling the group right now, and returns how many events
+    /// it handled; a shutdown waiting for other groups does this so that a
+    /// poll group no host polls any more cannot hold them up. Threads: 0.
+    fn assist(&self) -> usize {
+        0
+    }
     /// Asks the group to finish: drain what is left and exit.
     fn request_stop(&self);
     /// Tells the group to exit now, leaving what is left.

@@ -10,7 +10,11 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{drives, enter_reader};
+use crate::ring::{drives, enter_reader, thread_token};
+
+/// Events a shutdown handles per assisting step of a poll-mode group (see
+/// `GroupControl::assist`).
+const ASSIST_BUDGET: usize = 1024;
 
 /// The type-erased face of a poll-mode group.
 pub(crate) trait PollDriver: Send + Sync {
@@ -155,6 +159,24 @@ where
         }
     }
 
+    /// Runs `f` with the calling thread recorded as the driver of every
+    /// cursor of the group (for the deadlock check of blocking producers).
+    fn driving<R>(
+        &self,
+        state: &mut PollState<E, L>,
+        f: impl FnOnce(&mut PollState<E, L>) -> R,
+    ) -> R {
+        let token = thread_token();
+        for cursor in &state.cursors {
+            cursor.set_driver(token);
+        }
+        let out = f(state);
+        for cursor in &state.cursors {
+            cursor.set_driver(0);
+        }
+        out
+    }
+
     /// Rounds over the partitions, each round giving every partition an
     /// equal share of what is left of the budget, until the budget or the
     /// events run out.
@@ -231,7 +253,7 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        let handled = self.run(&mut state, max_events, deadline);
+        let handled = self.driving(&mut state, |state| self.run(state, max_events, deadline));
         // Plain adds to counters only this (locked) poller writes: no lock,
         // no shared line per poll.
         add(&counters.polls, 1);
@@ -285,7 +307,7 @@ where
             {
                 break;
             }
-            if self.run(&mut state, usize::MAX, deadline) == 0 {
+            if self.driving(&mut state, |state| self.run(state, usize::MAX, deadline)) == 0 {
                 // Nothing ready: a retry backoff or a publish in flight.
                 let due = state
                     .cursors
@@ -334,6 +356,20 @@ where
         self.core.shared.id
     }
 
+    fn assist(&self) -> usize {
+        if drives(self.core.shared.id) {
+            return 0;
+        }
+        let Some(mut state) = self.state.try_lock() else {
+            return 0;
+        };
+        if state.finished {
+            return 0;
+        }
+        let _reader = enter_reader(self.core.shared.id);
+        self.driving(&mut state, |state| self.run(state, ASSIST_BUDGET, None))
+    }
+
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
         self.core.metrics()
     }
@@ -376,6 +412,10 @@ where
 
     fn id(&self) -> u64 {
         self.0.id()
+    }
+
+    fn assist(&self) -> usize {
+        self.0.assist()
     }
 
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{enter_reader, Idle, WaitStrategy};
+use crate::ring::{enter_reader, thread_token, Idle, WaitStrategy};
 
 /// What one worker thread owns.
 pub(crate) struct WorkerSetup<E, L> {
@@ -60,6 +60,10 @@ where
     } = setup;
     let shared = &core.shared;
     let _reader = enter_reader(shared.id);
+    let token = thread_token();
+    for cursor in &cursors {
+        cursor.set_driver(token);
+    }
     Idle::register(cursors.iter().map(PartitionCursor::ring));
     let counters = &shared.counters[index];
     add(&counters.drop_panics, guarded(|| listener.on_start(&info)));
@@ -96,6 +100,9 @@ where
         );
     }
     add(&counters.drop_panics, guarded(|| listener.on_shutdown()));
+    for cursor in &cursors {
+        cursor.set_driver(0);
+    }
     // Handed back to the group: what a shutdown deadline left can still be
     // dead-lettered.
     cursors
@@ -126,14 +133,17 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     /// listeners, the calling worker is left to finish on its own once its
     /// listener returns (it has been asked to stop), and the others are
     /// joined.
+    fn workers_done(&self) -> bool {
+        let me = thread::current().id();
+        self.handles
+            .lock()
+            .iter()
+            .all(|h| h.thread().id() == me || h.is_finished())
+    }
+
     fn join(&self, deadline: Option<Instant>) {
         let me = thread::current().id();
-        let others_finished = || {
-            self.handles
-                .lock()
-                .iter()
-                .all(|h| h.thread().id() == me || h.is_finished())
-        };
+        let others_finished = || self.workers_done();
         if let Some(deadline) = deadline {
             while !others_finished() && Instant::now() < deadline {
                 thread::sleep(std::time::Duration::from_millis(1));

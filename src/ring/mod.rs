@@ -57,6 +57,8 @@ mod barrier;
 mod reader;
 mod sole;
 mod wait;
+#[cfg(not(veltrix_loom))]
+mod waits_for;
 
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
@@ -68,6 +70,8 @@ pub use wait::WaitStrategy;
 pub(crate) use reader::Reader;
 pub(crate) use sole::SoleProducer;
 pub(crate) use wait::{drives, enter_reader, Idle};
+#[cfg(not(veltrix_loom))]
+pub(crate) use waits_for::thread_token;
 
 use std::mem::{self, MaybeUninit};
 use std::ptr;
@@ -165,6 +169,10 @@ pub(crate) struct Ring<T> {
     claimers: Claimers,
     /// Ids of the groups reading each cursor, for the self-deadlock guard.
     reader_ids: Box<[u64]>,
+    /// The thread draining each cursor now ([`waits_for::thread_token`]; 0:
+    /// none), for the deadlock check of blocking producers. Written when a
+    /// worker starts or a poll begins, read only on the blocking path.
+    drivers: Box<[std::sync::atomic::AtomicU64]>,
     /// Parked readers to wake after a publish.
     pub(crate) wake: ReaderWake,
     /// Blocked producers to wake after a release.
@@ -231,6 +239,10 @@ impl<T> Ring<T> {
             mask: capacity as u64 - 1,
             claimers,
             reader_ids: reader_ids.into(),
+            drivers: reader_ids
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             wake: ReaderWake::new(),
             gate: ProducerGate::new(),
         });
@@ -309,7 +321,8 @@ impl<T> Ring<T> {
     }
 
     /// Whether the calling thread is a reader of this ring (a worker or poller
-    /// of one of its groups): such a thread must never block on it.
+    /// of one of its groups).
+    #[allow(dead_code)]
     pub(crate) fn is_read_by_current_thread(&self) -> bool {
         self.reader_ids.iter().any(|&id| drives(id))
     }
@@ -552,6 +565,13 @@ impl<T> Ring<T> {
         self.slot(next).stamp.load(Ordering::Acquire) == next + 1
     }
 
+    /// Records that the calling thread (`driver`: its
+    /// [`waits_for::thread_token`], or 0 when it stops) drains cursor
+    /// `index` from now on.
+    pub(crate) fn set_driver(&self, index: usize, driver: u64) {
+        self.drivers[index].store(driver, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
         self.cursors[index].load(Ordering::Acquire)
@@ -607,5 +627,30 @@ impl<T> std::fmt::Debug for Ring<T> {
             .field("claimed", &self.claimed())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(veltrix_loom))]
+impl<T: Send + Sync + 'static> Ring<T> {
+    /// Registers the calling producer as about to block on this ring for a
+    /// claim of `n` (see [`waits_for`]); `None` when that wait could never
+    /// end (a cycle of waits back to this thread): the caller must not wait.
+    /// Keep the guard while waiting.
+    pub(crate) fn block_on(self: &Arc<Self>, n: u64) -> Option<waits_for::BlockedGuard> {
+        let ring: std::sync::Arc<dyn waits_for::Gating> = self.clone();
+        waits_for::block(ring, n)
+    }
+}
+
+#[cfg(not(veltrix_loom))]
+impl<T: Send + Sync> waits_for::Gating for Ring<T> {
+    fn gating_drivers(&self, n: u64, out: &mut smallvec::SmallVec<[u64; 8]>) {
+        // The readers that must release `..wrap` before a claim of `n` fits.
+        let wrap = (self.claimed() + n).saturating_sub(self.capacity);
+        for (cursor, driver) in self.cursors.iter().zip(self.drivers.iter()) {
+            if cursor.load(Ordering::Acquire) < wrap {
+                out.push(driver.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        }
     }
 }

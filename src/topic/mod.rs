@@ -489,7 +489,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
     /// counts and hands them back).
     fn when_full(
         &self,
-        ring: &Ring<Entry<E>>,
+        ring: &Arc<Ring<Entry<E>>>,
         partition: u32,
         n: u64,
         deadline: &mut Option<Instant>,
@@ -503,9 +503,11 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
             FullPolicy::Block => None,
             FullPolicy::BlockTimeout(timeout) => Some(timeout),
         };
-        if ring.is_read_by_current_thread() {
+        // Never wait for ourselves: registered as blocked for as long as we
+        // wait, refused if the wait would close a cycle back to this thread.
+        let Some(_blocked) = ring.block_on(n) else {
             return Err(Full::Refused(PublishErrorKind::WouldDeadlock));
-        }
+        };
         let deadline = match timeout {
             // A timeout too long to represent waits without a deadline.
             Some(t) => {
