@@ -159,7 +159,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 0, ..ProptestConfig::default() })]
 
     #[test]
-    #[ignore = "finds wedges not fixed yet (issue 10: a worker polling a poll group, see case_b); run with --ignored"]
+    #[ignore = "finds wedges not fixed yet (issue 10: blocking on a poll group nobody is polling at that moment, see case_b); run with --ignored"]
     fn random_topologies_never_wedge_and_lose_nothing(nodes in topology(), seeds in 1u64..12) {
         let shown = format!("{nodes:?}");
         let (tx, rx) = mpsc::channel();

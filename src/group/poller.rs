@@ -160,14 +160,7 @@ where
     }
 
     /// Runs `f` with the calling thread recorded as the driver of every
-    /// cursor of the group, for the deadlock check of blocking producers.
-    ///
-    /// The record stays after the poll: a poll group is expected to be
-    /// polled again by the thread that polled it last (the host's loop), so
-    /// a producer that would wait for it waits for that thread, and one that
-    /// *is* that thread (a listener inside another poll of the same host)
-    /// would wait for itself and is refused. Until the first poll, the
-    /// thread that took the `Poller` is that thread.
+    /// cursor of the group (for the deadlock check of blocking producers).
     fn driving<R>(
         &self,
         state: &mut PollState<E, L>,
@@ -177,7 +170,11 @@ where
         for cursor in &state.cursors {
             cursor.set_driver(token);
         }
-        f(state)
+        let out = f(state);
+        for cursor in &state.cursors {
+            cursor.set_driver(0);
+        }
+        out
     }
 
     /// Rounds over the partitions, each round giving every partition an
@@ -275,15 +272,7 @@ where
     }
 
     fn take(&self) -> bool {
-        let first = !self.taken.swap(true, Ordering::SeqCst);
-        if first {
-            // The host that takes the `Poller` is expected to poll it.
-            let token = thread_token();
-            for cursor in &self.state.lock().cursors {
-                cursor.set_driver(token);
-            }
-        }
-        first
+        !self.taken.swap(true, Ordering::SeqCst)
     }
 }
 
