@@ -63,6 +63,7 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             timed_out: counters.timed_out.load(Ordering::Relaxed),
             dropped_full: counters.dropped_full.load(Ordering::Relaxed),
             invalid: counters.invalid.load(Ordering::Relaxed),
+            drop_panics: self.drop_panics(),
         }
     }
 

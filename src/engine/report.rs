@@ -36,6 +36,13 @@ pub struct TopicReport {
     pub dropped_full: u64,
     /// Events rejected by the topic's validators (handed back).
     pub invalid: u64,
+    /// Events whose `Drop` panicked when a partition ring dropped them (as a
+    /// later publish overwrote their slot). Each panic was caught: the
+    /// publish went on and the event's life ended. (The default panic hook
+    /// still prints each one.) Events still in the rings when the engine
+    /// and every topic handle go away are dropped after the last report can
+    /// be made, so their panics are caught but counted nowhere.
+    pub drop_panics: u64,
 }
 
 impl TopicReport {

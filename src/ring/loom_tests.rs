@@ -32,10 +32,8 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc as StdArc;
 
+use super::{Claimers, PushError, Reader, Ring, Staging};
 use loom::thread;
-use smallvec::SmallVec;
-
-use super::{Claimers, PushError, Reader, Ring};
 
 /// Slots per ring in the models: 2 with `--cfg veltrix_loom_full` (the
 /// wrap-around of a two-slot ring), 1 by default (every slot reuse, CAS race
@@ -67,6 +65,10 @@ pub(super) struct Book {
     /// Reader groups of the ring: every value must be read this many times
     /// before it is dropped.
     groups: usize,
+    /// Checks of `Tracked::drop` that failed. The ring catches a panic of a
+    /// value's `Drop` (and counts it), so a failed check is recorded here
+    /// too, and every read of the drop counts asserts there was none.
+    failed: AtomicUsize,
 }
 
 impl Book {
@@ -75,6 +77,7 @@ impl Book {
             drops: (0..ids).map(|_| AtomicUsize::new(0)).collect(),
             reads: (0..ids).map(|_| AtomicUsize::new(0)).collect(),
             groups,
+            failed: AtomicUsize::new(0),
         })
     }
 
@@ -86,6 +89,11 @@ impl Book {
     }
 
     pub(super) fn drops(&self, id: u64) -> usize {
+        assert_eq!(
+            self.failed.load(Relaxed),
+            0,
+            "a drop check failed inside the ring (see the panic above)"
+        );
         self.drops[id as usize].load(Relaxed)
     }
 }
@@ -111,6 +119,9 @@ impl Drop for Tracked {
         // Skip the checks while unwinding from a failed check, so loom reports
         // that one instead of an abort.
         if !std::thread::panicking() {
+            if drops != 0 || reads != self.book.groups {
+                self.book.failed.fetch_add(1, Relaxed);
+            }
             assert_eq!(drops, 0, "value {} dropped twice", self.id);
             // A value leaves its slot only when a producer overwrites it or the
             // ring is dropped; either way every group must have read it (the
@@ -265,8 +276,10 @@ fn one_producer_two_groups_gate_the_producer() {
             let ring = ring.clone();
             let book = StdArc::clone(&book);
             thread::spawn(move || {
-                let mut batch: SmallVec<[Tracked; 2]> =
-                    (0..CAPACITY as u64).map(|id| book.value(id)).collect();
+                let mut batch = Staging::<Tracked, 64>::new();
+                for id in 0..CAPACITY as u64 {
+                    batch.push(book.value(id));
+                }
                 // The ring is empty: the batch fits.
                 ring.try_push_batch(&mut batch).unwrap();
                 push_some(&ring, vec![book.value(CAPACITY as u64)])

@@ -37,10 +37,23 @@
 //! single-producer path, and the multi-producer path keeps only its claim CAS.
 //!
 //! A value stays in its slot after it is read and is dropped when a producer
-//! overwrites the slot one lap later (the old value is moved out, the new one
-//! published, and only then is the old one dropped, so a panicking `Drop`
-//! cannot wedge the ring) or when the ring itself is dropped. Every value is
-//! therefore dropped exactly once.
+//! overwrites the slot one lap later or when the ring itself is dropped, so
+//! every value is dropped exactly once. An overwrite moves the old value out
+//! (into the place the new one came from), publishes the new one, and only
+//! then drops the old one: no user code runs between a claim and its
+//! publish. Every ring-held value is dropped in one place, `drop_held`,
+//! which catches a panic of its `Drop` and counts it instead of letting it
+//! unwind, so a panicking `Drop` neither wedges nor poisons a publish, nor
+//! aborts the process from the ring's own `Drop`.
+//!
+//! # Staging
+//!
+//! A batch through a shared claim must be in hand before it is claimed
+//! (nothing may run between claim and publish), so it is staged in a
+//! [`Staging`] buffer: a fixed number of bytes on the stack, never a fixed
+//! number of values, so the stack a batch costs does not grow with the size
+//! of its values. Publishing swaps each staged value with its slot's old
+//! one, so the same buffer then holds the old values until they are dropped.
 //!
 //! # Closing
 //!
@@ -68,16 +81,17 @@ mod loom_tests;
 pub use wait::WaitStrategy;
 
 pub(crate) use reader::Reader;
-pub(crate) use sole::SoleProducer;
+pub(crate) use sole::{Bursts, SoleProducer};
 pub(crate) use wait::{drives, enter_reader, Idle};
 #[cfg(not(veltrix_loom))]
 pub(crate) use waits_for::thread_token;
 
+use std::any::Any;
 use std::mem::{self, MaybeUninit};
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
 use crossbeam_utils::CachePadded;
-use smallvec::{Array, SmallVec};
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 use wait::{ProducerGate, ReaderWake};
@@ -89,6 +103,10 @@ const CLOSED: u64 = 1 << 63;
 
 /// `end` while the ring is open.
 const OPEN: u64 = u64::MAX;
+
+/// Values up to this size trade places with a slot's old value through
+/// registers (`Ring::write_from`); larger ones are swapped in place.
+const SWAP_VIA_REGISTERS: usize = 64;
 
 /// Why a push did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +122,15 @@ pub(crate) enum PushError {
 pub(crate) struct AllocError {
     /// Bytes the slot array would have needed (saturated on overflow).
     pub(crate) bytes: u128,
+}
+
+/// Why [`Ring::push_from`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused<F> {
+    /// The ring was closed; nothing more is accepted.
+    Closed,
+    /// The ring was full and the `on_full` callback said not to wait.
+    Full(F),
 }
 
 /// Who may claim sequences of a ring.
@@ -144,6 +171,9 @@ struct Seal {
     /// The final sequence count once [`Ring::close`] has decided it;
     /// [`OPEN`] before.
     end: AtomicU64,
+    /// Ring-held values whose `Drop` panicked (caught in `drop_held`). Only
+    /// touched when that happens, so it lives on this cold line.
+    drop_panics: AtomicU64,
 }
 
 /// A bounded ring read by a fixed set of cursors.
@@ -229,6 +259,7 @@ impl<T> Ring<T> {
                 closing: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
                 end: AtomicU64::new(OPEN),
+                drop_panics: AtomicU64::new(0),
             }),
             cursors: reader_ids
                 .iter()
@@ -332,57 +363,120 @@ impl<T> Ring<T> {
     /// shared claims). Returns the value's sequence.
     #[cfg(veltrix_loom)]
     pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
-        self.try_push_with(value, |value, _| value)
+        let mut pending = Some(value);
+        self.push_from(&mut pending, |_, _| {}, || Err(()))
+            .map_err(|why| {
+                let why = match why {
+                    Refused::Closed => PushError::Closed,
+                    Refused::Full(()) => PushError::Full,
+                };
+                (
+                    pending.take().expect("a refused push leaves the value"),
+                    why,
+                )
+            })
     }
 
-    /// As [`try_push`](Self::try_push), making the slot's value from `input`
-    /// and its sequence once the claim succeeded (`make` must not block: it
-    /// runs between the claim and the publish). Hands `input` back on error.
+    /// Publishes the value in `pending` through a shared claim, in place:
+    /// the value moves once, from `pending` straight into its slot (the
+    /// slot's old value takes its place there until it is dropped), so
+    /// publishing costs no stack for the value, whatever its size. `stamp`
+    /// may adjust the value for its sequence once the claim succeeded (it
+    /// runs between the claim and the publish, and must neither block nor
+    /// panic). While the ring is full, calls `on_full` and claims again if
+    /// it returns `Ok` (it may wait for room), and gives up with its error
+    /// otherwise; a retry moves nothing. Returns the value's sequence and
+    /// leaves `pending` empty; on error leaves it untouched.
+    ///
+    /// # Panics
+    ///
+    /// If `pending` is empty.
     #[inline]
-    pub(crate) fn try_push_with<V>(
+    pub(crate) fn push_from<F>(
         &self,
-        input: V,
-        make: impl FnOnce(V, u64) -> T,
-    ) -> Result<u64, (V, PushError)> {
-        let seq = match self.try_claim(1) {
-            Ok(seq) => seq,
-            Err(e) => return Err((input, e)),
+        pending: &mut Option<T>,
+        stamp: impl FnOnce(&mut T, u64),
+        mut on_full: impl FnMut() -> Result<(), F>,
+    ) -> Result<u64, Refused<F>> {
+        let value: *mut T = pending.as_mut().expect("nothing to push");
+        let seq = loop {
+            match self.try_claim(1) {
+                Ok(seq) => break seq,
+                Err(PushError::Closed) => return Err(Refused::Closed),
+                Err(PushError::Full) => on_full().map_err(Refused::Full)?,
+            }
         };
-        let value = make(input, seq);
-        // SAFETY: `try_claim` just gave this thread sequence `seq`, unwritten.
-        let old = unsafe { self.write(seq, value) };
+        // SAFETY: `value` points into `pending`, which is borrowed for this
+        // call and initialised (`Some`).
+        stamp(unsafe { &mut *value }, seq);
+        // SAFETY: `try_claim` just gave this thread `seq`, unwritten (its
+        // gating check saw the cursors); `value` points to an initialised
+        // `T` outside the ring.
+        let swapped = unsafe { self.write_from(seq, value) };
+        if !swapped {
+            // SAFETY: the value moved into its slot: `pending` must not drop
+            // it again, so it is emptied without dropping its contents.
+            unsafe { ptr::write(pending, None) };
+        }
         self.after_publish();
-        drop(old);
+        if swapped {
+            // SAFETY: `write_from` moved the previous lap's value into
+            // `pending`; it is dropped once here, and `pending` emptied
+            // without dropping it again.
+            unsafe {
+                self.drop_held(value);
+                ptr::write(pending, None);
+            }
+        }
         Ok(seq)
     }
 
     /// Publishes every value of `values` (at most `capacity` of them) as one
     /// contiguous run through a shared claim, or none: on error `values` is
-    /// left untouched. Returns the sequence of the first value.
-    pub(crate) fn try_push_batch<A: Array<Item = T>>(
+    /// left untouched. On success `values` is left empty: each value was
+    /// swapped into its slot, the slot's old value (of the previous lap)
+    /// into the value's staging place, and once the whole run is published
+    /// those old values are dropped there, one at a time. So a batch stages
+    /// nothing but `values` itself. Returns the sequence of the first value.
+    pub(crate) fn try_push_batch<const BYTES: usize>(
         &self,
-        values: &mut SmallVec<A>,
+        values: &mut Staging<T, BYTES>,
     ) -> Result<u64, PushError> {
-        let n = values.len() as u64;
-        debug_assert!(n >= 1 && n <= self.capacity);
-        // Keeps the old values inline: nothing may allocate (and so fail)
-        // between the claim and the publish.
-        debug_assert!(values.len() <= A::size(), "batch must fit inline");
-        let start = self.try_claim(n)?;
-        let mut old_values: SmallVec<A> = SmallVec::new();
-        for (seq, value) in (start..).zip(values.drain(..)) {
-            // SAFETY: `try_claim(n)` gave this thread `start..start + n`, and
-            // `drain` yields exactly `n` values, one per sequence.
-            if let Some(old) = unsafe { self.write(seq, value) } {
-                if mem::needs_drop::<T>() {
-                    old_values.push(old);
-                } else {
-                    mem::forget(old);
-                }
-            }
+        debug_assert_eq!(values.head, 0, "a batch is staged from the start");
+        let n = values.len;
+        debug_assert!(n >= 1 && n as u64 <= self.capacity);
+        let start = self.try_claim(n as u64)?;
+        // Sequences below `capacity` fill a slot for the first time; from
+        // `first_old` on, each overwrites the value of the previous lap.
+        let first_old = if start >= self.capacity {
+            0
+        } else {
+            ((self.capacity - start) as usize).min(n)
+        };
+        // Nothing in this loop can panic or run user code: the whole claim
+        // is published before anything else happens.
+        for i in 0..n {
+            // SAFETY: `try_claim(n)` gave this thread `start..start + n`, each
+            // written once, here; staged value `i < len` is initialised (the
+            // `Staging` invariant, `head == 0`) and not inside the ring.
+            let swapped = unsafe { self.write_from(start + i as u64, values.slot(i)) };
+            debug_assert_eq!(swapped, i >= first_old && mem::needs_drop::<T>());
         }
+        // Staged values `..first_old` moved into first-lap slots; the places
+        // `first_old..n` now hold the old values (if `T` has drop glue; else
+        // nothing): exactly `head..len`.
+        values.head = if mem::needs_drop::<T>() { first_old } else { n };
         self.after_publish();
-        drop(old_values);
+        while values.head < values.len {
+            let old = values.slot(values.head);
+            values.head += 1;
+            // SAFETY: `old` is in `head..len` (before the increment), so it is
+            // initialised; moving `head` past it first means it is neither
+            // read nor dropped again.
+            unsafe { self.drop_held(old) };
+        }
+        values.head = 0;
+        values.len = 0;
         Ok(start)
     }
 
@@ -425,19 +519,29 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Writes `value` into the slot of `seq` and publishes it. Returns the
-    /// slot's previous value, which the caller drops after publishing.
+    /// Moves the value at `value` into the slot of `seq` and publishes it. If
+    /// the slot held the value of the previous lap and `T` has drop glue,
+    /// that value is moved to `value` in exchange and this returns `true`:
+    /// the caller drops it (with [`drop_held`](Self::drop_held)) after
+    /// publishing. Otherwise `value` is left moved-out and this returns
+    /// `false` (an old value without drop glue is simply overwritten). A
+    /// large value is not copied through a temporary, so it costs no stack
+    /// here.
     ///
     /// # Safety
     ///
     /// The caller holds the claim of `seq` (from [`try_claim`](Self::try_claim)
     /// or as the ring's [`SoleProducer`]), has not written it yet, and saw
     /// every cursor past `seq - capacity` (Acquire) before the claim.
+    /// `value` points to an initialised `T` outside this ring, valid for
+    /// reads and writes; after the call the caller treats it as uninitialised
+    /// if this returns `false`, as the old value if it returns `true`.
     #[inline]
-    unsafe fn write(&self, seq: u64, value: T) -> Option<T> {
+    unsafe fn write_from(&self, seq: u64, value: *mut T) -> bool {
         let slot = self.slot(seq);
-        let old = slot.value.with_mut(|cell| {
-            if seq >= self.capacity {
+        let swapped = slot.value.with_mut(|cell| {
+            let cell = cell.cast::<T>();
+            if seq >= self.capacity && mem::needs_drop::<T>() {
                 debug_assert_eq!(
                     slot.stamp.load(Ordering::Relaxed),
                     seq - self.capacity + 1,
@@ -452,20 +556,81 @@ impl<T> Ring<T> {
                 // and its write happens-before this one (producer Release
                 // stamp -> reader Acquire -> reader Release cursor -> our
                 // Acquire cursor / gating load). No reader borrows it any
-                // more, and moving the old value out leaves the slot
-                // initialised with the new one.
-                Some(unsafe { ptr::replace(cell, MaybeUninit::new(value)).assume_init() })
+                // more. `value` is initialised and outside the ring, so the
+                // two do not overlap; the exchange leaves the slot
+                // initialised with the new value and `value` holding the old
+                // one. A small value goes through registers; a large one is
+                // swapped in place, in chunks, so it needs no temporary.
+                unsafe {
+                    if mem::size_of::<T>() <= SWAP_VIA_REGISTERS {
+                        let old = ptr::read(cell);
+                        ptr::copy_nonoverlapping(value, cell, 1);
+                        ptr::write(value, old);
+                    } else {
+                        ptr::swap_nonoverlapping(cell, value, 1);
+                    }
+                }
+                true
             } else {
-                // SAFETY: first lap: the slot has never been written and the
-                // claim of `seq` is ours alone.
-                unsafe { (*cell).write(value) };
-                None
+                // SAFETY: the claim of `seq` is ours alone. Either this is
+                // the first lap (the slot has never been written), or the
+                // previous lap's value has no drop glue, so overwriting it
+                // is its end; the gating argument of the branch above holds
+                // for it too (every read of it happens-before this write,
+                // and no reader borrows it any more). `value` is initialised
+                // and outside the ring; the caller treats it as moved-out.
+                unsafe { ptr::copy_nonoverlapping(value, cell, 1) };
+                false
             }
         });
         // Release pairs with the reader's Acquire load of the stamp: the write
         // above happens-before the reader's borrow.
         slot.stamp.store(seq + 1, Ordering::Release);
-        old
+        swapped
+    }
+
+    /// Drops the value at `value`, one this ring held (overwritten by a
+    /// publish, or left in a slot when the ring goes away): the one place
+    /// where ring-held values are dropped. A panic in the value's `Drop` is
+    /// caught here and counted in [`drop_panics`](Self::drop_panics), and
+    /// goes no further: no publish, burst or `Ring::drop` unwinds because of
+    /// it. The value's life ends either way (drop glue finishes dropping its
+    /// fields while unwinding), so nothing is dropped twice.
+    ///
+    /// # Safety
+    ///
+    /// `value` points to an initialised `T` that is not used or dropped
+    /// again after this call.
+    #[inline]
+    unsafe fn drop_held(&self, value: *mut T) {
+        if !mem::needs_drop::<T>() {
+            return;
+        }
+        // SAFETY: forwarded from this function's own contract.
+        let dropped =
+            panic::catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(value) }));
+        if let Err(payload) = dropped {
+            self.drop_panicked(payload);
+        }
+    }
+
+    /// Counts a `Drop` that panicked and disposes of its payload.
+    #[cold]
+    #[inline(never)]
+    fn drop_panicked(&self, payload: Box<dyn Any + Send>) {
+        // Relaxed: a statistic, read by reports; it orders nothing.
+        self.seal.drop_panics.fetch_add(1, Ordering::Relaxed);
+        // A payload whose own `Drop` panics too is leaked rather than let
+        // that panic out.
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            mem::forget(again);
+        }
+    }
+
+    /// How many values this ring dropped (on overwrite) whose `Drop`
+    /// panicked; each panic was caught. Not on any per-event path.
+    pub(crate) fn drop_panics(&self) -> u64 {
+        self.seal.drop_panics.load(Ordering::Relaxed)
     }
 
     /// Wakes parked readers if any announced they are parking: the hot side
@@ -593,28 +758,22 @@ impl<T> Drop for Ring<T> {
         if !mem::needs_drop::<T>() {
             return;
         }
-        // A panicking `Drop` of one value must not leak the others: drop
-        // them all, then re-raise the first panic.
-        let mut first_panic = None;
+        // Each value on its own, through `drop_held`: a panicking `Drop` of
+        // one neither leaks the others nor unwinds out of this `drop` (which
+        // would abort if another value panicked too, or if the ring goes
+        // away during an unwind). These panics are counted like the others,
+        // but nothing can read the count of a ring being dropped: a topic's
+        // report counts them only up to the moment it is made.
         for slot in self.slots.iter() {
             if slot.stamp.load(Ordering::Relaxed) != 0 {
-                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    slot.value.with_mut(|cell| {
-                        // SAFETY: `&mut self`: no other thread holds the
-                        // ring. `stamp != 0` means the slot is initialised
-                        // (the invariant of `Slot::stamp`), and it is dropped
-                        // here once, as the ring goes away (a panic inside
-                        // the value's own `Drop` still ends its life).
-                        unsafe { (*cell).assume_init_drop() }
-                    })
-                }));
-                if let Err(panic) = dropped {
-                    first_panic.get_or_insert(panic);
-                }
+                slot.value.with_mut(|cell| {
+                    // SAFETY: `&mut self`: no other thread holds the ring.
+                    // `stamp != 0` means the slot is initialised (the
+                    // invariant of `Slot::stamp`), and it is dropped here
+                    // once, as the ring goes away.
+                    unsafe { self.drop_held(cell.cast::<T>()) }
+                });
             }
-        }
-        if let Some(panic) = first_panic {
-            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -627,6 +786,129 @@ impl<T> std::fmt::Debug for Ring<T> {
             .field("claimed", &self.claimed())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
+    }
+}
+
+/// Values staged inline (on the stack) for one [`Ring::try_push_batch`]: at
+/// most [`CAPACITY`](Self::CAPACITY) of them, as many as fit in `BYTES`
+/// bytes, so staging costs `BYTES` of stack whatever the size of `T`, and
+/// nothing is allocated. Values larger than `BYTES` do not fit at all
+/// (`CAPACITY == 0`): those are pushed one at a time.
+///
+/// Its values are the caller's until a push takes them; after a push it is
+/// empty again and can stage the next run.
+pub(crate) struct Staging<T, const BYTES: usize> {
+    /// Invariant: `head <= len <= CAPACITY`, and exactly the places
+    /// `head..len` hold initialised values (those before `head` were moved
+    /// out). Outside [`Ring::try_push_batch`] and iteration, `head == 0`.
+    head: usize,
+    len: usize,
+    buf: Inline<T, BYTES>,
+}
+
+/// `BYTES` bytes aligned for `T`.
+#[repr(C)]
+struct Inline<T, const BYTES: usize> {
+    /// Zero-sized: gives the buffer `T`'s alignment, so place `i` starts at
+    /// byte `i * size_of::<T>()`, aligned for `T`.
+    align: [T; 0],
+    bytes: MaybeUninit<[u8; BYTES]>,
+}
+
+impl<T, const BYTES: usize> Staging<T, BYTES> {
+    /// How many values fit: `BYTES / size_of::<T>()` (unbounded for a
+    /// zero-sized `T`).
+    pub(crate) const CAPACITY: usize = match mem::size_of::<T>() {
+        0 => usize::MAX,
+        size => BYTES / size,
+    };
+
+    /// An empty buffer (left uninitialised: nothing is written until a value
+    /// is staged).
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Staging {
+            head: 0,
+            len: 0,
+            buf: Inline {
+                align: [],
+                bytes: MaybeUninit::uninit(),
+            },
+        }
+    }
+
+    /// Values staged.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len - self.head
+    }
+
+    /// Whether nothing is staged.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head == self.len
+    }
+
+    /// Stages `value` after the others.
+    ///
+    /// # Panics
+    ///
+    /// If `CAPACITY` values are staged already.
+    #[inline]
+    pub(crate) fn push(&mut self, value: T) {
+        assert!(self.len < Self::CAPACITY, "staging buffer full");
+        let place = self.slot(self.len);
+        // SAFETY: `len < CAPACITY`, so the place is inside the buffer and,
+        // at or past `len`, holds no value (the `head..len` invariant).
+        unsafe { place.write(value) };
+        self.len += 1;
+    }
+
+    /// Drops every staged value.
+    pub(crate) fn clear(&mut self) {
+        let (head, len) = (self.head, self.len);
+        // Empty first, so that nothing is dropped twice if a `Drop` panics
+        // (the slice's drop glue still drops the others).
+        self.head = 0;
+        self.len = 0;
+        let live = ptr::slice_from_raw_parts_mut(self.slot(head), len - head);
+        // SAFETY: `head..len` held exactly the initialised values, and the
+        // buffer no longer counts them, so each is dropped once.
+        unsafe { ptr::drop_in_place(live) };
+    }
+
+    /// Place `i` of the buffer, `i <= CAPACITY` (one past the end allowed).
+    #[inline(always)]
+    fn slot(&mut self, i: usize) -> *mut T {
+        debug_assert!(i <= Self::CAPACITY);
+        let base = self.buf.bytes.as_mut_ptr().cast::<T>();
+        // SAFETY: `i <= CAPACITY = BYTES / size_of::<T>()`, so the offset
+        // `i * size_of::<T>()` is at most `BYTES`: inside the buffer or one
+        // past its end (zero for a zero-sized `T`).
+        unsafe { base.add(i) }
+    }
+}
+
+impl<T, const BYTES: usize> Iterator for Staging<T, BYTES> {
+    type Item = T;
+
+    /// Takes the values out, in order.
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        if self.head == self.len {
+            return None;
+        }
+        let place = self.slot(self.head);
+        self.head += 1;
+        // SAFETY: the place was in `head..len`, so it is initialised, and
+        // `head` now excludes it, so it is not read or dropped again.
+        Some(unsafe { place.read() })
+    }
+}
+
+impl<T, const BYTES: usize> Drop for Staging<T, BYTES> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

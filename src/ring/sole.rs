@@ -8,10 +8,15 @@
 //! addition and a compare, and publishing is plain stores: no CAS, no
 //! locked instruction, no shared line but the slot's own.
 //!
-//! Publishes happen in a [`Burst`]: one event, or the events of one
-//! `publish_batch` call. A burst announces itself in `busy` for the closing
-//! handshake (see the ring's module docs) and, when it ends, stores the
-//! published count once and wakes parked readers once.
+//! Publishes happen in a [`Burst`]: one event, or a run of events of one
+//! `publish_batch` call ([`Bursts`] moves a batch from ring to ring). A
+//! burst announces itself in `busy` for the closing handshake (see the
+//! ring's module docs) and, when it ends, stores the published count once
+//! and wakes parked readers once. Each event is written through a
+//! [`Vacant`], the proof that its slot is free: checking for room never
+//! moves the event, so waiting for room carries no value around.
+
+use std::ptr;
 
 use super::{barrier, Ring};
 use crate::loom::{Arc, Ordering};
@@ -50,15 +55,7 @@ impl<T> SoleProducer<T> {
     /// Starts a burst of publishes; `None` once the ring is closing.
     #[inline]
     pub(crate) fn burst(&mut self) -> Option<Burst<'_, T>> {
-        let ring = &*self.ring;
-        // The hot side of the closing handshake: store `busy`; light
-        // barrier; load `closing`. Either this load sees `closing`, or
-        // `close` sees `busy` and waits for the burst to end (Relaxed on
-        // both: the barriers order them; see `barrier`).
-        ring.seal.busy.store(true, Ordering::Relaxed);
-        barrier::light();
-        if ring.seal.closing.load(Ordering::Relaxed) {
-            ring.seal.busy.store(false, Ordering::Release);
+        if !self.enter() {
             return None;
         }
         let start = self.next;
@@ -66,6 +63,52 @@ impl<T> SoleProducer<T> {
             producer: self,
             start,
         })
+    }
+
+    /// The hot side of the closing handshake, as a burst begins: store
+    /// `busy`; light barrier; load `closing`. Either this load sees
+    /// `closing` (and the burst does not begin: `false`), or `close` sees
+    /// `busy` and waits for the burst to end (Relaxed on both: the barriers
+    /// order them; see `barrier`).
+    #[inline]
+    fn enter(&mut self) -> bool {
+        let ring = &*self.ring;
+        ring.seal.busy.store(true, Ordering::Relaxed);
+        barrier::light();
+        if ring.seal.closing.load(Ordering::Relaxed) {
+            ring.seal.busy.store(false, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Ends a burst that began when `next` was `start`: makes the count
+    /// visible, leaves the closing handshake, wakes parked readers.
+    #[inline]
+    fn leave(&mut self, start: u64) {
+        let ring = &*self.ring;
+        // Release: a reader of the count (lag, close) sees the slots written.
+        ring.sole.published.store(self.next, Ordering::Release);
+        // Release pairs with `close`'s Acquire load of `busy`: the count
+        // stored above is visible to it.
+        ring.seal.busy.store(false, Ordering::Release);
+        if self.next != start {
+            ring.after_publish();
+        }
+    }
+
+    /// Room for one more event, if there is some now (inside a burst: the
+    /// caller holds one).
+    #[inline]
+    fn vacant(&mut self) -> Option<Vacant<'_, T>> {
+        let wrap = (self.next + 1).saturating_sub(self.ring.capacity);
+        if wrap > self.gate {
+            self.gate = self.ring.min_cursor();
+            if wrap > self.gate {
+                return None;
+            }
+        }
+        Some(Vacant { producer: self })
     }
 }
 
@@ -78,75 +121,199 @@ impl<T> std::fmt::Debug for SoleProducer<T> {
     }
 }
 
-/// Publishes in progress. Ending it (dropping it, also while unwinding from
-/// a panicking `Drop` of an overwritten value) makes the count visible,
-/// leaves the closing handshake and wakes parked readers.
+/// Publishes in progress on one ring. Ending it (dropping it, also while
+/// unwinding) makes the count visible, leaves the closing handshake and
+/// wakes parked readers.
 pub(crate) struct Burst<'a, T> {
     producer: &'a mut SoleProducer<T>,
     start: u64,
 }
 
 impl<T> Burst<'_, T> {
-    /// Whether one more event fits now.
+    /// Room for one more event now, or `None` while the ring is full.
+    /// Readers see the events written in a burst when it ends (the
+    /// published count is stored then) and parked readers are woken then.
     #[inline]
-    fn has_room(&mut self) -> bool {
-        let p = &mut *self.producer;
-        let wrap = (p.next + 1).saturating_sub(p.ring.capacity);
-        if wrap <= p.gate {
-            return true;
-        }
-        p.gate = p.ring.min_cursor();
-        wrap <= p.gate
+    pub(crate) fn vacant(&mut self) -> Option<Vacant<'_, T>> {
+        self.producer.vacant()
     }
 
-    /// Publishes `value`, or hands it back when the ring is full. Readers
-    /// can read it at once; the published count and the wake-up of parked
-    /// readers come when the burst ends.
+    /// Ends the burst for as long as `wait` runs (the count is stored,
+    /// parked readers are woken and a close may proceed), then begins it
+    /// again: a producer that must wait for room waits outside any burst,
+    /// and whatever it holds stays where it is. Returns the burst again, or
+    /// `None` if the ring began closing meanwhile (nothing more may be
+    /// published), and what `wait` returned.
     #[inline]
+    pub(crate) fn pause<R>(mut self, wait: impl FnOnce() -> R) -> (Option<Self>, R) {
+        self.producer.leave(self.start);
+        self.start = self.producer.next;
+        let waited = wait();
+        if self.producer.enter() {
+            (Some(self), waited)
+        } else {
+            // Dropping it ends it again: that only repeats the stores
+            // `enter` left in place (`busy` false, the same count).
+            (None, waited)
+        }
+    }
+
+    /// Publishes `value`, or hands it back when the ring is full.
+    #[cfg(veltrix_loom)]
     pub(crate) fn push(&mut self, value: T) -> Result<u64, T> {
-        self.push_with(value, |value, _| value)
-    }
-
-    /// As [`push`](Self::push), making the slot's value from `input` and its
-    /// sequence (`make` runs inside the burst and must not block).
-    #[inline]
-    pub(crate) fn push_with<V>(
-        &mut self,
-        input: V,
-        make: impl FnOnce(V, u64) -> T,
-    ) -> Result<u64, V> {
-        if !self.has_room() {
-            return Err(input);
+        match self.vacant() {
+            Some(vacant) => Ok(vacant.write(value)),
+            None => Err(value),
         }
-        let p = &mut *self.producer;
-        let seq = p.next;
-        let value = make(input, seq);
-        // SAFETY: this producer is the ring's only claimer (ownership: one
-        // `SoleProducer` per ring, borrowed mutably by this burst), `seq` is
-        // its next, unwritten sequence, and `has_room` saw every cursor past
-        // `seq - capacity` with Acquire loads (`min_cursor`), now or earlier
-        // (cursors only grow).
-        let old = unsafe { p.ring.write(seq, value) };
-        p.next = seq + 1;
-        // Dropped inside the burst: if this `Drop` panics, the burst's own
-        // `Drop` still ends it.
-        drop(old);
-        Ok(seq)
     }
 }
 
 impl<T> Drop for Burst<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        let p = &*self.producer;
-        let ring = &*p.ring;
-        // Release: a reader of the count (lag, close) sees the slots written.
-        ring.sole.published.store(p.next, Ordering::Release);
-        // Release pairs with `close`'s Acquire load of `busy`: the count
-        // stored above is visible to it.
-        ring.seal.busy.store(false, Ordering::Release);
-        if p.next != self.start {
-            ring.after_publish();
+        self.producer.leave(self.start);
+    }
+}
+
+/// Bursts over the rings of several producers (one per partition), one
+/// burst open at a time: a batch publish moves from partition to partition
+/// without ever holding an event across the switch. Dropping it ends the
+/// open burst.
+pub(crate) struct Bursts<'a, T> {
+    lanes: &'a mut [SoleProducer<T>],
+    /// The lane whose burst is open, and its `next` when the burst began.
+    /// Invariant: the index is in bounds.
+    open: Option<(usize, u64)>,
+}
+
+impl<'a, T> Bursts<'a, T> {
+    /// No burst open yet.
+    pub(crate) fn new(lanes: &'a mut [SoleProducer<T>]) -> Self {
+        Bursts { lanes, open: None }
+    }
+
+    /// The lane whose burst is open.
+    #[inline]
+    pub(crate) fn lane(&self) -> Option<usize> {
+        self.open.map(|(lane, _)| lane)
+    }
+
+    /// Makes `lane`'s burst the open one, ending another one open;
+    /// `false` once that ring is closing.
+    ///
+    /// # Panics
+    ///
+    /// If `lane` is out of bounds.
+    #[inline]
+    pub(crate) fn open(&mut self, lane: usize) -> bool {
+        if self.lane() == Some(lane) {
+            return true;
         }
+        self.end();
+        let producer = &mut self.lanes[lane];
+        if !producer.enter() {
+            return false;
+        }
+        self.open = Some((lane, producer.next));
+        true
+    }
+
+    /// Ends the open burst, if any.
+    #[inline]
+    pub(crate) fn end(&mut self) {
+        if let Some((lane, start)) = self.open.take() {
+            self.lanes[lane].leave(start);
+        }
+    }
+
+    /// Room for one more event in the open burst, or `None` while its ring
+    /// is full (or no burst is open).
+    #[inline]
+    pub(crate) fn vacant(&mut self) -> Option<Vacant<'_, T>> {
+        let (lane, _) = self.open?;
+        self.lanes[lane].vacant()
+    }
+}
+
+impl<T> Drop for Bursts<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl<T> std::fmt::Debug for Bursts<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bursts")
+            .field("lanes", &self.lanes.len())
+            .field("open", &self.open)
+            .finish()
+    }
+}
+
+/// Room for one event in a burst: the producer's next sequence, whose slot
+/// every reader has released. It borrows the burst, so it is used inside
+/// one; dropping it unused claims nothing (a sole producer's claim is its
+/// own counter).
+pub(crate) struct Vacant<'b, T> {
+    producer: &'b mut SoleProducer<T>,
+}
+
+impl<T> Vacant<'_, T> {
+    /// The sequence an event written here gets.
+    #[inline]
+    pub(crate) fn sequence(&self) -> u64 {
+        self.producer.next
+    }
+
+    /// Publishes `value` here: the room was found before the value moved,
+    /// so it moves once more, into the slot. Returns its sequence.
+    #[inline]
+    pub(crate) fn write(self, value: T) -> u64 {
+        self.write_from(&mut Some(value), |_, _| {})
+    }
+
+    /// Publishes the value in `pending` here, in place: it moves once,
+    /// from `pending` straight into the slot, whose old value takes its
+    /// place there until it is dropped (see `Ring::push_from`). `stamp` may
+    /// adjust the value for its sequence first (it runs inside the burst
+    /// and must neither block nor panic). Leaves `pending` empty; returns
+    /// the sequence.
+    ///
+    /// # Panics
+    ///
+    /// If `pending` is empty.
+    #[inline]
+    pub(crate) fn write_from(
+        self,
+        pending: &mut Option<T>,
+        stamp: impl FnOnce(&mut T, u64),
+    ) -> u64 {
+        let p = self.producer;
+        let seq = p.next;
+        let value: *mut T = pending.as_mut().expect("nothing to publish");
+        // SAFETY: `value` points into `pending`, borrowed for this call and
+        // initialised (`Some`).
+        stamp(unsafe { &mut *value }, seq);
+        // SAFETY: this producer is the ring's only claimer (ownership: one
+        // `SoleProducer` per ring, borrowed mutably through this `Vacant`
+        // from a burst in progress), `seq` is its next, unwritten sequence,
+        // and `vacant`, which made this `Vacant`, saw every cursor past
+        // `seq - capacity` with Acquire loads (`min_cursor`), now or earlier
+        // (cursors only grow). `value` points to an initialised `T` outside
+        // the ring.
+        let swapped = unsafe { p.ring.write_from(seq, value) };
+        p.next = seq + 1;
+        if swapped {
+            // SAFETY: `write_from` moved the previous lap's value into
+            // `pending`: it is dropped once here, inside the burst
+            // (`drop_held` never unwinds).
+            unsafe { p.ring.drop_held(value) };
+        }
+        // SAFETY: the value moved into its slot, or the old one that took
+        // its place was dropped: `pending` is emptied without dropping its
+        // contents again.
+        unsafe { ptr::write(pending, None) };
+        seq
     }
 }

@@ -18,19 +18,42 @@ pub use validator::Validator;
 pub(crate) use route::Route;
 
 use std::fmt;
+use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use smallvec::SmallVec;
-
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::{PushError, Ring};
+use crate::ring::{PushError, Refused, Ring, Staging};
 use route::Spread;
 
-/// Largest run of one partition that `publish_batch` claims at once.
+/// Most events of one partition that `publish_batch` publishes as one run
+/// (one claim, one published-count store, one wake-up).
 const MAX_RUN: usize = 64;
+
+/// Bytes of events a multi-producer `publish_batch` stages on the stack for
+/// one run, whatever the event type: the bound on the stack it uses.
+const STAGING_BYTES: usize = 8 * 1024;
+
+/// Events of type `E` in one run of `publish_batch`: as many as fit in
+/// [`STAGING_BYTES`], at least 1 and at most [`MAX_RUN`]. Events larger
+/// than half the budget go one at a time (runs of 1 stage nothing).
+#[inline(always)]
+const fn run_len<E>() -> usize {
+    // Never zero: an `Entry` holds a `u64`.
+    let fit = STAGING_BYTES / mem::size_of::<Entry<E>>();
+    if fit < 1 {
+        1
+    } else if fit > MAX_RUN {
+        MAX_RUN
+    } else {
+        fit
+    }
+}
+
+/// One run of a multi-producer `publish_batch`, staged inline.
+type Run<E> = Staging<Entry<E>, STAGING_BYTES>;
 
 /// What a ring slot holds: the event and its publish time (raw clock
 /// reading, 0 when the event carries none).
@@ -250,6 +273,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         self.inner.rings.iter().map(|r| r.claimed()).sum()
     }
 
+    /// Events whose `Drop` panicked when one of the topic's rings dropped
+    /// them (overwritten by a later publish), over all partitions; every
+    /// such panic was caught. Read into [`TopicReport::drop_panics`](crate::TopicReport::drop_panics).
+    pub(crate) fn drop_panics(&self) -> u64 {
+        self.inner.rings.iter().map(|r| r.drop_panics()).sum()
+    }
+
     /// Publishes `event`. When its partition is full, does what the topic's
     /// [`FullPolicy`] says: wait (the default), wait up to a timeout, hand the
     /// event back, or drop it and count it.
@@ -266,27 +296,35 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[inline]
     pub fn publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
-        let (partition, event) = inner.route(event, &self.spread)?;
-        let ring = &inner.rings[partition as usize];
-        let mut event = event;
-        let mut deadline = None;
-        loop {
-            match ring.try_push_with(event, |event, seq| inner.entry(event, seq)) {
+        // The event is moved once, into `entry`, and from there into its
+        // slot or into the error: everything else reads it in place.
+        let mut entry = pending(event, 0);
+        // One exit for every refusal, so the event is moved to one place.
+        let why = 'refused: {
+            let partition = match inner.partition_of(event_in(&entry), &self.spread) {
+                Ok(partition) => partition,
+                Err(why) => break 'refused Refusal::Unroutable(why),
+            };
+            let ring = &inner.rings[partition as usize];
+            let mut deadline = None;
+            let pushed = ring.push_from(
+                &mut entry,
+                |entry, seq| entry.published = inner.stamp(seq),
+                || inner.when_full(ring, partition, 1, &mut deadline),
+            );
+            match pushed {
                 Ok(sequence) => {
                     return Ok(Receipt::Accepted {
                         partition,
                         sequence,
                     })
                 }
-                Err((back, PushError::Closed)) => return Err(inner.closed(back)),
-                Err((back, PushError::Full)) => {
-                    if let Err(full) = inner.when_full(ring, partition, 1, &mut deadline) {
-                        return inner.full_outcome(full, back, partition);
-                    }
-                    event = back;
-                }
+                Err(Refused::Full(Full::Dropped)) => return Ok(Receipt::Dropped { partition }),
+                Err(Refused::Full(Full::Refused(kind))) => Refusal::Kind(kind),
+                Err(Refused::Closed) => Refusal::Kind(PublishErrorKind::Closed),
             }
-        }
+        };
+        Err(inner.refuse_entry(why, &mut entry))
     }
 
     /// Publishes `event` if its partition has room now; never waits.
@@ -298,26 +336,44 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[inline]
     pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
-        let (partition, event) = inner.route(event, &self.spread)?;
-        let ring = &inner.rings[partition as usize];
-        match ring.try_push_with(event, |event, seq| inner.entry(event, seq)) {
-            Ok(sequence) => Ok(Receipt::Accepted {
-                partition,
-                sequence,
-            }),
-            Err((back, PushError::Closed)) => Err(inner.closed(back)),
-            Err((back, PushError::Full)) => {
-                inner.full_outcome(Full::Refused(PublishErrorKind::Full), back, partition)
+        // The event is moved once, into `entry`, and from there into its
+        // slot or into the error: everything else reads it in place.
+        let mut entry = pending(event, 0);
+        // One exit for every refusal, so the event is moved to one place.
+        let why = 'refused: {
+            let partition = match inner.partition_of(event_in(&entry), &self.spread) {
+                Ok(partition) => partition,
+                Err(why) => break 'refused Refusal::Unroutable(why),
+            };
+            let ring = &inner.rings[partition as usize];
+            let pushed = ring.push_from(
+                &mut entry,
+                |entry, seq| entry.published = inner.stamp(seq),
+                || Err(Full::Refused(PublishErrorKind::Full)),
+            );
+            match pushed {
+                Ok(sequence) => {
+                    return Ok(Receipt::Accepted {
+                        partition,
+                        sequence,
+                    })
+                }
+                Err(Refused::Full(Full::Dropped)) => return Ok(Receipt::Dropped { partition }),
+                Err(Refused::Full(Full::Refused(kind))) => Refusal::Kind(kind),
+                Err(Refused::Closed) => Refusal::Kind(PublishErrorKind::Closed),
             }
-        }
+        };
+        Err(inner.refuse_entry(why, &mut entry))
     }
 
     /// Publishes every event of `events` in order, applying the topic's
     /// [`FullPolicy`] to full partitions. Consecutive events bound for one
     /// partition are claimed and published together (one CAS per run of up
-    /// to 64), and the batch takes one timestamp. Returns how many events
-    /// were accepted (events dropped under [`FullPolicy::DropNewest`] are
-    /// counted in the topic's `dropped_full`, not here).
+    /// to 64, fewer for events so large that 64 would take more than a few
+    /// KiB of stack: large events go one at a time), and the batch takes
+    /// one timestamp. Returns how many events were accepted (events dropped
+    /// under [`FullPolicy::DropNewest`] are counted in the topic's
+    /// `dropped_full`, not here).
     ///
     /// # Errors
     ///
@@ -340,22 +396,44 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let inner = &*self.inner;
         inner.route.on_batch_start(&self.spread);
         let published = inner.batch_stamp();
+        let run_limit = run_len::<E>().min(inner.rings[0].capacity() as usize);
+        // Two functions, so that neither one's stack frame holds the
+        // other's locals (an unoptimised build gives every one its own).
+        if run_limit < 2 {
+            self.publish_each(events.into_iter(), published)
+        } else {
+            self.publish_runs(events.into_iter(), published, run_limit)
+        }
+    }
+
+    /// `publish_batch` in staged runs of up to `run_limit` (at least 2)
+    /// events of one partition, one claim per run.
+    #[inline(never)]
+    fn publish_runs<I>(
+        &self,
+        mut events: I,
+        published: u64,
+        run_limit: usize,
+    ) -> Result<usize, BatchPublishError<E>>
+    where
+        I: Iterator<Item = E>,
+    {
+        let inner = &*self.inner;
+        debug_assert!((2..=Run::<E>::CAPACITY).contains(&run_limit));
         let partitions = self.partitions();
-        let run_limit = MAX_RUN.min(inner.rings[0].capacity() as usize);
-        let mut run: SmallVec<[Entry<E>; MAX_RUN]> = SmallVec::new();
+        let mut run = Run::<E>::new();
         let mut run_partition = 0u32;
         let mut accepted = 0usize;
-        let mut events = events.into_iter();
         if inner.is_direct() {
             // One partition, nothing to check: runs are just the next
             // `run_limit` events.
             loop {
-                run.extend(
-                    events
-                        .by_ref()
-                        .take(run_limit)
-                        .map(|event| Entry { event, published }),
-                );
+                while run.len() < run_limit {
+                    match events.next() {
+                        Some(event) => run.push(Entry { event, published }),
+                        None => break,
+                    }
+                }
                 if run.is_empty() {
                     return Ok(accepted);
                 }
@@ -368,66 +446,30 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }
         }
         while let Some(event) = events.next() {
-            let event = match inner.check(event) {
-                Ok(event) => event,
-                Err(error) => {
-                    let kind = error.kind();
-                    let event = error.into_inner();
-                    if !run.is_empty() {
-                        match self.flush_run(run_partition, &mut run) {
-                            Ok(n) => accepted += n,
-                            Err(kind) => {
-                                return Err(batch_error(
-                                    accepted,
-                                    kind,
-                                    events_of(run),
-                                    Some(event),
-                                    events,
-                                ));
-                            }
-                        }
-                    }
-                    return Err(batch_error(
-                        accepted,
-                        kind,
-                        events_of(run),
-                        Some(event),
-                        events,
-                    ));
-                }
+            let routed = inner.partition_of(&event, &self.spread);
+            let ends_run = match routed {
+                Ok(partition) => partition != run_partition || run.len() == run_limit,
+                Err(_) => true,
             };
-            let partition = inner.route.pick(&event, partitions, &self.spread);
-            let invalid = partition >= partitions;
-            if !run.is_empty() && (invalid || partition != run_partition || run.len() == run_limit)
-            {
+            if !run.is_empty() && ends_run {
                 match self.flush_run(run_partition, &mut run) {
                     Ok(n) => accepted += n,
                     Err(kind) => {
-                        return Err(batch_error(
-                            accepted,
-                            kind,
-                            events_of(run),
-                            Some(event),
-                            events,
-                        ));
+                        let run = events_of(run);
+                        return Err(batch_error(accepted, kind, run, Some(event), events));
                     }
                 }
             }
-            if invalid {
-                let kind = PublishErrorKind::InvalidPartition {
-                    index: partition,
-                    partitions,
-                };
-                return Err(batch_error(
-                    accepted,
-                    kind,
-                    events_of(run),
-                    Some(event),
-                    events,
-                ));
+            match routed {
+                Ok(partition) => {
+                    run_partition = partition;
+                    run.push(Entry { event, published });
+                }
+                Err(why) => {
+                    let kind = why.kind(partitions);
+                    return Err(batch_error(accepted, kind, None, Some(event), events));
+                }
             }
-            run_partition = partition;
-            run.push(Entry { event, published });
         }
         if !run.is_empty() {
             match self.flush_run(run_partition, &mut run) {
@@ -438,14 +480,55 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(accepted)
     }
 
+    /// `publish_batch` for runs of one event (events too large to stage, or
+    /// a one-slot ring): each event goes straight from the iterator into its
+    /// slot, with the batch's timestamp and the full policy applied per
+    /// event as `publish` does, one deadline per event (its run).
+    #[inline(never)]
+    fn publish_each<I>(&self, mut events: I, published: u64) -> Result<usize, BatchPublishError<E>>
+    where
+        I: Iterator<Item = E>,
+    {
+        let inner = &*self.inner;
+        let mut accepted = 0usize;
+        let partitions = self.partitions();
+        'events: loop {
+            let Some(event) = events.next() else {
+                return Ok(accepted);
+            };
+            let mut entry = pending(event, published);
+            // One exit for every refusal, so the event is moved to one place.
+            let kind = 'refused: {
+                let partition = match inner.partition_of(event_in(&entry), &self.spread) {
+                    Ok(partition) => partition,
+                    Err(why) => break 'refused why.kind(partitions),
+                };
+                let ring = &inner.rings[partition as usize];
+                let mut deadline = None;
+                let pushed = ring.push_from(
+                    &mut entry,
+                    |_, _| {},
+                    || inner.when_full(ring, partition, 1, &mut deadline),
+                );
+                match pushed {
+                    Ok(_) => {
+                        accepted += 1;
+                        continue 'events;
+                    }
+                    // Counted by `when_full`; the batch goes on.
+                    Err(Refused::Full(Full::Dropped)) => continue 'events,
+                    Err(Refused::Full(Full::Refused(kind))) => kind,
+                    Err(Refused::Closed) => PublishErrorKind::Closed,
+                }
+            };
+            return Err(refused_batch(accepted, kind, &mut entry, events));
+        }
+    }
+
     /// Publishes `run` (one partition's events) as one claim, applying the
     /// full policy. Returns how many were accepted (0 if dropped); leaves
     /// `run` intact on error.
-    fn flush_run(
-        &self,
-        partition: u32,
-        run: &mut SmallVec<[Entry<E>; MAX_RUN]>,
-    ) -> Result<usize, PublishErrorKind> {
+    fn flush_run(&self, partition: u32, run: &mut Run<E>) -> Result<usize, PublishErrorKind> {
         let ring = &self.inner.rings[partition as usize];
         let n = run.len();
         let mut deadline = None;
@@ -527,46 +610,58 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         Ok(())
     }
 
-    /// The outcome of a single publish the full policy did not let wait:
-    /// dropped (a receipt) or refused (counted, the event handed back).
-    fn full_outcome(
-        &self,
-        full: Full,
-        event: E,
-        partition: u32,
-    ) -> Result<Receipt, PublishError<E>> {
-        match full {
-            Full::Dropped => Ok(Receipt::Dropped { partition }),
-            Full::Refused(kind) => {
-                self.counters.refused(kind, 1);
-                Err(PublishError::from_kind(kind, event))
-            }
-        }
+    /// The error of a single publish refused for `why`: counted, with the
+    /// event of `entry` (what the push left in hand). The cold helpers take
+    /// the entry by reference (by value, an unoptimised build would copy the
+    /// event for every call) and return just the error, which the hot path
+    /// wraps (a returned `Result` would have to live in memory on the hot
+    /// path too).
+    #[cold]
+    #[inline(never)]
+    fn refuse_entry(&self, why: Refusal, entry: &mut Option<Entry<E>>) -> PublishError<E> {
+        self.refuse(why, take_event(entry))
     }
 
-    /// Validates `event` and picks its partition, or hands it back (counted)
-    /// if a validator refused it or the partitioner returned an invalid
-    /// index.
+    /// The error of a single publish of `event` refused for `why`, counted.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, why: Refusal, event: E) -> PublishError<E> {
+        let kind = match why {
+            Refusal::Kind(kind) => kind,
+            Refusal::Unroutable(Unroutable::Invalid(reason)) => {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                return PublishError::Invalid { event, reason };
+            }
+            Refusal::Unroutable(Unroutable::Partition(index)) => {
+                PublishErrorKind::InvalidPartition {
+                    index,
+                    partitions: self.rings.len() as u32,
+                }
+            }
+        };
+        self.counters.refused(kind, 1);
+        PublishError::from_kind(kind, event)
+    }
+
+    /// Validates `event` and picks its partition, by reference: the event
+    /// stays with the caller whatever the answer (an event is moved only
+    /// into its slot or into an error). Counts nothing.
     #[inline(always)]
-    fn route(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
+    fn partition_of(&self, event: &E, spread: &Spread) -> Result<u32, Unroutable> {
         if self.is_direct() {
-            return Ok((0, event));
+            return Ok(0);
         }
         if !self.validators.is_empty() {
-            return self.route_validated(event, spread);
+            if let Some(reason) = self.refusal(event) {
+                return Err(Unroutable::Invalid(reason));
+            }
         }
-        self.pick_checked(event, spread)
-    }
-
-    /// The partition of `event`, checked against the partition count.
-    #[inline(always)]
-    fn pick_checked(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
         let partitions = self.rings.len() as u32;
-        let partition = self.route.pick(&event, partitions, spread);
+        let partition = self.route.pick(event, partitions, spread);
         if partition < partitions {
-            Ok((partition, event))
+            Ok(partition)
         } else {
-            Err(self.invalid_partition(event, partition))
+            Err(Unroutable::Partition(partition))
         }
     }
 
@@ -577,57 +672,22 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         matches!(self.route, Route::Single) && self.validators.is_empty()
     }
 
-    /// [`route`](Self::route) for a topic with validators.
+    /// The first validator's reason to refuse `event`, if any.
     #[cold]
     #[inline(never)]
-    fn route_validated(&self, event: E, spread: &Spread) -> Result<(u32, E), PublishError<E>> {
-        let event = self.validate(event)?;
-        self.pick_checked(event, spread)
+    fn refusal(&self, event: &E) -> Option<String> {
+        self.validators.iter().find_map(|v| v.validate(event).err())
     }
 
-    /// Counts and builds the error of a partitioner's out-of-range answer.
-    #[cold]
-    #[inline(never)]
-    fn invalid_partition(&self, event: E, index: u32) -> PublishError<E> {
-        self.counters
-            .invalid_partition
-            .fetch_add(1, Ordering::Relaxed);
-        PublishError::InvalidPartition {
-            event,
-            index,
-            partitions: self.rings.len() as u32,
-        }
-    }
-
-    /// Runs the topic's validators, if any, counting a rejection.
+    /// The publish time of an event published alone as `seq`: a clock
+    /// reading if the topic stamps that sequence, 0 otherwise.
     #[inline]
-    fn validate(&self, event: E) -> Result<E, PublishError<E>> {
-        self.check(event).inspect_err(|_| {
-            self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-        })
-    }
-
-    /// Runs the topic's validators without counting.
-    #[inline]
-    fn check(&self, event: E) -> Result<E, PublishError<E>> {
-        for validator in &self.validators {
-            if let Err(reason) = validator.validate(&event) {
-                return Err(PublishError::Invalid { event, reason });
-            }
-        }
-        Ok(event)
-    }
-
-    /// The slot value of `event` published as `seq`, with a timestamp if
-    /// the topic stamps that sequence.
-    #[inline]
-    fn entry(&self, event: E, seq: u64) -> Entry<E> {
-        let published = if seq & self.stamping.mask == 0 {
+    fn stamp(&self, seq: u64) -> u64 {
+        if seq & self.stamping.mask == 0 {
             clock::now_raw()
         } else {
             0
-        };
-        Entry { event, published }
+        }
     }
 
     /// The one timestamp every event of a batch publish carries (one clock
@@ -640,17 +700,42 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
             0
         }
     }
+}
 
-    fn closed(&self, event: E) -> PublishError<E> {
-        self.counters
-            .rejected_closed
-            .fetch_add(1, Ordering::Relaxed);
-        PublishError::Closed(event)
+/// Why a single publish was refused (the event stays with the caller).
+enum Refusal {
+    /// It could not be routed.
+    Unroutable(Unroutable),
+    /// The push was refused: closed, or full and not allowed to wait.
+    Kind(PublishErrorKind),
+}
+
+/// Why an event could not be routed (it stays with the caller).
+enum Unroutable {
+    /// A validator refused it, for this reason.
+    Invalid(String),
+    /// The partitioner returned this index, out of range.
+    Partition(u32),
+}
+
+impl Unroutable {
+    /// The error kind, for a topic of `partitions` partitions.
+    fn kind(&self, partitions: u32) -> PublishErrorKind {
+        match *self {
+            Unroutable::Invalid(_) => PublishErrorKind::Invalid,
+            Unroutable::Partition(index) => {
+                PublishErrorKind::InvalidPartition { index, partitions }
+            }
+        }
     }
 }
 
 /// Builds the error of a batch that stopped: the failed run, the event in
-/// hand, then the rest of the input, in order.
+/// hand, then the rest of the input, in order. (One event at a time, with
+/// no iterator adapters: on the error path too an event is held in as few
+/// places as possible.)
+#[cold]
+#[inline(never)]
 fn batch_error<E>(
     accepted: usize,
     kind: PublishErrorKind,
@@ -658,7 +743,12 @@ fn batch_error<E>(
     current: Option<E>,
     rest: impl Iterator<Item = E>,
 ) -> BatchPublishError<E> {
-    let unpublished: Vec<E> = run.into_iter().chain(current).chain(rest).collect();
+    let mut unpublished = Vec::new();
+    push_all(&mut unpublished, run.into_iter());
+    if let Some(event) = current {
+        unpublished.push(event);
+    }
+    push_all(&mut unpublished, rest);
     BatchPublishError {
         accepted,
         kind,
@@ -666,9 +756,62 @@ fn batch_error<E>(
     }
 }
 
+/// An event about to be published with the publish time `published`, in
+/// the form the rings take it (`Ring::push_from`, `Vacant::write_from`):
+/// moved out when it is published, left in place when it is not.
+#[inline(always)]
+fn pending<E>(event: E, published: u64) -> Option<Entry<E>> {
+    Some(Entry { event, published })
+}
+
+/// The event of a [`pending`] entry not yet published.
+#[inline(always)]
+fn event_in<E>(entry: &Option<Entry<E>>) -> &E {
+    match entry {
+        Some(entry) => &entry.event,
+        None => unreachable!("read an event that was already published"),
+    }
+}
+
+/// Takes back the event of a [`pending`] entry that was not published.
+///
+/// Never inlined, and so the one place an event is moved out of its entry:
+/// inlined into a caller that builds several `PublishError` variants from
+/// it (each with the event at its own offset), a large event made LLVM's
+/// SROA split it into thousands of scalars (and the SLP vectorizer then
+/// take minutes over them) for a 64 KiB event. Returned from a call, the
+/// event is one opaque value that every variant copies whole.
+#[inline(never)]
+fn take_event<E>(entry: &mut Option<Entry<E>>) -> E {
+    match entry.take() {
+        Some(entry) => entry.event,
+        None => unreachable!("a refused push leaves its event in place"),
+    }
+}
+
+/// The error of a batch that stopped at the event of `entry` (not
+/// published): that event, then the rest of the input.
+#[cold]
+#[inline(never)]
+fn refused_batch<E>(
+    accepted: usize,
+    kind: PublishErrorKind,
+    entry: &mut Option<Entry<E>>,
+    rest: impl Iterator<Item = E>,
+) -> BatchPublishError<E> {
+    batch_error(accepted, kind, None, Some(take_event(entry)), rest)
+}
+
+/// Appends every item of `items` to `into`.
+fn push_all<E>(into: &mut Vec<E>, items: impl Iterator<Item = E>) {
+    for item in items {
+        into.push(item);
+    }
+}
+
 /// The events of a staged run, in order.
-fn events_of<E>(run: SmallVec<[Entry<E>; MAX_RUN]>) -> impl Iterator<Item = E> {
-    run.into_iter().map(|entry| entry.event)
+fn events_of<E>(run: Run<E>) -> impl Iterator<Item = E> {
+    run.map(|entry| entry.event)
 }
 
 impl TopicCounters {

@@ -4,9 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::route::Spread;
-use super::{batch_error, Entry, Full, Receipt, TopicInner, MAX_RUN};
+use super::{
+    batch_error, event_in, pending, refused_batch, run_len, Entry, Full, Receipt, Refusal,
+    TopicInner,
+};
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::SoleProducer;
+use crate::ring::{Bursts, SoleProducer};
 
 /// The one producer of a topic declared with
 /// [`Producers::Single`](crate::Producers::Single): publishes with plain
@@ -112,47 +115,53 @@ impl<E: Send + Sync + 'static> Producer<E> {
     #[inline]
     fn publish_one(&mut self, event: E, wait: bool) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
-        let (partition, event) = inner.route(event, &self.spread)?;
-        let lane = &mut self.lanes[partition as usize];
-        let mut event = event;
-        let mut deadline = None;
-        loop {
-            let pushed = match lane.burst() {
-                // The burst ends (count stored, readers woken) right here.
-                Some(mut burst) => burst.push_with(event, |event, seq| inner.entry(event, seq)),
-                None => {
-                    return Err(inner.closed(event));
-                }
+        // One exit for every refusal, so the event is moved to one place.
+        let why = 'refused: {
+            let partition = match inner.partition_of(&event, &self.spread) {
+                Ok(partition) => partition,
+                Err(why) => break 'refused Refusal::Unroutable(why),
             };
-            let back = match pushed {
-                Ok(sequence) => {
+            let lane = &mut self.lanes[partition as usize];
+            let mut deadline = None;
+            // Room first, then the event moves, once, straight into its
+            // slot: waiting for room moves nothing.
+            loop {
+                let Some(mut burst) = lane.burst() else {
+                    break 'refused Refusal::Kind(PublishErrorKind::Closed);
+                };
+                if let Some(vacant) = burst.vacant() {
+                    let published = inner.stamp(vacant.sequence());
+                    let sequence = vacant.write(Entry { event, published });
+                    // The burst ends (count stored, readers woken) here.
                     return Ok(Receipt::Accepted {
                         partition,
                         sequence,
-                    })
+                    });
                 }
-                Err(back) => back,
-            };
-            let full = if wait {
-                inner.when_full(lane.ring(), partition, 1, &mut deadline)
-            } else {
-                Err(Full::Refused(PublishErrorKind::Full))
-            };
-            if let Err(full) = full {
-                return inner.full_outcome(full, back, partition);
+                drop(burst);
+                let full = if wait {
+                    inner.when_full(lane.ring(), partition, 1, &mut deadline)
+                } else {
+                    Err(Full::Refused(PublishErrorKind::Full))
+                };
+                match full {
+                    Ok(()) => {}
+                    Err(Full::Dropped) => return Ok(Receipt::Dropped { partition }),
+                    Err(Full::Refused(kind)) => break 'refused Refusal::Kind(kind),
+                }
             }
-            event = back;
-        }
+        };
+        Err(inner.refuse(why, event))
     }
 
     /// Publishes every event of `events` in order, applying the topic's
     /// full policy to full partitions. Each event is written straight into
     /// its slot (no staging copy); the published count is stored and parked
-    /// readers are woken once per run of up to 64 events of one partition,
-    /// and the batch takes one timestamp. Returns how many events were
-    /// accepted (events dropped under
-    /// [`FullPolicy::DropNewest`](crate::FullPolicy::DropNewest) are counted
-    /// in the topic's `dropped_full`, not here).
+    /// readers are woken once per run of consecutive events of one
+    /// partition (up to 64, fewer for large events), and the batch takes one
+    /// timestamp. Returns how many events were accepted (events dropped
+    /// under [`FullPolicy::DropNewest`](crate::FullPolicy::DropNewest) are
+    /// counted in the topic's `dropped_full`, not here).
     ///
     /// # Errors
     ///
@@ -168,114 +177,101 @@ impl<E: Send + Sync + 'static> Producer<E> {
             .inspect_err(|e| inner.counters.refused(e.kind, e.unpublished.len()))
     }
 
-    fn publish_batch_uncounted<I>(&mut self, mut events: I) -> Result<usize, BatchPublishError<E>>
+    /// `publish_batch` without counting what it hands back.
+    fn publish_batch_uncounted<I>(&mut self, events: I) -> Result<usize, BatchPublishError<E>>
     where
         I: Iterator<Item = E>,
     {
         let inner = &*self.inner;
         inner.route.on_batch_start(&self.spread);
         let published = inner.batch_stamp();
-        let partitions = self.lanes.len() as u32;
-        let mut accepted = 0usize;
+        // Two functions, so that neither one's stack frame holds the
+        // other's locals (an unoptimised build gives every one its own).
         if inner.is_direct() {
-            return self.publish_direct(events, published);
+            self.publish_direct(events, published)
+        } else {
+            self.publish_routed(events, published)
         }
-        // The next event and its partition, validated.
-        let next = |events: &mut I| -> Result<Option<(u32, E)>, (PublishErrorKind, E)> {
+    }
+
+    /// `publish_batch` of a topic with a partitioner or validators: runs of
+    /// consecutive events of one partition, one burst each. Each event is
+    /// taken from the iterator, validated and routed (by reference), and
+    /// written into its slot in the same step: no event is ever held over
+    /// to the next step (a run ends before the event that does not belong
+    /// to it is written, not after it is read), so the loop carries no
+    /// event, whatever its size.
+    #[inline(never)]
+    fn publish_routed<I>(
+        &mut self,
+        mut events: I,
+        published: u64,
+    ) -> Result<usize, BatchPublishError<E>>
+    where
+        I: Iterator<Item = E>,
+    {
+        let inner = &*self.inner;
+        let partitions = self.lanes.len() as u32;
+        let mut bursts = Bursts::new(&mut self.lanes);
+        let run_limit = run_len::<E>();
+        let mut accepted = 0usize;
+        let mut in_run = 0usize;
+        // One deadline per run, as on the multi-producer path.
+        let mut deadline = None;
+        'events: loop {
             let Some(event) = events.next() else {
-                return Ok(None);
+                return Ok(accepted);
             };
-            let event = inner.check(event).map_err(|e| (e.kind(), e.into_inner()))?;
-            let partition = inner.route.pick(&event, partitions, &self.spread);
-            if partition >= partitions {
-                let kind = PublishErrorKind::InvalidPartition {
-                    index: partition,
-                    partitions,
+            let mut entry = pending(event, published);
+            // One exit for every refusal, so the event is moved to one place.
+            let kind = 'refused: {
+                let partition = match inner.partition_of(event_in(&entry), &self.spread) {
+                    Ok(partition) => partition as usize,
+                    Err(why) => break 'refused why.kind(partitions),
                 };
-                return Err((kind, event));
-            }
-            Ok(Some((partition, event)))
-        };
-        let mut pending = match next(&mut events) {
-            Ok(first) => first,
-            Err((kind, event)) => return Err(batch_error(0, kind, None, Some(event), events)),
-        };
-        // One run per iteration: consecutive events of one partition.
-        while let Some((partition, event)) = pending.take() {
-            let mut dropped = false;
-            let lane = &mut self.lanes[partition as usize];
-            let mut entry = Entry { event, published };
-            let mut deadline = None;
-            'run: loop {
-                let Some(mut burst) = lane.burst() else {
-                    let kind = PublishErrorKind::Closed;
-                    return Err(batch_error(accepted, kind, None, Some(entry.event), events));
-                };
-                let mut in_run = 0usize;
+                if bursts.lane() != Some(partition) || in_run == run_limit {
+                    // A new run: the burst of the last one ends (count,
+                    // wake-up).
+                    bursts.end();
+                    in_run = 0;
+                    deadline = None;
+                }
+                // `entry` stays put until a slot is free: waiting moves
+                // nothing.
                 loop {
-                    match burst.push(entry) {
-                        Ok(_) => {
-                            accepted += 1;
-                            in_run += 1;
-                        }
-                        Err(back) => {
-                            drop(burst);
-                            match inner.when_full(lane.ring(), partition, 1, &mut deadline) {
-                                Ok(()) => {
-                                    entry = back;
-                                    continue 'run;
-                                }
-                                // Counted by `when_full`; on to the next event.
-                                Err(Full::Dropped) => {
-                                    dropped = true;
-                                    break 'run;
-                                }
-                                Err(Full::Refused(kind)) => {
-                                    let rest = Some(back.event);
-                                    return Err(batch_error(accepted, kind, None, rest, events));
-                                }
-                            }
-                        }
+                    if !bursts.open(partition) {
+                        break 'refused PublishErrorKind::Closed;
                     }
-                    match next(&mut events) {
-                        Ok(Some((p, event))) if p == partition && in_run < MAX_RUN => {
-                            entry = Entry { event, published };
-                        }
-                        Ok(Some((p, event))) if p == partition => {
-                            // A full run: end this burst (count, wake-up)
-                            // and start the next one.
-                            entry = Entry { event, published };
-                            deadline = None;
-                            continue 'run;
-                        }
-                        Ok(other) => {
-                            pending = other;
-                            break 'run;
-                        }
-                        Err((kind, event)) => {
-                            drop(burst);
-                            return Err(batch_error(accepted, kind, None, Some(event), events));
-                        }
+                    if let Some(vacant) = bursts.vacant() {
+                        vacant.write_from(&mut entry, |_, _| {});
+                        accepted += 1;
+                        in_run += 1;
+                        break;
+                    }
+                    bursts.end();
+                    let ring = &inner.rings[partition];
+                    match inner.when_full(ring, partition as u32, 1, &mut deadline) {
+                        Ok(()) => {}
+                        // Counted by `when_full`; on to the next event.
+                        Err(Full::Dropped) => break,
+                        Err(Full::Refused(kind)) => break 'refused kind,
                     }
                 }
-            }
-            if dropped {
-                // The run ended on a dropped event: the batch goes on.
-                pending = match next(&mut events) {
-                    Ok(more) => more,
-                    Err((kind, event)) => {
-                        return Err(batch_error(accepted, kind, None, Some(event), events));
-                    }
-                };
-            }
+                continue 'events;
+            };
+            // Out of the burst before the rest of the input is collected.
+            drop(bursts);
+            return Err(refused_batch(accepted, kind, &mut entry, events));
         }
-        Ok(accepted)
     }
 
     /// `publish_batch` of a topic whose events all go to partition 0
-    /// unchecked: straight from the iterator into the slots. The general
-    /// loop above does the same for this case, at about 35 more instructions
-    /// per event (callgrind), so this is its one-partition fast path.
+    /// unchecked (`is_direct`): no routing, one lane, one `Burst` kept
+    /// across the whole batch (paused while waiting for room, restarted
+    /// after each full run). The general loop above does the same for this
+    /// case with a route and a lane check per event, so this is its
+    /// one-partition fast path.
+    #[inline(never)]
     fn publish_direct<I>(
         &mut self,
         mut events: I,
@@ -285,49 +281,70 @@ impl<E: Send + Sync + 'static> Producer<E> {
         I: Iterator<Item = E>,
     {
         let inner = &*self.inner;
-        let lane = &mut self.lanes[0];
+        let ring = &inner.rings[0];
+        let run_limit = run_len::<E>();
         let mut accepted = 0usize;
-        let mut pending = events.next();
-        // As in the general path: one deadline per run of up to `MAX_RUN`.
+        let Some(mut burst) = self.lanes[0].burst() else {
+            // An empty batch succeeds even on a closed topic.
+            let first = events.next();
+            if first.is_none() {
+                return Ok(0);
+            }
+            return Err(batch_error(
+                0,
+                PublishErrorKind::Closed,
+                None,
+                first,
+                events,
+            ));
+        };
+        let mut in_run = 0usize;
+        // As in the general path: one deadline per run.
         let mut deadline = None;
-        while pending.is_some() {
-            let Some(mut burst) = lane.burst() else {
-                let kind = PublishErrorKind::Closed;
-                return Err(batch_error(accepted, kind, None, pending, events));
+        'events: loop {
+            let Some(event) = events.next() else {
+                return Ok(accepted);
             };
-            let mut in_run = 0;
-            while let Some(event) = pending.take() {
-                match burst.push(Entry { event, published }) {
-                    Ok(_) => {
+            let mut entry = pending(event, published);
+            // One exit for every refusal, so the event is moved to one place.
+            let kind = 'refused: {
+                if in_run == run_limit {
+                    // A full run: end this burst (count, wake-up), start the
+                    // next.
+                    in_run = 0;
+                    deadline = None;
+                    burst = match burst.pause(|| ()) {
+                        (Some(burst), ()) => burst,
+                        (None, ()) => break 'refused PublishErrorKind::Closed,
+                    };
+                }
+                // `entry` stays put until a slot is free: waiting moves
+                // nothing.
+                loop {
+                    if let Some(vacant) = burst.vacant() {
+                        vacant.write_from(&mut entry, |_, _| {});
                         accepted += 1;
                         in_run += 1;
-                        if in_run == MAX_RUN {
-                            pending = events.next();
-                            deadline = None;
-                            break;
-                        }
-                        pending = events.next();
-                    }
-                    Err(back) => {
-                        drop(burst);
-                        match inner.when_full(lane.ring(), 0, 1, &mut deadline) {
-                            Ok(()) => pending = Some(back.event),
-                            Err(Full::Dropped) => pending = events.next(),
-                            Err(Full::Refused(kind)) => {
-                                return Err(batch_error(
-                                    accepted,
-                                    kind,
-                                    None,
-                                    Some(back.event),
-                                    events,
-                                ));
-                            }
-                        }
                         break;
                     }
+                    let (again, full) = burst.pause(|| inner.when_full(ring, 0, 1, &mut deadline));
+                    burst = match again {
+                        Some(burst) => burst,
+                        None => break 'refused PublishErrorKind::Closed,
+                    };
+                    match full {
+                        Ok(()) => {}
+                        // Counted by `when_full`; on to the next event.
+                        Err(Full::Dropped) => break,
+                        Err(Full::Refused(kind)) => {
+                            drop(burst);
+                            break 'refused kind;
+                        }
+                    }
                 }
-            }
+                continue 'events;
+            };
+            return Err(refused_batch(accepted, kind, &mut entry, events));
         }
-        Ok(accepted)
     }
 }
