@@ -86,7 +86,11 @@ enum Ending {
 fn ending_inside_a_listener(poll: bool, how: Ending) {
     type Slot = Arc<parking_lot::Mutex<Option<Engine>>>;
     let slot: Slot = Arc::new(parking_lot::Mutex::new(None));
-    let (tx, rx) = mpsc::channel::<Option<veltrix::Report>>();
+    // The report, and for `shutdown_timeout` what it handed back, by topic.
+    type Ended = Option<(veltrix::Report, Option<Vec<(String, usize)>>)>;
+    let (tx, rx) = mpsc::channel::<Ended>();
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = Arc::clone(&handled);
     let tx = parking_lot::Mutex::new(Some(tx));
     let tx = Arc::new(tx);
     let (s, t) = (Arc::clone(&slot), Arc::clone(&tx));
@@ -98,14 +102,21 @@ fn ending_inside_a_listener(poll: bool, how: Ending) {
     let engine = Engine::builder()
         .topic::<u64>("t", TopicOptions::new(1))
         .subscribe("g", "t", options, move |_| {
-            let (s, t) = (Arc::clone(&s), Arc::clone(&t));
+            let (s, t, h) = (Arc::clone(&s), Arc::clone(&t), Arc::clone(&h));
             from_fn(move |e: &u64, _| {
+                h.fetch_add(1, Ordering::SeqCst);
                 if *e == 9 {
                     let engine = s.lock().take().expect("the engine is in its slot");
                     let report = match how {
-                        Ending::Shutdown => Some(engine.shutdown()),
+                        Ending::Shutdown => Some((engine.shutdown(), None)),
                         Ending::ShutdownTimeout => {
-                            Some(engine.shutdown_timeout(Duration::from_secs(5)).report)
+                            let out = engine.shutdown_timeout(Duration::from_secs(5));
+                            let counts = out
+                                .unhandled
+                                .counts()
+                                .map(|(topic, n)| (topic.to_owned(), n))
+                                .collect();
+                            Some((out.report, Some(counts)))
                         }
                         Ending::Drop => {
                             drop(engine);
@@ -138,7 +149,12 @@ fn ending_inside_a_listener(poll: bool, how: Ending) {
         .expect("the listener ended the engine");
     // Later publishes are refused: the engine is shut down.
     assert!(topic.publish(99).is_err());
-    if let Some(report) = report {
+    if let Some((report, handed_back)) = report {
+        // `t` keeps the events the calling group has not handled (it goes
+        // on draining them), so nothing of it is handed back.
+        if let Some(handed_back) = handed_back {
+            assert_eq!(handed_back, vec![("t".to_owned(), 0)], "{how:?}");
+        }
         let g = report.group("g").unwrap();
         let other = report.group("other").unwrap();
         // The other group was joined: final and complete.
@@ -148,6 +164,15 @@ fn ending_inside_a_listener(poll: bool, how: Ending) {
         // lost, what it has not finished is lag.
         assert_eq!(g.handled + g.lag, 20, "{how:?}: {g:?}");
     }
+    // Once its listener returned, the calling group drained the rest of its
+    // topic by itself (its worker, or the host's polls).
+    if let Some(poller) = &mut poller {
+        while poller.poll(4) > 0 {}
+    }
+    while handled.load(Ordering::SeqCst) < 20 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), 20, "{how:?}");
 }
 
 #[test]

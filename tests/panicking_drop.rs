@@ -253,3 +253,103 @@ fn only_panicking_drops_are_counted() {
     assert_eq!(counts.dropped(), total);
     assert_eq!(counts.panicked(), total / 2);
 }
+
+/// Events a full topic drops under `FullPolicy::DropNewest` are dropped the
+/// way the ring drops its own: a panicking `Drop` is caught and counted,
+/// and the publish (single or batch, either producer kind) returns.
+#[test]
+fn drop_newest_discards_panicking_events_without_unwinding() {
+    for producers in [Producers::Multi, Producers::Single] {
+        let counts = Arc::new(Counts::default());
+        let engine = Engine::builder()
+            .topic::<Boom>(
+                "t",
+                topic_options(producers).full_policy(veltrix::FullPolicy::DropNewest),
+            )
+            .subscribe("g", "t", GroupOptions::poll(), |_| {
+                veltrix::listener::from_fn(|_: &Boom, _| Ok(()))
+            })
+            .build()
+            .unwrap();
+        let mut publisher = Publisher::of(&engine, producers);
+        // Fill the ring (nobody polls), then two singles and a batch of
+        // three find it full.
+        publisher.batch(
+            (0..CAPACITY as u64)
+                .map(|id| Boom::new(id, &counts))
+                .collect(),
+        );
+        let base = CAPACITY as u64;
+        let dropped = match &mut publisher {
+            Publisher::Multi(topic) => {
+                let a = topic.publish(Boom::new(base, &counts)).unwrap();
+                let b = topic.try_publish(Boom::with(base + 1, false, &counts));
+                assert!(a.is_dropped(), "{producers:?}");
+                // `try_publish` never drops: it hands the event back.
+                drop(b.expect_err("try_publish on a full ring").into_inner());
+                topic.publish_batch((base + 2..base + 5).map(|id| Boom::new(id, &counts)))
+            }
+            Publisher::Single(producer) => {
+                let a = producer.publish(Boom::new(base, &counts)).unwrap();
+                assert!(a.is_dropped(), "{producers:?}");
+                let b = producer.try_publish(Boom::with(base + 1, false, &counts));
+                drop(b.expect_err("try_publish on a full ring").into_inner());
+                producer.publish_batch((base + 2..base + 5).map(|id| Boom::new(id, &counts)))
+            }
+        };
+        assert_eq!(
+            dropped.ok(),
+            Some(0),
+            "{producers:?}: a dropped batch accepts none"
+        );
+        let report = engine.report();
+        let topic = report.topic("t").unwrap();
+        assert_eq!(topic.dropped_full, 4, "{producers:?}");
+        assert_eq!(
+            topic.drop_panics, 4,
+            "{producers:?}: each dropped one caught"
+        );
+        // The four dropped by the policy and the one handed back (which
+        // does not panic: nothing would catch it in this test's `drop`).
+        assert_eq!(counts.dropped(), 5, "{producers:?}");
+        assert_eq!(counts.panicked(), 4, "{producers:?}");
+        drop(publisher);
+        drop(engine);
+        assert_eq!(
+            counts.dropped(),
+            base + 5,
+            "{producers:?}: each dropped once"
+        );
+    }
+}
+
+/// `shutdown()` with panicking events behind a halted partition: they stay
+/// in the ring (counted as lag), so `shutdown()` returns its report, and
+/// they are caught when the ring goes.
+#[test]
+fn shutdown_with_panicking_events_behind_a_halted_partition() {
+    let counts = Arc::new(Counts::default());
+    let engine = Engine::builder()
+        .topic::<Boom>("t", topic_options(Producers::Multi))
+        .subscribe(
+            "g",
+            "t",
+            GroupOptions::poll().failure_policy(
+                veltrix::FailurePolicy::default().on_exhausted(veltrix::Exhausted::Halt),
+            ),
+            |_| veltrix::listener::from_fn(|_: &Boom, _| Err("poison".into())),
+        )
+        .build()
+        .unwrap();
+    let topic = engine.topic::<Boom>("t").unwrap();
+    for id in 0..3 {
+        assert!(topic.publish(Boom::new(id, &counts)).is_ok());
+    }
+    drop(topic);
+    let report = engine.shutdown();
+    let g = report.group("g").unwrap();
+    assert_eq!(g.halted, vec![0]);
+    assert_eq!(g.lag, 3);
+    assert_eq!(counts.dropped(), 3, "dropped with the rings");
+    assert_eq!(counts.panicked(), 3, "each panic caught");
+}

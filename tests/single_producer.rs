@@ -86,7 +86,7 @@ fn a_single_producer_topic_cannot_be_a_dead_letter_target() {
 #[test]
 fn every_group_sees_every_event_once_in_key_order() {
     const KEYS: u32 = 16;
-    const PER_KEY: u64 = if cfg!(miri) { 20 } else { 4_000 };
+    const PER_KEY: u64 = if cfg!(miri) { 8 } else { 4_000 };
     let seen: Vec<Arc<Mutex<Vec<Ev>>>> = (0..5).map(|_| Arc::default()).collect();
     let mut builder =
         Engine::builder().topic_with::<Ev, _>("keyed", single(4, 32), by_key(|e: &Ev| e.0));
@@ -224,7 +224,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 128 }))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 128 }))]
 
     /// Random publish / try_publish / batch / poll sequences on one thread,
     /// against a model queue: a single-producer topic under `Reject` or

@@ -325,9 +325,8 @@ impl EngineBuilder {
             let members: Vec<usize> = (0..self.groups.len())
                 .filter(|&g| self.groups[g].topic() == blueprint.name())
                 .collect();
-            let ids: Vec<u64> = members.iter().map(|&g| group_ids[g]).collect();
             let sampling = self.metrics.then_some(self.latency_sampling);
-            let built = match blueprint.instantiate(&ids, sampling) {
+            let built = match blueprint.instantiate(members.len(), sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
@@ -642,7 +641,7 @@ trait TopicBlueprint: Send {
     /// (`None` with metrics off), which decides which events get timestamps.
     fn instantiate(
         self: Box<Self>,
-        reader_ids: &[u64],
+        readers: usize,
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError>;
 }
@@ -706,7 +705,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
 
     fn instantiate(
         self: Box<Self>,
-        reader_ids: &[u64],
+        readers: usize,
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError> {
         let TopicOptions {
@@ -722,9 +721,8 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         };
         // Refuse sizes no allocator could satisfy before trying: a 64-bit
         // address space cannot hold more than isize::MAX bytes per allocation.
-        let slot_bytes = std::mem::size_of::<Entry<E>>() as u128 + 8;
-        let total = slot_bytes * capacity as u128 * u128::from(partitions);
-        if capacity as u128 * slot_bytes > isize::MAX as u128 {
+        let total = self.footprint(readers);
+        if Ring::<Entry<E>>::footprint(capacity, readers) > isize::MAX as u128 {
             return Err(too_large(total));
         }
         let claimers = match self.options.producers {
@@ -733,10 +731,10 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         };
         let mut rings = Vec::with_capacity(partitions as usize);
         let mut lanes = Vec::new();
-        let mut per_group: Vec<Vec<_>> = reader_ids.iter().map(|_| Vec::new()).collect();
+        let mut per_group: Vec<Vec<_>> = (0..readers).map(|_| Vec::new()).collect();
         for _ in 0..partitions {
-            let (ring, readers, sole) = Ring::<Entry<E>>::new(capacity, reader_ids, claimers)
-                .map_err(|_| too_large(total))?;
+            let (ring, readers, sole) =
+                Ring::<Entry<E>>::new(capacity, readers, claimers).map_err(|_| too_large(total))?;
             rings.push(ring);
             lanes.extend(sole);
             for (list, reader) in per_group.iter_mut().zip(readers) {

@@ -288,6 +288,6 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown_inner(None, Leftovers::HandBack);
+        self.shutdown_inner(None, Leftovers::HandBack, false);
     }
 }

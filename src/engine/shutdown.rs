@@ -127,7 +127,9 @@ impl Engine {
     /// `Closed`, like any other publish after shutdown began.
     ///
     /// Events behind a halted partition cannot drain; they are counted in the
-    /// group's `lag` and dropped. A listener that fails forever under
+    /// group's `lag` and left in their rings, which drop them when the
+    /// topic's last handle goes (a `Drop` that panics there is caught, so
+    /// neither this call nor the engine's `Drop` unwinds because of it). A listener that fails forever under
     /// `Retries::Forever` keeps this call waiting: use
     /// [`shutdown_timeout`](Self::shutdown_timeout) to bound it.
     ///
@@ -139,7 +141,7 @@ impl Engine {
     /// the listener returns. Every other group is drained and joined as
     /// usual.
     pub fn shutdown(mut self) -> Report {
-        self.shutdown_inner(None, Leftovers::HandBack).report
+        self.shutdown_inner(None, Leftovers::HandBack, false).report
     }
 
     /// Like [`shutdown`](Self::shutdown), but drains for at most `timeout`.
@@ -156,13 +158,18 @@ impl Engine {
     /// dead-letter topic ([`Leftovers`]).
     pub fn shutdown_timeout_with(mut self, timeout: Duration, leftovers: Leftovers) -> Shutdown {
         // A timeout too far ahead to represent is the same as none.
-        self.shutdown_inner(crate::clock::deadline_after(timeout), leftovers)
+        self.shutdown_inner(crate::clock::deadline_after(timeout), leftovers, true)
     }
 
+    /// The shutdown itself. With `hand_back`, the events some group did not
+    /// get to are moved out of the rings into [`Shutdown::unhandled`];
+    /// without it they stay in the rings, which drop them (catching and
+    /// counting a panicking `Drop`) when the topic's last handle goes.
     pub(super) fn shutdown_inner(
         &mut self,
         deadline: Option<Instant>,
         leftovers: Leftovers,
+        hand_back: bool,
     ) -> Shutdown {
         if self.shut_down {
             return Shutdown {
@@ -238,6 +245,9 @@ impl Engine {
             "veltrix: engine shut down"
         );
         let mut unhandled = Unhandled::default();
+        if !hand_back {
+            return Shutdown { report, unhandled };
+        }
         // Called from a listener of this engine: the groups the calling
         // thread is running cannot have been joined (a thread cannot wait
         // for itself), so their topics keep their events, which those

@@ -64,6 +64,11 @@ impl<E> PartitionCursor<E> {
         self.reader.ring().set_driver(self.reader.index(), token);
     }
 
+    /// What [`set_driver`](Self::set_driver) stored last.
+    pub(crate) fn driver(&self) -> u64 {
+        self.reader.ring().driver(self.reader.index())
+    }
+
     /// Whether this partition could hand out an event now.
     pub(crate) fn is_ready(&self, now: Option<Instant>) -> bool {
         if self.halted || !self.reader.has_next() {

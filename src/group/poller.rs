@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{drives, enter_reader, thread_token};
+use crate::ring::{drives, enter_reader, nesting, thread_token, FROM_HOST};
 
 /// Events a shutdown handles per assisting step of a poll-mode group (see
 /// `GroupControl::assist`).
@@ -42,6 +42,16 @@ pub(crate) trait PollDriver: Send + Sync {
 /// inside `poll` (a listener publishing back into a full partition its own
 /// group reads) returns [`PublishError::WouldDeadlock`](crate::PublishError::WouldDeadlock)
 /// instead of waiting.
+///
+/// Between polls, the group is expected to be polled next by the thread
+/// that last called `poll` outside any listener (the host's loop): a
+/// blocking `publish` by that thread into the group's full partition — at
+/// the top of the loop, or from a listener of another group it is polling —
+/// returns `WouldDeadlock` too, since only that thread's next poll could
+/// make room. (Move a `Poller` to another thread before polling it there,
+/// not after: until the new thread's first poll, a blocking publish into
+/// the group from the old one is refused.) A poll from inside a listener
+/// does not change which thread that is.
 ///
 /// # Examples
 ///
@@ -161,18 +171,35 @@ where
 
     /// Runs `f` with the calling thread recorded as the driver of every
     /// cursor of the group (for the deadlock check of blocking producers).
+    ///
+    /// A record stays after the poll: between polls, a poll group is
+    /// expected to be polled next by the thread that last polled it from
+    /// outside any listener (the host's loop), so a producer that would
+    /// wait for the group waits for that thread, and one that *is* that
+    /// thread (the host, or a listener running on it) would wait for itself
+    /// and is refused. A poll from inside a listener (nested) is
+    /// opportunistic: it leaves the host's record in place, and only
+    /// records itself if no host has polled the group yet.
     fn driving<R>(
         &self,
         state: &mut PollState<E, L>,
         f: impl FnOnce(&mut PollState<E, L>) -> R,
     ) -> R {
         let token = thread_token();
+        let before = state.cursors.first().map_or(0, PartitionCursor::driver);
         for cursor in &state.cursors {
             cursor.set_driver(token);
         }
         let out = f(state);
+        let after = if nesting() <= 1 {
+            token | FROM_HOST
+        } else if before & FROM_HOST != 0 {
+            before
+        } else {
+            token
+        };
         for cursor in &state.cursors {
-            cursor.set_driver(0);
+            cursor.set_driver(after);
         }
         out
     }

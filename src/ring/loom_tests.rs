@@ -225,8 +225,7 @@ fn two_producers_one_reader_wrap_around() {
         // `CAPACITY` slots.
         const EVENTS: usize = 3;
         let book = Book::new(EVENTS, 1);
-        let (ring, mut readers, _) =
-            Ring::<Tracked>::new(CAPACITY, &[1], Claimers::Shared).unwrap();
+        let (ring, mut readers, _) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Shared).unwrap();
         let producers: Vec<_> = [vec![0, 1], vec![2]]
             .into_iter()
             .map(|ids| {
@@ -271,7 +270,7 @@ fn one_producer_two_groups_gate_the_producer() {
     model(|| {
         const EVENTS: usize = CAPACITY + 1;
         let book = Book::new(EVENTS, 2);
-        let (ring, readers, _) = Ring::<Tracked>::new(CAPACITY, &[1, 2], Claimers::Shared).unwrap();
+        let (ring, readers, _) = Ring::<Tracked>::new(CAPACITY, 2, Claimers::Shared).unwrap();
         let producer = {
             let ring = ring.clone();
             let book = StdArc::clone(&book);
@@ -324,7 +323,7 @@ fn one_producer_two_groups_gate_the_producer() {
 fn close_rejects_later_claims_and_keeps_earlier_ones() {
     model(|| {
         let book = Book::new(1, 1);
-        let (ring, mut readers, _) = Ring::<Tracked>::new(2, &[1], Claimers::Shared).unwrap();
+        let (ring, mut readers, _) = Ring::<Tracked>::new(2, 1, Claimers::Shared).unwrap();
         let producer = {
             let ring = ring.clone();
             let value = book.value(0);

@@ -48,12 +48,8 @@
 //!
 //! # Staging
 //!
-//! A batch through a shared claim must be in hand before it is claimed
-//! (nothing may run between claim and publish), so it is staged in a
-//! [`Staging`] buffer: a fixed number of bytes on the stack, never a fixed
-//! number of values, so the stack a batch costs does not grow with the size
-//! of its values. Publishing swaps each staged value with its slot's old
-//! one, so the same buffer then holds the old values until they are dropped.
+//! Batches through a shared claim are staged in [`Staging`], a byte-bounded
+//! buffer (see [`staging`] for why).
 //!
 //! # Closing
 //!
@@ -69,6 +65,7 @@
 mod barrier;
 mod reader;
 mod sole;
+mod staging;
 mod wait;
 #[cfg(not(veltrix_loom))]
 mod waits_for;
@@ -77,14 +74,17 @@ mod waits_for;
 mod loom_sole;
 #[cfg(all(test, veltrix_loom))]
 mod loom_tests;
+#[cfg(all(test, not(veltrix_loom)))]
+mod tests;
 
 pub use wait::WaitStrategy;
 
 pub(crate) use reader::Reader;
 pub(crate) use sole::{Bursts, SoleProducer};
-pub(crate) use wait::{drives, enter_reader, Idle};
+pub(crate) use staging::Staging;
+pub(crate) use wait::{drives, enter_reader, nesting, Idle, Waited};
 #[cfg(not(veltrix_loom))]
-pub(crate) use waits_for::thread_token;
+pub(crate) use waits_for::{thread_token, FROM_HOST};
 
 use std::any::Any;
 use std::mem::{self, MaybeUninit};
@@ -197,11 +197,12 @@ pub(crate) struct Ring<T> {
     capacity: u64,
     mask: u64,
     claimers: Claimers,
-    /// Ids of the groups reading each cursor, for the self-deadlock guard.
-    reader_ids: Box<[u64]>,
-    /// The thread draining each cursor now ([`waits_for::thread_token`]; 0:
-    /// none), for the deadlock check of blocking producers. Written when a
-    /// worker starts or a poll begins, read only on the blocking path.
+    /// The thread draining each cursor ([`waits_for::thread_token`]): its
+    /// worker, or the thread inside a poll of its group or, between polls,
+    /// the one that polled last; 0 while none has (see [`waits_for`]). For
+    /// the deadlock check of blocking producers: written when a worker
+    /// starts or stops and when a poll begins, read only on the blocking
+    /// path.
     drivers: Box<[std::sync::atomic::AtomicU64]>,
     /// Parked readers to wake after a publish.
     pub(crate) wake: ReaderWake,
@@ -223,19 +224,19 @@ pub(crate) type NewRing<T> = (Arc<Ring<T>>, Vec<Reader<T>>, Option<SoleProducer<
 
 impl<T> Ring<T> {
     /// Allocates a ring of `capacity` slots (a power of two, at least 1) read
-    /// by one cursor per entry of `reader_ids` (at least one), and returns it
+    /// by `readers` cursors (at least one), and returns it
     /// with one [`Reader`] per cursor, in the same order, and its one
     /// [`SoleProducer`] if `claimers` is [`Claimers::Sole`].
     pub(crate) fn new(
         capacity: usize,
-        reader_ids: &[u64],
+        readers: usize,
         claimers: Claimers,
     ) -> Result<NewRing<T>, AllocError> {
         assert!(
             capacity.is_power_of_two(),
             "ring capacity must be a power of two"
         );
-        assert!(!reader_ids.is_empty(), "a ring needs at least one reader");
+        assert!(readers > 0, "a ring needs at least one reader");
         barrier::init();
         let bytes = (capacity as u128) * (mem::size_of::<Slot<T>>() as u128);
         let mut slots = Vec::new();
@@ -261,23 +262,20 @@ impl<T> Ring<T> {
                 end: AtomicU64::new(OPEN),
                 drop_panics: AtomicU64::new(0),
             }),
-            cursors: reader_ids
-                .iter()
+            cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
             slots: slots.into_boxed_slice(),
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
             claimers,
-            reader_ids: reader_ids.into(),
-            drivers: reader_ids
-                .iter()
+            drivers: (0..readers)
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
             wake: ReaderWake::new(),
             gate: ProducerGate::new(),
         });
-        let readers = (0..reader_ids.len())
+        let readers = (0..readers)
             .map(|index| Reader::new(Arc::clone(&ring), index))
             .collect();
         let sole = (claimers == Claimers::Sole).then(|| SoleProducer::new(Arc::clone(&ring)));
@@ -351,17 +349,10 @@ impl<T> Ring<T> {
         end
     }
 
-    /// Whether the calling thread is a reader of this ring (a worker or poller
-    /// of one of its groups).
-    #[allow(dead_code)]
-    pub(crate) fn is_read_by_current_thread(&self) -> bool {
-        self.reader_ids.iter().any(|&id| drives(id))
-    }
-
     /// Publishes one value through a shared claim, or hands it back if the
     /// ring is full or closed (a single-producer ring is always closed to
     /// shared claims). Returns the value's sequence.
-    #[cfg(veltrix_loom)]
+    #[cfg(test)]
     pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
         let mut pending = Some(value);
         self.push_from(&mut pending, |_, _| {}, || Err(()))
@@ -614,6 +605,16 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Drops `value`, an event the ring refused to keep (a full policy that
+    /// drops the newest), as it drops its own: a panic in its `Drop` is
+    /// caught and counted in [`drop_panics`](Self::drop_panics).
+    pub(crate) fn discard(&self, value: T) {
+        let mut value = mem::ManuallyDrop::new(value);
+        // SAFETY: `value` is initialised and, in a `ManuallyDrop`, never
+        // dropped or used again after this call.
+        unsafe { self.drop_held(&mut *value) };
+    }
+
     /// Counts a `Drop` that panicked and disposes of its payload.
     #[cold]
     #[inline(never)]
@@ -672,7 +673,14 @@ impl<T> Ring<T> {
             Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
             Claimers::Sole => self.is_closed(),
         };
-        closing || (self.claimed() + n).saturating_sub(self.capacity) <= self.min_cursor()
+        closing || self.wrap_for(n) <= self.min_cursor()
+    }
+
+    /// The position every cursor must have reached for a claim of `n` to
+    /// fit now: the slots it would take held the events of
+    /// `..claimed + n - capacity`.
+    fn wrap_for(&self, n: u64) -> u64 {
+        (self.claimed() + n).saturating_sub(self.capacity)
     }
 
     /// Moves every event that some reader has not consumed out of a closed
@@ -737,6 +745,11 @@ impl<T> Ring<T> {
         self.drivers[index].store(driver, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// What [`set_driver`](Self::set_driver) stored last for cursor `index`.
+    pub(crate) fn driver(&self, index: usize) -> u64 {
+        self.drivers[index].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
         self.cursors[index].load(Ordering::Acquire)
@@ -789,129 +802,6 @@ impl<T> std::fmt::Debug for Ring<T> {
     }
 }
 
-/// Values staged inline (on the stack) for one [`Ring::try_push_batch`]: at
-/// most [`CAPACITY`](Self::CAPACITY) of them, as many as fit in `BYTES`
-/// bytes, so staging costs `BYTES` of stack whatever the size of `T`, and
-/// nothing is allocated. Values larger than `BYTES` do not fit at all
-/// (`CAPACITY == 0`): those are pushed one at a time.
-///
-/// Its values are the caller's until a push takes them; after a push it is
-/// empty again and can stage the next run.
-pub(crate) struct Staging<T, const BYTES: usize> {
-    /// Invariant: `head <= len <= CAPACITY`, and exactly the places
-    /// `head..len` hold initialised values (those before `head` were moved
-    /// out). Outside [`Ring::try_push_batch`] and iteration, `head == 0`.
-    head: usize,
-    len: usize,
-    buf: Inline<T, BYTES>,
-}
-
-/// `BYTES` bytes aligned for `T`.
-#[repr(C)]
-struct Inline<T, const BYTES: usize> {
-    /// Zero-sized: gives the buffer `T`'s alignment, so place `i` starts at
-    /// byte `i * size_of::<T>()`, aligned for `T`.
-    align: [T; 0],
-    bytes: MaybeUninit<[u8; BYTES]>,
-}
-
-impl<T, const BYTES: usize> Staging<T, BYTES> {
-    /// How many values fit: `BYTES / size_of::<T>()` (unbounded for a
-    /// zero-sized `T`).
-    pub(crate) const CAPACITY: usize = match mem::size_of::<T>() {
-        0 => usize::MAX,
-        size => BYTES / size,
-    };
-
-    /// An empty buffer (left uninitialised: nothing is written until a value
-    /// is staged).
-    #[inline]
-    pub(crate) fn new() -> Self {
-        Staging {
-            head: 0,
-            len: 0,
-            buf: Inline {
-                align: [],
-                bytes: MaybeUninit::uninit(),
-            },
-        }
-    }
-
-    /// Values staged.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len - self.head
-    }
-
-    /// Whether nothing is staged.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head == self.len
-    }
-
-    /// Stages `value` after the others.
-    ///
-    /// # Panics
-    ///
-    /// If `CAPACITY` values are staged already.
-    #[inline]
-    pub(crate) fn push(&mut self, value: T) {
-        assert!(self.len < Self::CAPACITY, "staging buffer full");
-        let place = self.slot(self.len);
-        // SAFETY: `len < CAPACITY`, so the place is inside the buffer and,
-        // at or past `len`, holds no value (the `head..len` invariant).
-        unsafe { place.write(value) };
-        self.len += 1;
-    }
-
-    /// Drops every staged value.
-    pub(crate) fn clear(&mut self) {
-        let (head, len) = (self.head, self.len);
-        // Empty first, so that nothing is dropped twice if a `Drop` panics
-        // (the slice's drop glue still drops the others).
-        self.head = 0;
-        self.len = 0;
-        let live = ptr::slice_from_raw_parts_mut(self.slot(head), len - head);
-        // SAFETY: `head..len` held exactly the initialised values, and the
-        // buffer no longer counts them, so each is dropped once.
-        unsafe { ptr::drop_in_place(live) };
-    }
-
-    /// Place `i` of the buffer, `i <= CAPACITY` (one past the end allowed).
-    #[inline(always)]
-    fn slot(&mut self, i: usize) -> *mut T {
-        debug_assert!(i <= Self::CAPACITY);
-        let base = self.buf.bytes.as_mut_ptr().cast::<T>();
-        // SAFETY: `i <= CAPACITY = BYTES / size_of::<T>()`, so the offset
-        // `i * size_of::<T>()` is at most `BYTES`: inside the buffer or one
-        // past its end (zero for a zero-sized `T`).
-        unsafe { base.add(i) }
-    }
-}
-
-impl<T, const BYTES: usize> Iterator for Staging<T, BYTES> {
-    type Item = T;
-
-    /// Takes the values out, in order.
-    #[inline]
-    fn next(&mut self) -> Option<T> {
-        if self.head == self.len {
-            return None;
-        }
-        let place = self.slot(self.head);
-        self.head += 1;
-        // SAFETY: the place was in `head..len`, so it is initialised, and
-        // `head` now excludes it, so it is not read or dropped again.
-        Some(unsafe { place.read() })
-    }
-}
-
-impl<T, const BYTES: usize> Drop for Staging<T, BYTES> {
-    fn drop(&mut self) {
-        self.clear();
-    }
-}
-
 #[cfg(not(veltrix_loom))]
 impl<T: Send + Sync + 'static> Ring<T> {
     /// Registers the calling producer as about to block on this ring for a
@@ -926,13 +816,19 @@ impl<T: Send + Sync + 'static> Ring<T> {
 
 #[cfg(not(veltrix_loom))]
 impl<T: Send + Sync> waits_for::Gating for Ring<T> {
-    fn gating_drivers(&self, n: u64, out: &mut smallvec::SmallVec<[u64; 8]>) {
-        // The readers that must release `..wrap` before a claim of `n` fits.
-        let wrap = (self.claimed() + n).saturating_sub(self.capacity);
+    fn need(&self, n: u64) -> u64 {
+        self.wrap_for(n)
+    }
+
+    fn drivers_below(&self, need: u64, out: &mut smallvec::SmallVec<[u64; 8]>) {
         for (cursor, driver) in self.cursors.iter().zip(self.drivers.iter()) {
-            if cursor.load(Ordering::Acquire) < wrap {
-                out.push(driver.load(std::sync::atomic::Ordering::Relaxed));
+            if cursor.load(Ordering::Acquire) < need {
+                out.push(driver.load(std::sync::atomic::Ordering::Relaxed) & !waits_for::FROM_HOST);
             }
         }
+    }
+
+    fn slowest(&self) -> u64 {
+        self.min_cursor()
     }
 }

@@ -113,7 +113,7 @@ impl<T> Reader<T> {
     ///
     /// If `f` panics, nothing of this batch is released: the events are
     /// handed out again by the next call. (The loom models' form.)
-    #[cfg(all(test, veltrix_loom))]
+    #[cfg(test)]
     pub(crate) fn drain<F>(&mut self, max: usize, mut f: F) -> usize
     where
         F: FnMut(u64, &T, bool) -> ControlFlow<()>,

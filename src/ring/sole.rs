@@ -159,7 +159,7 @@ impl<T> Burst<'_, T> {
     }
 
     /// Publishes `value`, or hands it back when the ring is full.
-    #[cfg(veltrix_loom)]
+    #[cfg(test)]
     pub(crate) fn push(&mut self, value: T) -> Result<u64, T> {
         match self.vacant() {
             Some(vacant) => Ok(vacant.write(value)),

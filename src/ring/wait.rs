@@ -192,11 +192,30 @@ impl ProducerGate {
     }
 }
 
+/// How [`Ring::wait_for_room`](super::Ring::wait_for_room) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// A claim of `n` could succeed now, or the ring is closed.
+    Room,
+    /// The deadline passed first.
+    TimedOut,
+    /// `still_waiting` said to give up.
+    GaveUp,
+}
+
 impl<T> super::Ring<T> {
     /// Blocks the calling producer until a claim of `n` could succeed, the
-    /// ring is closed, or `deadline` passes. Returns `false` only when the
-    /// deadline passed first. Spins and yields briefly before sleeping.
-    pub(crate) fn wait_for_room(&self, n: u64, deadline: Option<Instant>) -> bool {
+    /// ring is closed, or `deadline` passes. Spins and yields briefly
+    /// before sleeping. Each time it looks and finds no room it asks
+    /// `still_waiting` whether to go on (the deadlock check's re-check;
+    /// cheap unless the room it waited for came and went) and gives up
+    /// when that says no.
+    pub(crate) fn wait_for_room(
+        &self,
+        n: u64,
+        deadline: Option<Instant>,
+        mut still_waiting: impl FnMut() -> bool,
+    ) -> Waited {
         // Spin, then yield, for up to PRODUCER_PATIENCE before sleeping: a
         // full ring usually frees a run of slots within microseconds, and a
         // producer that sleeps at once pays a heavy barrier, a futex wait
@@ -205,7 +224,10 @@ impl<T> super::Ring<T> {
         let mut since: Option<Instant> = None;
         loop {
             if self.has_room_or_closed(n) {
-                return true;
+                return Waited::Room;
+            }
+            if !still_waiting() {
+                return Waited::GaveUp;
             }
             if !backoff.is_completed() {
                 backoff.snooze();
@@ -220,30 +242,37 @@ impl<T> super::Ring<T> {
             }
             thread::yield_now();
         }
-        let mut guard = self.gate.lock.lock();
         loop {
-            let proven = self.gate.announce();
-            let ready = self.has_room_or_closed(n);
-            let timed_out = if ready {
-                false
-            } else {
-                let mut wait = if proven { PARK_SAFETY } else { PARK_UNPROVEN };
-                if let Some(deadline) = deadline {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        self.gate.retract();
-                        return false;
+            let (ready, timed_out) = {
+                let mut guard = self.gate.lock.lock();
+                let proven = self.gate.announce();
+                let ready = self.has_room_or_closed(n);
+                let timed_out = if ready {
+                    false
+                } else {
+                    let mut wait = if proven { PARK_SAFETY } else { PARK_UNPROVEN };
+                    if let Some(deadline) = deadline {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            self.gate.retract();
+                            return Waited::TimedOut;
+                        }
+                        wait = wait.min(deadline - now);
                     }
-                    wait = wait.min(deadline - now);
-                }
-                self.gate.space.wait_for(&mut guard, wait).timed_out()
+                    self.gate.space.wait_for(&mut guard, wait).timed_out()
+                };
+                self.gate.retract();
+                (ready, timed_out)
             };
-            self.gate.retract();
-            if ready {
-                return true;
+            if ready || self.has_room_or_closed(n) {
+                return Waited::Room;
             }
             if timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
-                return self.has_room_or_closed(n);
+                return Waited::TimedOut;
+            }
+            // Outside the gate's lock: the re-check takes the check's lock.
+            if !still_waiting() {
+                return Waited::GaveUp;
             }
         }
     }
@@ -358,6 +387,12 @@ pub(crate) fn enter_reader(id: u64) -> ReaderGuard {
     ReaderGuard {
         _not_send: std::marker::PhantomData,
     }
+}
+
+/// How many groups the current thread is consuming for now: 0 outside any
+/// worker or poll, 1 in a worker or a host's poll, more in nested polls.
+pub(crate) fn nesting() -> usize {
+    DRIVING.with(|d| d.borrow().len())
 }
 
 /// Whether the current thread is consuming for reader group `id` now (its

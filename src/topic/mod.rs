@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::{PushError, Refused, Ring, Staging};
+use crate::ring::{PushError, Refused, Ring, Staging, Waited};
 use route::Spread;
 
 /// Most events of one partition that `publish_batch` publishes as one run
@@ -296,6 +296,33 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[inline]
     pub fn publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
+        self.publish_one(event, |ring, partition, deadline| {
+            inner.when_full(ring, partition, 1, deadline)
+        })
+    }
+
+    /// Publishes `event` if its partition has room now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// Hands the event back in [`PublishError::Full`] when the partition is
+    /// full, and as [`publish`](Self::publish) does otherwise.
+    #[inline]
+    pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
+        self.publish_one(event, |_, _, _| Err(Full::Refused(PublishErrorKind::Full)))
+    }
+
+    /// `publish` and `try_publish`: routes, claims, stamps and publishes one
+    /// event, asking `on_full` (with the ring, its partition and the
+    /// publish's deadline, set on first use) what to do while its partition
+    /// is full.
+    #[inline(always)]
+    fn publish_one(
+        &self,
+        event: E,
+        mut on_full: impl FnMut(&Arc<Ring<Entry<E>>>, u32, &mut Option<Instant>) -> Result<(), Full>,
+    ) -> Result<Receipt, PublishError<E>> {
+        let inner = &*self.inner;
         // The event is moved once, into `entry`, and from there into its
         // slot or into the error: everything else reads it in place.
         let mut entry = pending(event, 0);
@@ -310,7 +337,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             let pushed = ring.push_from(
                 &mut entry,
                 |entry, seq| entry.published = inner.stamp(seq),
-                || inner.when_full(ring, partition, 1, &mut deadline),
+                || on_full(ring, partition, &mut deadline),
             );
             match pushed {
                 Ok(sequence) => {
@@ -319,46 +346,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
                         sequence,
                     })
                 }
-                Err(Refused::Full(Full::Dropped)) => return Ok(Receipt::Dropped { partition }),
-                Err(Refused::Full(Full::Refused(kind))) => Refusal::Kind(kind),
-                Err(Refused::Closed) => Refusal::Kind(PublishErrorKind::Closed),
-            }
-        };
-        Err(inner.refuse_entry(why, &mut entry))
-    }
-
-    /// Publishes `event` if its partition has room now; never waits.
-    ///
-    /// # Errors
-    ///
-    /// Hands the event back in [`PublishError::Full`] when the partition is
-    /// full, and as [`publish`](Self::publish) does otherwise.
-    #[inline]
-    pub fn try_publish(&self, event: E) -> Result<Receipt, PublishError<E>> {
-        let inner = &*self.inner;
-        // The event is moved once, into `entry`, and from there into its
-        // slot or into the error: everything else reads it in place.
-        let mut entry = pending(event, 0);
-        // One exit for every refusal, so the event is moved to one place.
-        let why = 'refused: {
-            let partition = match inner.partition_of(event_in(&entry), &self.spread) {
-                Ok(partition) => partition,
-                Err(why) => break 'refused Refusal::Unroutable(why),
-            };
-            let ring = &inner.rings[partition as usize];
-            let pushed = ring.push_from(
-                &mut entry,
-                |entry, seq| entry.published = inner.stamp(seq),
-                || Err(Full::Refused(PublishErrorKind::Full)),
-            );
-            match pushed {
-                Ok(sequence) => {
-                    return Ok(Receipt::Accepted {
-                        partition,
-                        sequence,
-                    })
+                Err(Refused::Full(Full::Dropped)) => {
+                    discard(ring, &mut entry);
+                    return Ok(Receipt::Dropped { partition });
                 }
-                Err(Refused::Full(Full::Dropped)) => return Ok(Receipt::Dropped { partition }),
                 Err(Refused::Full(Full::Refused(kind))) => Refusal::Kind(kind),
                 Err(Refused::Closed) => Refusal::Kind(PublishErrorKind::Closed),
             }
@@ -516,7 +507,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
                         continue 'events;
                     }
                     // Counted by `when_full`; the batch goes on.
-                    Err(Refused::Full(Full::Dropped)) => continue 'events,
+                    Err(Refused::Full(Full::Dropped)) => {
+                        discard(ring, &mut entry);
+                        continue 'events;
+                    }
                     Err(Refused::Full(Full::Refused(kind))) => kind,
                     Err(Refused::Closed) => PublishErrorKind::Closed,
                 }
@@ -543,7 +537,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                     {
                         Ok(()) => {}
                         Err(Full::Dropped) => {
-                            run.clear();
+                            run.by_ref().for_each(|entry| ring.discard(entry));
                             return Ok(0);
                         }
                         Err(Full::Refused(kind)) => return Err(kind),
@@ -588,7 +582,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         };
         // Never wait for ourselves: registered as blocked for as long as we
         // wait, refused if the wait would close a cycle back to this thread.
-        let Some(_blocked) = ring.block_on(n) else {
+        let Some(mut blocked) = ring.block_on(n) else {
             return Err(Full::Refused(PublishErrorKind::WouldDeadlock));
         };
         let deadline = match timeout {
@@ -601,13 +595,16 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
             }
             None => None,
         };
-        if !ring.wait_for_room(n, deadline) {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
-            let _ = partition;
-            return Err(Full::Refused(PublishErrorKind::Timeout));
+        match ring.wait_for_room(n, deadline, || blocked.still_waiting()) {
+            Waited::Room => Ok(()),
+            Waited::GaveUp => Err(Full::Refused(PublishErrorKind::WouldDeadlock)),
+            Waited::TimedOut => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
+                let _ = partition;
+                Err(Full::Refused(PublishErrorKind::Timeout))
+            }
         }
-        Ok(())
     }
 
     /// The error of a single publish refused for `why`: counted, with the
@@ -786,6 +783,17 @@ fn take_event<E>(entry: &mut Option<Entry<E>>) -> E {
     match entry.take() {
         Some(entry) => entry.event,
         None => unreachable!("a refused push leaves its event in place"),
+    }
+}
+
+/// Drops the event of a [`pending`] entry that a full policy dropped, as
+/// the ring drops its own (a panicking `Drop` is caught and counted). Never
+/// inlined, for the reason [`take_event`] gives.
+#[cold]
+#[inline(never)]
+fn discard<E>(ring: &Ring<Entry<E>>, entry: &mut Option<Entry<E>>) {
+    if let Some(entry) = entry.take() {
+        ring.discard(entry);
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::route::Spread;
 use super::{
-    batch_error, event_in, pending, refused_batch, run_len, Entry, Full, Receipt, Refusal,
+    batch_error, discard, event_in, pending, refused_batch, run_len, Entry, Full, Receipt, Refusal,
     TopicInner,
 };
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
@@ -146,7 +146,10 @@ impl<E: Send + Sync + 'static> Producer<E> {
                 };
                 match full {
                     Ok(()) => {}
-                    Err(Full::Dropped) => return Ok(Receipt::Dropped { partition }),
+                    Err(Full::Dropped) => {
+                        discard(lane.ring(), &mut pending(event, 0));
+                        return Ok(Receipt::Dropped { partition });
+                    }
                     Err(Full::Refused(kind)) => break 'refused Refusal::Kind(kind),
                 }
             }
@@ -253,7 +256,10 @@ impl<E: Send + Sync + 'static> Producer<E> {
                     match inner.when_full(ring, partition as u32, 1, &mut deadline) {
                         Ok(()) => {}
                         // Counted by `when_full`; on to the next event.
-                        Err(Full::Dropped) => break,
+                        Err(Full::Dropped) => {
+                            discard(ring, &mut entry);
+                            break;
+                        }
                         Err(Full::Refused(kind)) => break 'refused kind,
                     }
                 }
@@ -335,7 +341,10 @@ impl<E: Send + Sync + 'static> Producer<E> {
                     match full {
                         Ok(()) => {}
                         // Counted by `when_full`; on to the next event.
-                        Err(Full::Dropped) => break,
+                        Err(Full::Dropped) => {
+                            discard(ring, &mut entry);
+                            break;
+                        }
                         Err(Full::Refused(kind)) => {
                             drop(burst);
                             break 'refused kind;
