@@ -214,7 +214,7 @@ pub use clock::Timestamp;
 #[cfg(not(veltrix_loom))]
 pub use engine::{
     ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
-    DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET, DROP_TIMEOUT, STUCK_GRACE,
 };
 #[cfg(not(veltrix_loom))]
 pub use error::{
@@ -223,7 +223,7 @@ pub use error::{
 #[cfg(not(veltrix_loom))]
 pub use group::{
     Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
-    GroupReport, Poller, Retries, MAX_BACKOFF,
+    GroupReport, Poller, Retries, StuckWorker, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};

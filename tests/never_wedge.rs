@@ -184,6 +184,17 @@ fn a_listener_may_shut_down_or_drop_its_own_engine() {
     }
 }
 
+/// Whether every event published so far has been handled, read in that
+/// order: an event in flight (being handled, about to be forwarded) is
+/// published but not yet handled, so equal sums mean none was. (All lags 0
+/// is not enough: a group read as idle may get an event from one read after
+/// it.) Every topic here has one group.
+fn quiet(engine: &Engine) -> bool {
+    let handled: u64 = engine.report().groups.iter().map(|g| g.handled).sum();
+    let published: u64 = engine.report().topics.iter().map(|t| t.published).sum();
+    handled == published
+}
+
 /// Publishes `value` into the topic in `slot`, blocking; counts a
 /// `WouldDeadlock` refusal in `refused` (the event is dropped by the
 /// listener, on purpose) and returns whether it was accepted.
@@ -238,7 +249,7 @@ fn two_groups_publishing_into_each_others_full_topics_never_wedge() {
             b.get().unwrap().publish(0).unwrap();
         }
         // Every chain ends (HOPS reached or a hop refused): wait for quiet.
-        while engine.report().groups.iter().any(|g| g.lag > 0) {
+        while !quiet(&engine) {
             std::thread::yield_now();
         }
         let report = engine.shutdown();
@@ -297,7 +308,7 @@ fn a_worker_polling_a_group_that_publishes_back_is_refused_not_wedged() {
             .unwrap();
         engine.topic::<u64>("y").unwrap().publish(7).unwrap();
         x.get().unwrap().publish(1).unwrap();
-        while engine.report().groups.iter().any(|g| g.lag > 0) {
+        while !quiet(&engine) {
             std::thread::yield_now();
         }
         engine.shutdown();
@@ -389,7 +400,7 @@ fn shutdown_drains_a_poll_mode_dead_letter_group_while_its_feeders_stop() {
 
 #[test]
 fn no_listener_starts_after_a_shutdown_deadline() {
-    let (starts, unhandled) = must_finish(|| {
+    let (starts, unhandled, g) = must_finish(|| {
         let starts = Arc::new(AtomicU64::new(0));
         let seen = Arc::clone(&starts);
         let engine = Engine::builder()
@@ -413,8 +424,128 @@ fn no_listener_starts_after_a_shutdown_deadline() {
             std::thread::yield_now();
         }
         let shutdown = engine.shutdown_timeout(Duration::from_millis(50));
-        (starts.load(Ordering::SeqCst), shutdown.unhandled.len())
+        // The 400 ms listener outlasts the deadline and its grace: its
+        // worker is left behind (stuck), so the topic keeps its events.
+        let g = shutdown.report.group("slow").unwrap().clone();
+        // Time for the left-behind worker to (wrongly) start another event.
+        std::thread::sleep(Duration::from_millis(1000));
+        (starts.load(Ordering::SeqCst), shutdown.unhandled.len(), g)
     });
     assert_eq!(starts, 1, "a handler started after the deadline");
-    assert_eq!(unhandled, 2);
+    assert_eq!(g.stuck.len(), 1, "{g:?}");
+    assert_eq!(g.stuck[0].sequence, 0);
+    assert_eq!(g.lag, 3, "{g:?}");
+    assert_eq!(unhandled, 0, "a stuck reader's topic is not taken from");
+}
+
+/// A listener that never returns (until the test lets it) cannot hold a
+/// `shutdown_timeout` past its deadline: the shutdown returns, names the
+/// stuck worker, partition and sequence, keeps that topic's events in the
+/// rings (its reader is still in use: they are lag, not handed back), and
+/// the worker exits by itself once its listener returns.
+#[test]
+fn shutdown_timeout_returns_past_a_stuck_listener_and_names_it() {
+    must_finish(|| {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(parking_lot::Mutex::new(release_rx));
+        let (entered_tx, entered_rx) = mpsc::channel::<u64>();
+        let entered_tx = Arc::new(parking_lot::Mutex::new(entered_tx));
+        let exited = Arc::new(AtomicU64::new(0));
+        let (rx, tx, ex) = (
+            Arc::clone(&release_rx),
+            Arc::clone(&entered_tx),
+            Arc::clone(&exited),
+        );
+        let engine = Engine::builder()
+            .topic::<u64>("t", TopicOptions::new(1))
+            .subscribe("g", "t", GroupOptions::workers(1), move |_| {
+                let (rx, tx, ex) = (Arc::clone(&rx), Arc::clone(&tx), Arc::clone(&ex));
+                struct Stuck {
+                    rx: Arc<parking_lot::Mutex<mpsc::Receiver<()>>>,
+                    tx: Arc<parking_lot::Mutex<mpsc::Sender<u64>>>,
+                    exited: Arc<AtomicU64>,
+                }
+                impl veltrix::Listener<u64> for Stuck {
+                    fn on_event(
+                        &mut self,
+                        e: &u64,
+                        ctx: &veltrix::EventContext<'_>,
+                    ) -> Result<(), veltrix::ListenerError> {
+                        if *e == 2 {
+                            let _ = self.tx.lock().send(ctx.sequence());
+                            // Blocks until the test releases it.
+                            let _ = self.rx.lock().recv();
+                        }
+                        Ok(())
+                    }
+                    fn on_shutdown(&mut self) {
+                        self.exited.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                Stuck { rx, tx, exited: ex }
+            })
+            .build()
+            .unwrap();
+        let topic = engine.topic::<u64>("t").unwrap();
+        for i in 0..5 {
+            topic.publish(i).unwrap();
+        }
+        assert_eq!(
+            entered_rx.recv().unwrap(),
+            2,
+            "the listener is stuck at sequence 2"
+        );
+        let out = engine.shutdown_timeout(Duration::from_millis(50));
+        let g = out.report.group("g").unwrap();
+        assert_eq!(g.stuck.len(), 1, "{g:?}");
+        assert_eq!(
+            (g.stuck[0].worker, g.stuck[0].partition, g.stuck[0].sequence),
+            (0, 0, 2)
+        );
+        assert!(!g.is_healthy());
+        assert_eq!(g.handled + g.lag, 5, "{g:?}");
+        assert_eq!(
+            out.unhandled.len(),
+            0,
+            "the stuck reader's topic is not taken from"
+        );
+        assert!(out.report.to_string().contains("STUCK worker 0 of g"));
+        assert_eq!(
+            exited.load(Ordering::SeqCst),
+            0,
+            "still inside the listener"
+        );
+        release_tx.send(()).unwrap();
+        while exited.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// Dropping an engine whose listener fails forever under `Retries::Forever`
+/// ends: the drop drains for at most `DROP_TIMEOUT`, then stops the group.
+#[test]
+fn dropping_an_engine_with_a_listener_failing_forever_ends() {
+    must_finish(|| {
+        let engine = Engine::builder()
+            .topic::<u64>("t", TopicOptions::new(1))
+            .subscribe(
+                "g",
+                "t",
+                GroupOptions::workers(1).failure_policy(
+                    veltrix::FailurePolicy::default()
+                        .retries(veltrix::Retries::Forever)
+                        .backoff(veltrix::Backoff {
+                            initial: Duration::from_millis(1),
+                            max: Duration::from_millis(1),
+                            multiplier: 1,
+                        }),
+                ),
+                |_| from_fn(|_: &u64, _| Err("always".into())),
+            )
+            .build()
+            .unwrap();
+        engine.topic::<u64>("t").unwrap().publish(1).unwrap();
+        drop(engine);
+    });
 }

@@ -147,10 +147,15 @@ fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
             std::thread::yield_now();
         }
     }
-    // Until quiet: no lag anywhere.
+    // Until quiet: every published event handled.
     loop {
         poll_all();
-        if engine.report().groups.iter().all(|g| g.lag == 0) {
+        // Handled first, then published: equal sums mean no event was in
+        // flight (all lags 0 is not enough: a group read as idle may get
+        // an event from one read after it).
+        let handled: u64 = engine.report().groups.iter().map(|g| g.handled).sum();
+        let published: u64 = engine.report().topics.iter().map(|t| t.published).sum();
+        if handled == published {
             break;
         }
         std::thread::yield_now();

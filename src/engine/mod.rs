@@ -7,7 +7,7 @@ mod shutdown;
 
 pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET};
 pub use report::{ConservationError, Report, TopicReport};
-pub use shutdown::{Leftovers, Shutdown, Unhandled};
+pub use shutdown::{Leftovers, Shutdown, Unhandled, DROP_TIMEOUT, STUCK_GRACE};
 
 pub(crate) use shutdown::ShutdownPlan;
 
@@ -15,6 +15,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::LookupError;
 use crate::group::{GroupControl, Poller};
@@ -286,8 +287,23 @@ impl Engine {
     }
 }
 
+/// Dropping an engine shuts it down, bounded: it drains for at most
+/// [`DROP_TIMEOUT`], then stops what is left as
+/// [`shutdown_timeout`](Engine::shutdown_timeout) does (the events no group
+/// got to are dropped with the topics). Dropped while its thread is
+/// panicking, it stops at once without draining. Call
+/// [`shutdown`](Engine::shutdown) or `shutdown_timeout` for the report.
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown_inner(None, Leftovers::HandBack, false);
+        let timeout = if std::thread::panicking() {
+            Duration::ZERO
+        } else {
+            DROP_TIMEOUT
+        };
+        self.shutdown_inner(
+            crate::clock::deadline_after(timeout),
+            Leftovers::HandBack,
+            false,
+        );
     }
 }

@@ -187,6 +187,13 @@ impl fmt::Display for Report {
                     format!("  HALTED partitions {:?}", g.halted)
                 }
             )?;
+            for s in &g.stuck {
+                writeln!(
+                    f,
+                    "  STUCK worker {} of {}: listener still running at the shutdown deadline (partition {}, sequence {})",
+                    s.worker, g.name, s.partition, s.sequence
+                )?;
+            }
         }
         Ok(())
     }

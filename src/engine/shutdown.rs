@@ -12,6 +12,17 @@ use crate::error::LookupError;
 /// had anything to do.
 const ASSIST_PAUSE: Duration = Duration::from_micros(200);
 
+/// How long a shutdown whose deadline passed waits for the aborted workers
+/// to leave their listeners (they stop between events) before it returns
+/// without them, reporting them in [`GroupReport::stuck`](crate::GroupReport::stuck).
+/// A `shutdown_timeout` returns at most this long after its deadline.
+pub const STUCK_GRACE: Duration = Duration::from_millis(20);
+
+/// How long dropping an [`Engine`] drains before it stops what is left, as
+/// [`Engine::shutdown_timeout`] would (a drop while the thread is
+/// panicking does not drain at all).
+pub const DROP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Which topic each group reads and dead-letters into, so shutdown can close
 /// a dead-letter topic only after the groups feeding it have drained.
 #[derive(Debug, Default)]
@@ -145,10 +156,19 @@ impl Engine {
     }
 
     /// Like [`shutdown`](Self::shutdown), but drains for at most `timeout`.
-    /// Groups still busy at the deadline are stopped, and every event some
-    /// group did not get to is moved out of the rings and handed back in
-    /// [`Shutdown::unhandled`]. Nothing vanishes: each group's report counts
-    /// what it missed as `lag`.
+    /// Groups still busy at the deadline are stopped (between events), and
+    /// every event some group did not get to is moved out of the rings and
+    /// handed back in [`Shutdown::unhandled`]. Nothing vanishes: each
+    /// group's report counts what it missed as `lag`.
+    ///
+    /// It returns at most [`STUCK_GRACE`] after the deadline, even if a
+    /// listener does not return: a worker still inside its listener then is
+    /// left behind and named in its group's
+    /// [`stuck`](crate::GroupReport::stuck) list (worker, partition,
+    /// sequence; also the `veltrix_stuck_workers` gauge and a tracing
+    /// error). It exits by itself once its listener returns; its topic's
+    /// events stay in the rings (counted as lag, not handed back), since
+    /// that worker may still be reading them.
     pub fn shutdown_timeout(self, timeout: Duration) -> Shutdown {
         self.shutdown_timeout_with(timeout, Leftovers::HandBack)
     }
@@ -252,8 +272,11 @@ impl Engine {
         // thread is running cannot have been joined (a thread cannot wait
         // for itself), so their topics keep their events, which those
         // groups go on draining once the listener returns.
+        // So are groups a deadline left behind inside a listener.
         let detached: Vec<usize> = (0..self.groups.len())
-            .filter(|&g| self.groups[g].is_driven_by_current_thread())
+            .filter(|&g| {
+                self.groups[g].is_driven_by_current_thread() || self.groups[g].has_stuck_workers()
+            })
             .map(|g| plan.group_topic[g])
             .collect();
         for (t, topic) in self.topics.iter().enumerate() {
@@ -266,7 +289,8 @@ impl Engine {
             // SAFETY: every group reading this topic has been joined above:
             // its workers have exited and its poller is marked finished
             // (later polls return before reading); none is driven by this
-            // thread (`detached`). So no reader of its rings is draining.
+            // thread and none left a worker behind (`detached`). So no
+            // reader of its rings is draining.
             let (count, events) = unsafe { topic.control.take_unconsumed() };
             unhandled.topics.push((topic.name.clone(), count, events));
         }

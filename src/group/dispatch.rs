@@ -224,6 +224,9 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             };
             // Latency is sampled: one event in `sample_mask + 1` of each
             // partition (by sequence, so the choice costs nothing) is timed.
+            // Where the listener is, for a shutdown deadline that finds it
+            // still there (a plain store to this worker's own line).
+            counters.in_sequence.store(sequence, Ordering::Relaxed);
             let sampled = histograms.is_some() && sequence & sample_mask == 0;
             let start = if sampled { clock::now_raw() } else { 0 };
             let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx)));
@@ -310,9 +313,13 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         };
         // The counts are stored before the cursor moves (`settle`), so a lag
         // of 0 means they are final.
+        counters
+            .in_partition
+            .store(u64::from(partition) + 1, Ordering::Relaxed);
         let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
             tally.add_to(counters);
         });
+        counters.in_partition.store(0, Ordering::Relaxed);
         if consumed > 0 {
             // A panicking `on_batch_end` must not kill the worker either.
             add(&counters.drop_panics, guarded(|| listener.on_batch_end()));

@@ -21,7 +21,7 @@ pub use dead_letter::DeadLetter;
 pub use options::{Assignment, GroupMode, GroupOptions};
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
-pub use report::GroupReport;
+pub use report::{GroupReport, StuckWorker};
 
 pub(crate) use dedup::DedupWindow;
 pub(crate) use poller::PollDriver;
@@ -59,6 +59,12 @@ pub(crate) struct WorkerCounters {
     pub(crate) polls: AtomicU64,
     /// Poll calls that used their whole budget with events left.
     pub(crate) budget_exhausted: AtomicU64,
+    /// Threaded workers: the partition (+ 1) and sequence of the event the
+    /// listener is handling; 0 when outside the listener. Stored by the
+    /// worker only (a plain store per event, on its own line), read when a
+    /// shutdown deadline finds the worker still busy.
+    pub(crate) in_partition: AtomicU64,
+    pub(crate) in_sequence: AtomicU64,
 }
 
 /// What every worker of a group shares.
@@ -75,6 +81,8 @@ pub(crate) struct GroupShared {
     pub(crate) abort: AtomicBool,
     /// Partitions halted by the failure policy (slow path only).
     pub(crate) halted: Mutex<Vec<u32>>,
+    /// Workers a shutdown deadline left behind inside their listener.
+    pub(crate) stuck: Mutex<Vec<StuckWorker>>,
     /// One set of latency histograms per worker; `None` with metrics off.
     pub(crate) histograms: Option<Box<[Mutex<Histograms>]>>,
     /// Events whose `sequence & sample_mask == 0` are timed.
@@ -155,6 +163,7 @@ impl<E> GroupCore<E> {
             drop_panics: sum(|c| &c.drop_panics),
             lag,
             halted,
+            stuck: self.shared.stuck.lock().clone(),
         }
     }
 }
@@ -164,6 +173,11 @@ pub(crate) trait GroupControl: Send + Sync {
     fn name(&self) -> &str;
     /// The group's engine-unique id.
     fn id(&self) -> u64;
+    /// Whether a shutdown deadline left some worker of this group behind,
+    /// still inside its listener (its readers are still in use).
+    fn has_stuck_workers(&self) -> bool {
+        false
+    }
     /// Whether the calling thread is running this group's listener right
     /// now (its worker, or inside one of its polls): such a thread cannot
     /// wait for the group to finish.
@@ -307,6 +321,7 @@ where
                 stop: AtomicBool::new(false),
                 abort: AtomicBool::new(false),
                 halted: Mutex::new(Vec::new()),
+                stuck: Mutex::new(Vec::new()),
                 histograms: ctx.metrics.then(|| {
                     (0..workers)
                         .map(|_| Mutex::new(Histograms::new()))

@@ -44,6 +44,26 @@ pub struct GroupReport {
     /// Partitions halted by [`Exhausted::Halt`](crate::Exhausted::Halt): the
     /// group no longer reads them. Empty when healthy.
     pub halted: Vec<u32>,
+    /// Workers a shutdown deadline found inside their listener and left
+    /// behind (see [`Engine::shutdown_timeout`](crate::Engine::shutdown_timeout)).
+    /// Empty unless a deadline passed with a listener that did not return.
+    pub stuck: Vec<StuckWorker>,
+}
+
+/// A worker still inside its listener when a shutdown deadline passed (and
+/// [`STUCK_GRACE`](crate::STUCK_GRACE) after it): the shutdown returned
+/// without it. It exits by itself once its listener returns; the event it
+/// was handling and the rest of its partitions are the group's `lag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct StuckWorker {
+    /// The worker's index in its group (its thread is `veltrix-<group>-<worker>`).
+    pub worker: usize,
+    /// The partition it was handling.
+    pub partition: u32,
+    /// The sequence of the event its listener was handling.
+    pub sequence: u64,
 }
 
 impl GroupReport {
@@ -53,9 +73,9 @@ impl GroupReport {
         self.handled + self.dead_lettered + self.skipped + self.deduplicated
     }
 
-    /// Whether no partition is halted.
+    /// Whether no partition is halted and no worker was left stuck.
     #[must_use]
     pub fn is_healthy(&self) -> bool {
-        self.halted.is_empty()
+        self.halted.is_empty() && self.stuck.is_empty()
     }
 }

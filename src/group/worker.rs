@@ -108,6 +108,27 @@ where
     cursors
 }
 
+impl<E> ThreadedGroup<E> {
+    /// Records worker `worker`, still inside its listener after a shutdown
+    /// deadline and its grace, as stuck.
+    fn left_behind(&self, worker: usize) {
+        let shared = &self.core.shared;
+        let counters = &shared.counters[worker];
+        let partition = counters
+            .in_partition
+            .load(Ordering::Relaxed)
+            .saturating_sub(1) as u32;
+        let sequence = counters.in_sequence.load(Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        tracing::error!(group = %shared.name, worker, partition, sequence, "veltrix: shutdown deadline passed with a listener still running; left behind");
+        shared.stuck.lock().push(super::StuckWorker {
+            worker,
+            partition,
+            sequence,
+        });
+    }
+}
+
 /// A group running on worker threads.
 pub(crate) struct ThreadedGroup<E> {
     pub(crate) core: Arc<GroupCore<E>>,
@@ -150,12 +171,24 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
             }
             if !others_finished() {
                 self.abort();
+                // Aborted workers stop between events: one that is not out
+                // within the grace is inside a listener that does not return.
+                let grace = Instant::now() + crate::STUCK_GRACE;
+                while !others_finished() && Instant::now() < grace {
+                    thread::sleep(std::time::Duration::from_micros(200));
+                }
             }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
         for (worker, handle) in handles.into_iter().enumerate() {
             if handle.thread().id() == me {
                 // Detached: it drains what is left and exits by itself.
+                continue;
+            }
+            if deadline.is_some() && !handle.is_finished() {
+                // Left behind: it exits by itself once its listener returns
+                // (it has been aborted). Its readers stay with it.
+                self.left_behind(worker);
                 continue;
             }
             // Listener panics are caught inside the loop; a join error could
@@ -169,6 +202,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
 
     fn id(&self) -> u64 {
         self.core.shared.id
+    }
+
+    fn has_stuck_workers(&self) -> bool {
+        !self.core.shared.stuck.lock().is_empty()
     }
 
     fn dead_letter_rest(&self) -> u64 {

@@ -36,6 +36,7 @@ impl MetricsSnapshot {
             metrics::counter!("veltrix_deduplicated_total", &labels).absolute(r.deduplicated);
             metrics::gauge!("veltrix_lag_max", &labels).set(g.lag_max as f64);
             metrics::gauge!("veltrix_halted_partitions", &labels).set(r.halted.len() as f64);
+            metrics::gauge!("veltrix_stuck_workers", &labels).set(r.stuck.len() as f64);
             for (name, summary) in [
                 ("veltrix_event_latency_seconds", g.latency),
                 ("veltrix_handler_duration_seconds", g.handler),

@@ -200,7 +200,7 @@ impl MetricsSnapshot {
                 );
             }
         }
-        let per_group: [GroupFamily; 4] = [
+        let per_group: [GroupFamily; 5] = [
             (
                 "veltrix_lag_max",
                 "gauge",
@@ -212,6 +212,12 @@ impl MetricsSnapshot {
                 "gauge",
                 "Partitions a group stopped reading (failure policy Halt).",
                 |g| g.report.halted.len() as f64,
+            ),
+            (
+                "veltrix_stuck_workers",
+                "gauge",
+                "Workers a shutdown deadline left inside their listener.",
+                |g| g.report.stuck.len() as f64,
             ),
             (
                 "veltrix_polls_total",
