@@ -257,6 +257,19 @@ pub enum BuildError {
         /// Bytes the rings would need.
         bytes: u128,
     },
+    /// A [`publishes_to`](crate::EngineBuilder::publishes_to) edge names a
+    /// group or topic that was not declared.
+    #[error("publishes_to(\"{group}\", \"{topic}\"): no {missing} of that name is declared; declared: [{}]", known.join(", "))]
+    UnknownEdge {
+        /// The group named.
+        group: String,
+        /// The topic named.
+        topic: String,
+        /// `"group"` or `"topic"`: which one is missing.
+        missing: &'static str,
+        /// The declared names of that kind.
+        known: Vec<String>,
+    },
     /// Two topics with one name.
     #[error("topic '{name}' is declared twice; topic names must be unique")]
     DuplicateTopic {

@@ -408,3 +408,76 @@ fn batch_publishes_refused_while_draining_are_counted_per_event() {
         );
     }
 }
+
+/// A stage that forwards into another topic, declared with `publishes_to`:
+/// shutdown closes the target only after the stage drained, so every event
+/// the stage forwards while draining is accepted and handled.
+#[test]
+fn publishes_to_targets_close_after_their_feeders_drained() {
+    use std::sync::{Arc, OnceLock};
+    const N: u64 = 500;
+    let clean: Arc<OnceLock<veltrix::Topic<u64>>> = Arc::new(OnceLock::new());
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (c, r) = (Arc::clone(&clean), Arc::clone(&refused));
+    let engine = veltrix::Engine::builder()
+        .topic::<u64>("raw", veltrix::TopicOptions::new(2).capacity(1024))
+        .topic::<u64>("clean", veltrix::TopicOptions::new(1).capacity(4))
+        .subscribe(
+            "stage",
+            "raw",
+            veltrix::GroupOptions::workers(2),
+            move |_| {
+                let (c, r) = (Arc::clone(&c), Arc::clone(&r));
+                veltrix::listener::from_fn(move |e: &u64, _| {
+                    if c.get().expect("set before publishing").publish(*e).is_err() {
+                        r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .subscribe("store", "clean", veltrix::GroupOptions::workers(1), |_| {
+            veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+        })
+        .publishes_to("stage", "clean")
+        .build()
+        .unwrap();
+    clean.set(engine.topic("clean").unwrap()).unwrap();
+    let raw = engine.topic::<u64>("raw").unwrap();
+    for i in 0..N {
+        raw.publish(i).unwrap();
+    }
+    // At once: most of `raw` is still queued, and `clean` (4 slots) is full
+    // most of the time while the stage drains into it.
+    let report = engine.shutdown();
+    assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(report.group("stage").unwrap().handled, N);
+    assert_eq!(report.group("store").unwrap().handled, N, "{report}");
+    assert!(report.is_drained());
+}
+
+#[test]
+fn publishes_to_an_unknown_group_or_topic_is_a_typed_error() {
+    let base = || {
+        veltrix::Engine::builder()
+            .topic::<u64>("t", veltrix::TopicOptions::new(1))
+            .subscribe("g", "t", veltrix::GroupOptions::workers(1), |_| {
+                veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+            })
+    };
+    match base().publishes_to("nope", "t").build() {
+        Err(veltrix::BuildError::UnknownEdge { missing, known, .. }) => {
+            assert_eq!(missing, "group");
+            assert_eq!(known, vec!["g".to_owned()]);
+        }
+        other => panic!("expected UnknownEdge, got {:?}", other.map(|_| ())),
+    }
+    match base().publishes_to("g", "nowhere").build() {
+        Err(e @ veltrix::BuildError::UnknownEdge { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("no topic of that name"), "{text}");
+            assert!(text.contains("[t]"), "{text}");
+        }
+        other => panic!("expected UnknownEdge, got {:?}", other.map(|_| ())),
+    }
+}

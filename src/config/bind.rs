@@ -60,6 +60,8 @@ struct GroupBinding {
     subscribe: DeclareGroup,
     /// For routers: connecting their targets once the engine is built.
     connect: Option<Connect>,
+    /// For routers: the topics it publishes into (shutdown edges).
+    targets: Vec<String>,
 }
 
 /// Binds a [`Config`]'s names to code, then [`build`](Self::build)s the
@@ -240,7 +242,7 @@ impl Binder {
         L: Listener<E> + 'static,
         F: FnMut(&WorkerInfo) -> L + Send + 'static,
     {
-        self.push_group::<E, L, F>(name, factory, None)
+        self.push_group::<E, L, F>(name, factory, None, Vec::new())
     }
 
     /// Group `name` sees only the events `predicate` accepts (a filtered
@@ -261,22 +263,31 @@ impl Binder {
     }
 
     /// Group `name` is a router: each worker runs a clone of `router`, whose
-    /// targets are connected when the engine is built. The engine's
-    /// [`shutdown`](ConfiguredEngine::shutdown) lets routers catch up first.
+    /// targets are connected when the engine is built. Its targets close at
+    /// shutdown only after it drained
+    /// ([`publishes_to`](crate::EngineBuilder::publishes_to)).
     pub fn router<E>(self, name: &str, router: Router<E>) -> Self
     where
         E: Send + Sync + 'static,
     {
         let rules = router.clone();
+        let targets = router.targets().map(str::to_owned).collect();
         let connect: Connect = Box::new(move |engine| rules.connect(engine));
         self.push_group::<E, Router<E>, _>(
             name,
             move |_: &WorkerInfo| router.clone(),
             Some(connect),
+            targets,
         )
     }
 
-    fn push_group<E, L, F>(mut self, name: &str, factory: F, connect: Option<Connect>) -> Self
+    fn push_group<E, L, F>(
+        mut self,
+        name: &str,
+        factory: F,
+        connect: Option<Connect>,
+        targets: Vec<String>,
+    ) -> Self
     where
         E: Send + Sync + 'static,
         L: Listener<E> + 'static,
@@ -289,6 +300,7 @@ impl Binder {
                 builder.subscribe::<E, L, F>(&g.name, &g.topic, g.options.clone(), factory)
             }),
             connect,
+            targets,
         });
         self
     }
@@ -339,7 +351,6 @@ impl Binder {
             builder = (extra.apply)(builder, t);
         }
         let mut connects = Vec::new();
-        let mut routers = Vec::new();
         for g in &config.groups {
             let i = groups
                 .iter()
@@ -347,9 +358,15 @@ impl Binder {
                 .expect("checked: every group is bound");
             let binding = groups.swap_remove(i);
             builder = (binding.subscribe)(builder, g);
+            // Shutdown closes a router's targets after the router drained.
+            // (A target that is no topic is refused by `connect` below.)
+            for target in &binding.targets {
+                if config.find_topic(target).is_some() {
+                    builder = builder.publishes_to(&g.name, target);
+                }
+            }
             if let Some(connect) = binding.connect {
                 connects.push((g.name.clone(), connect));
-                routers.push(g.name.clone());
             }
         }
         let engine = builder.build()?;
@@ -359,7 +376,7 @@ impl Binder {
                 return Err(BindError::Route { group, source });
             }
         }
-        Ok(ConfiguredEngine::new(engine, config, routers))
+        Ok(ConfiguredEngine::new(engine, config))
     }
 
     /// Every disagreement between the bindings and the configuration.

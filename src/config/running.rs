@@ -2,32 +2,27 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::model::Config;
-use crate::{Engine, GroupMode, Report, Shutdown};
-
-/// How long [`ConfiguredEngine::shutdown`] lets routers catch up.
-const ROUTER_DRAIN: Duration = Duration::from_secs(30);
+use crate::{Engine, Report, Shutdown};
 
 /// A running [`Engine`] built by [`Binder::build`](super::Binder::build),
 /// with the configuration it runs.
 ///
 /// It dereferences to the [`Engine`]: `topic`, `poller`, `report` work as
-/// usual. Its [`shutdown`](Self::shutdown) first lets router groups catch up
-/// so the events they forward are not refused by topics closing under them.
+/// usual. Router groups are declared as publishing into their targets
+/// ([`publishes_to`](crate::EngineBuilder::publishes_to)), so shutdown
+/// closes those only after the routers drained.
 pub struct ConfiguredEngine {
     engine: Engine,
     config: Config,
-    /// Threaded router groups, waited for at shutdown.
-    routers: Vec<String>,
 }
 
 impl fmt::Debug for ConfiguredEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConfiguredEngine")
             .field("engine", &self.engine)
-            .field("routers", &self.routers)
             .finish_non_exhaustive()
     }
 }
@@ -41,20 +36,8 @@ impl Deref for ConfiguredEngine {
 }
 
 impl ConfiguredEngine {
-    pub(super) fn new(engine: Engine, config: Config, routers: Vec<String>) -> Self {
-        let routers = routers
-            .into_iter()
-            .filter(|name| {
-                config
-                    .find_group(name)
-                    .is_some_and(|g| g.options.mode != GroupMode::Poll)
-            })
-            .collect();
-        ConfiguredEngine {
-            engine,
-            config,
-            routers,
-        }
+    pub(super) fn new(engine: Engine, config: Config) -> Self {
+        ConfiguredEngine { engine, config }
     }
 
     /// The configuration the engine runs, with every default filled in:
@@ -92,32 +75,21 @@ impl ConfiguredEngine {
         &self.engine
     }
 
-    /// The engine and its configuration, apart. Shutting the engine down
-    /// directly skips waiting for routers (see [`router::drain`](crate::router::drain)).
+    /// The engine and its configuration, apart.
     #[must_use]
     pub fn into_parts(self) -> (Engine, Config) {
         (self.engine, self.config)
     }
 
-    /// Lets router groups catch up (up to 30 s; stop producers first), then
-    /// shuts the engine down, draining: see [`Engine::shutdown`].
+    /// Shuts the engine down, draining: see [`Engine::shutdown`].
     #[must_use = "the report says whether every event was handled"]
     pub fn shutdown(self) -> Report {
-        let names: Vec<&str> = self.routers.iter().map(String::as_str).collect();
-        let _caught_up = crate::router::drain(&self.engine, &names, ROUTER_DRAIN);
         self.engine.shutdown()
     }
 
-    /// Like [`shutdown`](Self::shutdown) within `timeout` overall: routers
-    /// catch up for at most `timeout`, then [`Engine::shutdown_timeout`]
-    /// drains for what is left of it.
+    /// Shuts the engine down within `timeout`: see
+    /// [`Engine::shutdown_timeout`].
     pub fn shutdown_timeout(self, timeout: Duration) -> Shutdown {
-        let deadline = crate::clock::deadline_after(timeout);
-        let names: Vec<&str> = self.routers.iter().map(String::as_str).collect();
-        let _caught_up = crate::router::drain(&self.engine, &names, timeout);
-        let left = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        self.engine.shutdown_timeout(left)
+        self.engine.shutdown_timeout(timeout)
     }
 }

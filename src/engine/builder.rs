@@ -80,6 +80,8 @@ pub struct EngineBuilder {
     metrics: bool,
     latency_sampling: u32,
     memory_budget: u64,
+    /// `publishes_to` edges: (group, topic).
+    edges: Vec<(String, String)>,
 }
 
 /// A `validate` call, applied to its topic at build.
@@ -124,6 +126,7 @@ impl EngineBuilder {
             metrics: true,
             latency_sampling: DEFAULT_LATENCY_SAMPLING,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            edges: Vec::new(),
         }
     }
 
@@ -281,6 +284,49 @@ impl EngineBuilder {
         self
     }
 
+    /// Declares that the listener of group `group` publishes into topic
+    /// `topic` (a router, a stage of a pipeline). Shutdown then closes
+    /// `topic` only after `group` has drained, so the events `group`
+    /// forwards while it drains are accepted rather than refused with
+    /// `Closed`; without the edge, topics close all at once. Dead-letter
+    /// topics need no edge: the failure policy declares them. A cycle of
+    /// edges closes together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use veltrix::{Engine, GroupOptions, TopicOptions};
+    ///
+    /// let engine = Engine::builder()
+    ///     .topic::<u64>("raw", TopicOptions::new(1))
+    ///     .topic::<u64>("clean", TopicOptions::new(1))
+    ///     .subscribe("store", "clean", GroupOptions::workers(1), |_| {
+    ///         veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+    ///     })
+    ///     // Set after build, below: the stage forwards into "clean".
+    ///     .subscribe("stage", "raw", GroupOptions::workers(1), {
+    ///         let clean = std::sync::Arc::new(std::sync::OnceLock::<veltrix::Topic<u64>>::new());
+    ///         move |_| {
+    ///             let clean = clean.clone();
+    ///             veltrix::listener::from_fn(move |e: &u64, _| {
+    ///                 if let Some(clean) = clean.get() {
+    ///                     clean.publish(*e)?;
+    ///                 }
+    ///                 Ok(())
+    ///             })
+    ///         }
+    ///     })
+    ///     .publishes_to("stage", "clean")
+    ///     .build()?;
+    /// let report = engine.shutdown();
+    /// assert!(report.is_drained());
+    /// # Ok::<(), veltrix::BuildError>(())
+    /// ```
+    pub fn publishes_to(mut self, group: &str, topic: &str) -> Self {
+        self.edges.push((group.to_owned(), topic.to_owned()));
+        self
+    }
+
     /// Checks the whole topology, allocates every ring and starts every
     /// worker.
     ///
@@ -349,7 +395,14 @@ impl EngineBuilder {
                 _ => None,
             };
             plan.group_topic.push(topic);
-            plan.dead_letter_topic.push(dead_letter_topic);
+            let mut feeds: Vec<usize> = self
+                .edges
+                .iter()
+                .filter(|(group, _)| group == blueprint.name())
+                .filter_map(|(_, target)| topic_index(target))
+                .collect();
+            feeds.extend(dead_letter_topic);
+            plan.feeds.push(feeds);
             let ctx = StartContext {
                 id,
                 topic: topics[topic].handle.as_ref(),
@@ -437,6 +490,26 @@ impl EngineBuilder {
                         });
                     }
                 }
+            }
+        }
+        for (group, topic) in &self.edges {
+            let missing = if !self.groups.iter().any(|g| g.name() == group) {
+                Some((
+                    "group",
+                    self.groups.iter().map(|g| g.name().to_owned()).collect(),
+                ))
+            } else if !self.topics.iter().any(|t| t.name() == topic) {
+                Some(("topic", known.clone()))
+            } else {
+                None
+            };
+            if let Some((missing, known)) = missing {
+                errors.push(BuildError::UnknownEdge {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    missing,
+                    known,
+                });
             }
         }
         for dedup in &self.dedups {

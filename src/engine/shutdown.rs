@@ -23,14 +23,15 @@ pub const STUCK_GRACE: Duration = Duration::from_millis(20);
 /// panicking does not drain at all).
 pub const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Which topic each group reads and dead-letters into, so shutdown can close
-/// a dead-letter topic only after the groups feeding it have drained.
+/// Which topic each group reads and which it publishes into, so shutdown
+/// can close a topic only after the groups feeding it have drained.
 #[derive(Debug, Default)]
 pub(crate) struct ShutdownPlan {
     /// Index of the topic each group reads.
     pub(crate) group_topic: Vec<usize>,
-    /// Index of the dead-letter topic each group writes to, if any.
-    pub(crate) dead_letter_topic: Vec<Option<usize>>,
+    /// Indices of the topics each group publishes into: its dead-letter
+    /// topic, and the targets declared with `publishes_to`.
+    pub(crate) feeds: Vec<Vec<usize>>,
 }
 
 /// Where [`Engine::shutdown_timeout_with`] sends the events a deadline left
@@ -132,8 +133,9 @@ impl Engine {
     /// listener's `on_shutdown`, joins every worker thread, and returns the
     /// final counts. Poll-mode groups are drained on the calling thread.
     ///
-    /// Topics close in dependency order: a dead-letter topic stays open
-    /// until the groups that write to it have drained. Events that listeners
+    /// Topics close in dependency order: a dead-letter topic, or a topic
+    /// declared with [`publishes_to`](crate::EngineBuilder::publishes_to),
+    /// stays open until the groups that write to it have drained. Events that listeners
     /// publish to other topics while the engine drains are refused with
     /// `Closed`, like any other publish after shutdown began.
     ///
@@ -205,9 +207,8 @@ impl Engine {
             // Close every open topic no running group dead-letters into.
             let mut closed_any = false;
             for (t, is_open) in open.iter_mut().enumerate() {
-                let feeds = (0..running.len()).any(|g| {
-                    running[g] && plan.dead_letter_topic[g] == Some(t) && plan.group_topic[g] != t
-                });
+                let feeds = (0..running.len())
+                    .any(|g| running[g] && plan.feeds[g].contains(&t) && plan.group_topic[g] != t);
                 if *is_open && !feeds {
                     self.topics[t].control.close();
                     *is_open = false;

@@ -11,6 +11,11 @@ use crate::Engine;
 /// [`Engine::shutdown`] closes the topics. Returns `false` if `timeout`
 /// passed first.
 ///
+/// Prefer declaring the edges with
+/// [`EngineBuilder::publishes_to`](crate::EngineBuilder::publishes_to):
+/// shutdown then follows them and needs no wait. This is the polling
+/// alternative, for edges not declared.
+///
 /// Stop your producers first: with events still arriving, the groups may
 /// never be caught up. A group with a halted partition cannot catch up and
 /// is not waited for; names that are not groups of `engine` are ignored. A

@@ -29,16 +29,19 @@
 //!
 //! ## Shutdown
 //!
-//! `Engine::shutdown` closes topics without waiting for routers to finish
-//! publishing, so call [`drain`] first (a config-built
-//! `config::ConfiguredEngine` does it for you).
+//! Declare each router's targets on the builder with
+//! [`publishes_to`](crate::EngineBuilder::publishes_to): `Engine::shutdown`
+//! then closes a target only after the router drained, so nothing it
+//! forwards is refused (`Binder::router` declares them for you). Without
+//! the edges, topics close together and a router forwarding during
+//! shutdown gets `Closed`; [`drain`] (wait until the groups caught up) is
+//! the older, polling way around that.
 //!
 //! # Examples
 //!
 //! ```
-//! use std::time::Duration;
 //! use veltrix::partitioner::by_key;
-//! use veltrix::router::{self, Router};
+//! use veltrix::router::Router;
 //! use veltrix::{Engine, GroupOptions, TopicOptions};
 //!
 //! #[derive(Clone, Debug)]
@@ -58,14 +61,14 @@
 //!     .subscribe("spawner", "spawns", GroupOptions::workers(1), |_| {
 //!         veltrix::listener::from_fn(|s: &Spawn, _ctx| { let _ = s.zone; Ok(()) })
 //!     })
+//!     .publishes_to("router", "spawns")
 //!     .build()?;
 //! rules.connect(&engine)?; // before the first publish
 //!
 //! let entered = engine.topic::<Entered>("entered")?;
 //! entered.publish(Entered { player: 1, zone: 7, has_key: true })?;
 //! entered.publish(Entered { player: 2, zone: 7, has_key: false })?;
-//! assert!(router::drain(&engine, &["router"], Duration::from_secs(5)));
-//! let report = engine.shutdown();
+//! let report = engine.shutdown(); // "router" drains before "spawns" closes
 //! assert_eq!(report.group("spawner").unwrap().handled, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
