@@ -2,7 +2,9 @@
 //! (blocking) into random topics — their own included — with rings of 1–4
 //! slots, threaded and poll-mode groups, and listeners that poll other
 //! groups, every run ends, shutdown returns, and every event is accounted
-//! for: published = handled, with the refused publishes counted.
+//! for: published = consumed (and each group's conservation equation
+//! holds), with the refused publishes counted. Groups may
+//! dead-letter into topics whose groups forward on (dead-letter edges).
 //!
 //! `case_b` and the regression file hold topologies it found that wedged
 //! before the deadlock check re-registered producers whose room was taken.
@@ -14,7 +16,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use proptest::prelude::*;
 use veltrix::listener::from_fn;
-use veltrix::{Engine, GroupOptions, Poller, PublishErrorKind, Topic, TopicOptions};
+use veltrix::{
+    DeadLetter, Engine, Exhausted, FailurePolicy, GroupOptions, Poller, PublishErrorKind, Topic,
+    TopicOptions,
+};
 
 /// Hops an event makes at most: bounds the work of a run.
 const MAX_HOPS: u32 = 3;
@@ -27,6 +32,10 @@ struct Node {
     targets: Vec<usize>,
     /// A poll-mode group this group's listener polls after each event.
     nested: Option<usize>,
+    /// The group fails its events of odd hop counts into a dead-letter
+    /// topic `d<i>`, whose own group (same mode) forwards them on to
+    /// `targets`: a dead-letter edge in the graph.
+    dead_letter: bool,
 }
 
 fn topology() -> impl Strategy<Value = Vec<Node>> {
@@ -37,12 +46,14 @@ fn topology() -> impl Strategy<Value = Vec<Node>> {
                 any::<bool>(),
                 proptest::collection::vec(0..n, 0..3),
                 proptest::option::of(0..n),
+                any::<bool>(),
             )
-                .prop_map(|(capacity, poll, targets, nested)| Node {
+                .prop_map(|(capacity, poll, targets, nested, dead_letter)| Node {
                     capacity: capacity.min(4),
                     poll,
                     targets,
                     nested,
+                    dead_letter,
                 }),
             n,
         )
@@ -51,8 +62,42 @@ fn topology() -> impl Strategy<Value = Vec<Node>> {
 
 type Slots<T> = Arc<Vec<OnceLock<T>>>;
 
-/// Runs one topology with `seeds` events; returns (published, handled,
-/// refused) over all topics and groups.
+/// Publishes `hops + 1` (blocking) into every topic of `targets`, unless
+/// the event made its last hop; counts the refusals, which may only be
+/// `WouldDeadlock` (or `Closed` at shutdown).
+fn forward(topics: &Slots<Topic<u32>>, targets: &[usize], hops: u32, refused: &AtomicU64) {
+    if hops >= MAX_HOPS {
+        return;
+    }
+    for &t in targets {
+        let Some(topic) = topics[t].get() else {
+            continue;
+        };
+        if let Err(e) = topic.publish(hops + 1) {
+            assert!(
+                matches!(
+                    e.kind(),
+                    PublishErrorKind::WouldDeadlock | PublishErrorKind::Closed
+                ),
+                "unexpected refusal {e}"
+            );
+            refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Published and consumed (handled, dead-lettered, or skipped when the
+/// dead-letter topic refused it) over the whole engine, consumed read first: equal sums mean no event was in flight
+/// (all lags 0 is not enough: a group read as idle may get an event from
+/// one read after it).
+fn settled(engine: &Engine) -> (u64, u64) {
+    let consumed: u64 = engine.report().groups.iter().map(|g| g.consumed()).sum();
+    let published: u64 = engine.report().topics.iter().map(|t| t.published).sum();
+    (published, consumed)
+}
+
+/// Runs one topology with `seeds` events; returns (published, consumed:
+/// handled, dead-lettered or skipped, refused) over all topics and groups.
 fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
     let n = nodes.len();
     let topics: Slots<Topic<u32>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
@@ -64,13 +109,40 @@ fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
             &format!("t{i}"),
             TopicOptions::new(1).capacity(node.capacity),
         );
+        if node.dead_letter {
+            builder = builder.dead_letter_topic::<u32>(
+                &format!("d{i}"),
+                TopicOptions::new(1).capacity(node.capacity),
+            );
+        }
     }
-    for (i, node) in nodes.iter().enumerate() {
-        let options = if node.poll {
+    let mode = |node: &Node| {
+        if node.poll {
             GroupOptions::poll()
         } else {
             GroupOptions::workers(1)
-        };
+        }
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let mut options = mode(node);
+        if node.dead_letter {
+            options = options.failure_policy(FailurePolicy::default().on_exhausted(
+                Exhausted::DeadLetter {
+                    topic: format!("d{i}"),
+                },
+            ));
+            let (topics, refused) = (Arc::clone(&topics), Arc::clone(&refused));
+            let targets = node.targets.clone();
+            builder =
+                builder.subscribe(&format!("dg{i}"), &format!("d{i}"), mode(node), move |_| {
+                    let (topics, refused, targets) =
+                        (Arc::clone(&topics), Arc::clone(&refused), targets.clone());
+                    from_fn(move |dead: &DeadLetter<u32>, _| {
+                        forward(&topics, &targets, dead.event, &refused);
+                        Ok(())
+                    })
+                });
+        }
         let (topics, pollers, refused) = (
             Arc::clone(&topics),
             Arc::clone(&pollers),
@@ -85,26 +157,10 @@ fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
             );
             let node = node.clone();
             from_fn(move |hops: &u32, _| {
-                if *hops < MAX_HOPS {
-                    for &t in &node.targets {
-                        let Some(topic) = topics[t].get() else {
-                            continue;
-                        };
-                        match topic.publish(hops + 1) {
-                            Ok(_) => {}
-                            Err(e) => {
-                                assert!(
-                                    matches!(
-                                        e.kind(),
-                                        PublishErrorKind::WouldDeadlock | PublishErrorKind::Closed
-                                    ),
-                                    "unexpected refusal {e}"
-                                );
-                                refused.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
+                if node.dead_letter && hops % 2 == 1 {
+                    return Err("odd hop: to the dead-letter topic".into());
                 }
+                forward(&topics, &node.targets, *hops, &refused);
                 if let Some(p) = node.nested {
                     if let Some(poller) = pollers[p].get() {
                         // Another thread may be polling it: then skip.
@@ -118,18 +174,27 @@ fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
         });
     }
     let engine = builder.build().expect("a valid topology");
+    // The dead-letter groups' pollers: only the host polls them.
+    let mut dead_pollers: Vec<Poller> = Vec::new();
     for i in 0..n {
         let _ = topics[i].set(engine.topic(&format!("t{i}")).unwrap());
         if nodes[i].poll {
             let _ = pollers[i].set(Mutex::new(engine.poller(&format!("g{i}")).unwrap()));
+            if nodes[i].dead_letter {
+                dead_pollers.push(engine.poller(&format!("dg{i}")).unwrap());
+            }
         }
     }
+    let dead_pollers = std::cell::RefCell::new(dead_pollers);
     let poll_all = || {
         let mut moved = 0;
         for p in pollers.iter().filter_map(OnceLock::get) {
             if let Some(mut poller) = p.try_lock() {
                 moved += poller.poll(64);
             }
+        }
+        for poller in dead_pollers.borrow_mut().iter_mut() {
+            moved += poller.poll(64);
         }
         moved
     };
@@ -150,20 +215,17 @@ fn run(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
     // Until quiet: every published event handled.
     loop {
         poll_all();
-        // Handled first, then published: equal sums mean no event was in
-        // flight (all lags 0 is not enough: a group read as idle may get
-        // an event from one read after it).
-        let handled: u64 = engine.report().groups.iter().map(|g| g.handled).sum();
-        let published: u64 = engine.report().topics.iter().map(|t| t.published).sum();
-        if handled == published {
+        let (published, consumed) = settled(&engine);
+        if consumed == published {
             break;
         }
         std::thread::yield_now();
     }
     let report = engine.shutdown();
+    report.check_conservation().expect("conservation holds");
     let published: u64 = report.topics.iter().map(|t| t.published).sum();
-    let handled: u64 = report.groups.iter().map(|g| g.handled).sum();
-    (published, handled, refused.load(Ordering::Relaxed))
+    let consumed: u64 = report.groups.iter().map(|g| g.consumed()).sum();
+    (published, consumed, refused.load(Ordering::Relaxed))
 }
 
 /// `run` on a thread of its own; panics if it panics or gives no answer
@@ -184,14 +246,16 @@ fn guarded(nodes: Vec<Node>, seeds: u64) -> (u64, u64, u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 0, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 0, ..ProptestConfig::default() })]
 
     #[test]
     fn random_topologies_never_wedge_and_lose_nothing(nodes in topology(), seeds in 1u64..12) {
         let shown = format!("{nodes:?}");
-        let (published, handled, _refused) = guarded(nodes, seeds);
-        // Every accepted event was handled by its topic's one group.
-        prop_assert_eq!(handled, published, "{}", shown);
+        let (published, consumed, _refused) = guarded(nodes, seeds);
+        // Every accepted event was consumed by its topic's one group
+        // (handled, dead-lettered, or skipped when its dead-letter topic
+        // refused it).
+        prop_assert_eq!(consumed, published, "{}", shown);
         prop_assert!(published >= seeds);
     }
 }
@@ -210,24 +274,28 @@ fn case_b() {
                 poll: false,
                 targets: vec![],
                 nested: Some(0),
+                dead_letter: false,
             },
             Node {
                 capacity: 2,
                 poll: false,
                 targets: vec![2],
                 nested: Some(1),
+                dead_letter: false,
             },
             Node {
                 capacity: 2,
                 poll: true,
                 targets: vec![1, 3],
                 nested: None,
+                dead_letter: false,
             },
             Node {
                 capacity: 1,
                 poll: false,
                 targets: vec![3, 2],
                 nested: None,
+                dead_letter: false,
             },
         ];
         let (published, handled, _) = guarded(nodes, 11);
