@@ -549,3 +549,49 @@ fn dropping_an_engine_with_a_listener_failing_forever_ends() {
         drop(engine);
     });
 }
+
+/// The same in poll mode: a host thread stuck inside a poll (its listener
+/// does not return) cannot hold `shutdown_timeout` on another thread past
+/// its deadline; the group is reported stuck (worker 0: the poll).
+#[test]
+fn shutdown_timeout_returns_past_a_poll_stuck_on_another_thread() {
+    must_finish(|| {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(parking_lot::Mutex::new(release_rx));
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let entered_tx = Arc::new(parking_lot::Mutex::new(entered_tx));
+        let (rx, tx) = (Arc::clone(&release_rx), Arc::clone(&entered_tx));
+        let engine = Engine::builder()
+            .topic::<u64>("t", TopicOptions::new(1))
+            .subscribe("p", "t", GroupOptions::poll(), move |_| {
+                let (rx, tx) = (Arc::clone(&rx), Arc::clone(&tx));
+                from_fn(move |e: &u64, _| {
+                    if *e == 1 {
+                        let _ = tx.lock().send(());
+                        let _ = rx.lock().recv();
+                    }
+                    Ok(())
+                })
+            })
+            .build()
+            .unwrap();
+        let topic = engine.topic::<u64>("t").unwrap();
+        for i in 0..4 {
+            topic.publish(i).unwrap();
+        }
+        let mut poller = engine.poller("p").unwrap();
+        let host = std::thread::spawn(move || while poller.poll(16) > 0 {});
+        entered_rx.recv().unwrap();
+        let out = engine.shutdown_timeout(Duration::from_millis(50));
+        let g = out.report.group("p").unwrap();
+        assert_eq!(g.stuck.len(), 1, "{g:?}");
+        assert_eq!((g.stuck[0].worker, g.stuck[0].sequence), (0, 1));
+        assert_eq!(
+            out.unhandled.len(),
+            0,
+            "the stuck poll's topic is not taken from"
+        );
+        release_tx.send(()).unwrap();
+        host.join().unwrap();
+    });
+}

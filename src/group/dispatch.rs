@@ -319,7 +319,6 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
             tally.add_to(counters);
         });
-        counters.in_partition.store(0, Ordering::Relaxed);
         if consumed > 0 {
             // A panicking `on_batch_end` must not kill the worker either.
             add(&counters.drop_panics, guarded(|| listener.on_batch_end()));

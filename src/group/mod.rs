@@ -59,10 +59,10 @@ pub(crate) struct WorkerCounters {
     pub(crate) polls: AtomicU64,
     /// Poll calls that used their whole budget with events left.
     pub(crate) budget_exhausted: AtomicU64,
-    /// Threaded workers: the partition (+ 1) and sequence of the event the
-    /// listener is handling; 0 when outside the listener. Stored by the
-    /// worker only (a plain store per event, on its own line), read when a
-    /// shutdown deadline finds the worker still busy.
+    /// Threaded workers: the partition (+ 1; 0 before the first) and
+    /// sequence of the event last handed to the listener. Stored by the
+    /// worker only (plain stores, per drain and per event, on its own
+    /// line), read when a shutdown deadline finds the worker still busy.
     pub(crate) in_partition: AtomicU64,
     pub(crate) in_sequence: AtomicU64,
 }
@@ -95,6 +95,32 @@ pub(crate) struct GroupCore<E> {
     rings: Vec<Arc<Ring<Entry<E>>>>,
     /// This group's cursor index in each ring.
     reader_index: usize,
+}
+
+impl GroupShared {
+    /// Records worker `worker` (0 for a poll group: the thread inside its
+    /// poll), still inside its listener after a shutdown deadline and its
+    /// grace, as stuck.
+    pub(crate) fn left_behind(&self, worker: usize) {
+        let counters = &self.counters[worker];
+        let partition = counters
+            .in_partition
+            .load(Ordering::Relaxed)
+            .saturating_sub(1) as u32;
+        let sequence = counters.in_sequence.load(Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        tracing::error!(group = %self.name, worker, partition, sequence, "veltrix: shutdown deadline passed with a listener still running; left behind");
+        self.stuck.lock().push(StuckWorker {
+            worker,
+            partition,
+            sequence,
+        });
+    }
+
+    /// Whether a shutdown deadline left a worker of this group behind.
+    pub(crate) fn has_stuck_workers(&self) -> bool {
+        !self.stuck.lock().is_empty()
+    }
 }
 
 impl<E> GroupCore<E> {

@@ -314,6 +314,10 @@ where
         self.core.shared.abort.store(true, Ordering::SeqCst);
     }
 
+    fn has_stuck_workers(&self) -> bool {
+        self.core.shared.has_stuck_workers()
+    }
+
     /// Drains the group on the calling thread (the one shutting down), until
     /// every partition is done or `deadline` passes. Called from inside one
     /// of this group's own polls (a listener shutting the engine down), it
@@ -323,7 +327,24 @@ where
         if drives(self.core.shared.id) {
             return;
         }
-        let mut state = self.state.lock();
+        let mut state = match deadline {
+            None => self.state.lock(),
+            Some(deadline) => {
+                let grace = deadline.checked_add(crate::STUCK_GRACE).unwrap_or(deadline);
+                match self.state.try_lock_until(grace) {
+                    Some(state) => state,
+                    None => {
+                        // A poll on another thread holds the group past the
+                        // deadline: its listener does not return. Left
+                        // behind like a stuck worker; that poll stops at
+                        // its next event.
+                        self.abort();
+                        self.core.shared.left_behind(0);
+                        return;
+                    }
+                }
+            }
+        };
         if state.finished {
             return;
         }
@@ -439,6 +460,10 @@ where
 
     fn id(&self) -> u64 {
         self.0.id()
+    }
+
+    fn has_stuck_workers(&self) -> bool {
+        self.0.core.shared.has_stuck_workers()
     }
 
     fn assist(&self) -> usize {

@@ -58,11 +58,15 @@ pub struct GroupReport {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct StuckWorker {
-    /// The worker's index in its group (its thread is `veltrix-<group>-<worker>`).
+    /// The worker's index in its group (its thread is
+    /// `veltrix-<group>-<worker>`); 0 for a poll-mode group, whose stuck
+    /// "worker" is a poll on a host thread.
     pub worker: usize,
-    /// The partition it was handling.
+    /// The partition of the event last handed to its listener.
     pub partition: u32,
-    /// The sequence of the event its listener was handling.
+    /// The sequence of that event: the one the listener is stuck in, or,
+    /// if it is stuck in a hook after it (`on_batch_end`, `on_shutdown`),
+    /// the last one it handled.
     pub sequence: u64,
 }
 

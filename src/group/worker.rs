@@ -108,27 +108,6 @@ where
     cursors
 }
 
-impl<E> ThreadedGroup<E> {
-    /// Records worker `worker`, still inside its listener after a shutdown
-    /// deadline and its grace, as stuck.
-    fn left_behind(&self, worker: usize) {
-        let shared = &self.core.shared;
-        let counters = &shared.counters[worker];
-        let partition = counters
-            .in_partition
-            .load(Ordering::Relaxed)
-            .saturating_sub(1) as u32;
-        let sequence = counters.in_sequence.load(Ordering::Relaxed);
-        #[cfg(feature = "tracing")]
-        tracing::error!(group = %shared.name, worker, partition, sequence, "veltrix: shutdown deadline passed with a listener still running; left behind");
-        shared.stuck.lock().push(super::StuckWorker {
-            worker,
-            partition,
-            sequence,
-        });
-    }
-}
-
 /// A group running on worker threads.
 pub(crate) struct ThreadedGroup<E> {
     pub(crate) core: Arc<GroupCore<E>>,
@@ -188,7 +167,7 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
             if deadline.is_some() && !handle.is_finished() {
                 // Left behind: it exits by itself once its listener returns
                 // (it has been aborted). Its readers stay with it.
-                self.left_behind(worker);
+                self.core.shared.left_behind(worker);
                 continue;
             }
             // Listener panics are caught inside the loop; a join error could
@@ -205,7 +184,7 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     }
 
     fn has_stuck_workers(&self) -> bool {
-        !self.core.shared.stuck.lock().is_empty()
+        self.core.shared.has_stuck_workers()
     }
 
     fn dead_letter_rest(&self) -> u64 {
