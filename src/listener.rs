@@ -46,8 +46,11 @@ impl<'a> EventContext<'a> {
 
     /// When it was published: for every event of a topic declared with
     /// [`TopicOptions::timestamps(true)`](crate::TopicOptions::timestamps);
-    /// otherwise only for the events the latency metrics sample and for
-    /// events published in batches.
+    /// otherwise only for the events the latency metrics sample (those
+    /// whose [`sequence`](Self::sequence) is a multiple of
+    /// [`latency_sampling`](crate::EngineBuilder::latency_sampling)), and
+    /// for none with metrics off. Events of one `publish_batch` share one
+    /// time.
     #[must_use]
     pub fn published_at(&self) -> Option<Timestamp> {
         self.published_at

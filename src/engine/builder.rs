@@ -17,7 +17,7 @@ use crate::partitioner::Partitioner;
 use crate::ring::Claimers;
 use crate::ring::Ring;
 use crate::rules;
-use crate::topic::{DedupSpec, Entry, PartitionerKind, Topic, TopicOptions, Validator};
+use crate::topic::{stamped_sequences, DedupSpec, PartitionerKind, Topic, TopicOptions, Validator};
 use crate::topic::{Producer, Producers, Route};
 
 /// Per-worker bookkeeping besides the histograms (counters, thread-local
@@ -691,7 +691,7 @@ fn close_all(topics: &[TopicEntry], groups: &[Arc<dyn GroupControl>]) {
 /// A topic once its rings exist.
 pub(super) struct BuiltTopic {
     pub(super) entry: TopicEntry,
-    /// One `Box<Vec<Reader<Entry<E>>>>` per reading group, in order.
+    /// One `Box<Vec<Reader<E>>>` per reading group, in order.
     pub(super) readers: Vec<Box<dyn Any>>,
 }
 
@@ -732,6 +732,16 @@ struct TypedTopic<E> {
     clone: Option<Box<dyn Any + Send + Sync>>,
 }
 
+impl<E> TypedTopic<E> {
+    /// Who claims the sequences of its rings.
+    fn claimers(&self) -> Claimers {
+        match self.options.producers {
+            Producers::Multi => Claimers::Shared,
+            Producers::Single => Claimers::Sole,
+        }
+    }
+}
+
 impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
     fn name(&self) -> &str {
         &self.name
@@ -751,7 +761,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             capacity,
             ..
         } = self.options;
-        Ring::<Entry<E>>::footprint(capacity, readers) * u128::from(partitions)
+        Ring::<E>::footprint(capacity, readers, self.claimers()) * u128::from(partitions)
     }
 
     fn event_type(&self) -> (TypeId, &'static str) {
@@ -795,19 +805,17 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         // Refuse sizes no allocator could satisfy before trying: a 64-bit
         // address space cannot hold more than isize::MAX bytes per allocation.
         let total = self.footprint(readers);
-        if Ring::<Entry<E>>::footprint(capacity, readers) > isize::MAX as u128 {
+        let claimers = self.claimers();
+        if Ring::<E>::footprint(capacity, readers, claimers) > isize::MAX as u128 {
             return Err(too_large(total));
         }
-        let claimers = match self.options.producers {
-            Producers::Multi => Claimers::Shared,
-            Producers::Single => Claimers::Sole,
-        };
+        let timed = stamped_sequences(self.options.timestamps, sampling);
         let mut rings = Vec::with_capacity(partitions as usize);
         let mut lanes = Vec::new();
         let mut per_group: Vec<Vec<_>> = (0..readers).map(|_| Vec::new()).collect();
         for _ in 0..partitions {
             let (ring, readers, sole) =
-                Ring::<Entry<E>>::new(capacity, readers, claimers).map_err(|_| too_large(total))?;
+                Ring::<E>::new(capacity, readers, claimers, timed).map_err(|_| too_large(total))?;
             rings.push(ring);
             lanes.extend(sole);
             for (list, reader) in per_group.iter_mut().zip(readers) {
@@ -820,7 +828,6 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             rings.into_boxed_slice(),
             self.route,
             &self.options,
-            sampling,
             self.dedup,
             self.validators,
         );

@@ -82,7 +82,7 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             // SAFETY: forwarded from this function's own contract: no group
             // of this topic is consuming.
             let entries = unsafe { ring.take_unconsumed() };
-            events.extend(entries.into_iter().map(|entry| entry.event));
+            events.extend(entries);
         }
         (events.len(), Box::new(events))
     }

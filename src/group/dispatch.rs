@@ -14,7 +14,7 @@ use super::{GroupShared, WorkerCounters};
 use crate::clock::{self, Timestamp};
 use crate::listener::{EventContext, Listener};
 use crate::ring::{Reader, Ring};
-use crate::topic::{DedupSpec, Entry, Topic};
+use crate::topic::{DedupSpec, Topic};
 
 /// An event waiting for its next attempt.
 #[derive(Debug)]
@@ -32,18 +32,14 @@ struct Retry {
 #[repr(align(128))]
 pub(crate) struct PartitionCursor<E> {
     pub(crate) partition: u32,
-    pub(crate) reader: Reader<Entry<E>>,
+    pub(crate) reader: Reader<E>,
     retry: Option<Retry>,
     halted: bool,
     dedup: Option<DedupWindow>,
 }
 
 impl<E> PartitionCursor<E> {
-    pub(crate) fn new(
-        partition: u32,
-        reader: Reader<Entry<E>>,
-        dedup_window: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(partition: u32, reader: Reader<E>, dedup_window: Option<usize>) -> Self {
         PartitionCursor {
             partition,
             reader,
@@ -53,7 +49,7 @@ impl<E> PartitionCursor<E> {
         }
     }
 
-    pub(crate) fn ring(&self) -> &Ring<Entry<E>> {
+    pub(crate) fn ring(&self) -> &Ring<E> {
         self.reader.ring()
     }
 
@@ -193,7 +189,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let retrying = retry.as_ref().map(|r| r.sequence);
         let dedup_on = dedup.is_some() && self.dedup_id.is_some();
         let mut tally = Tally::default();
-        let handle = |tally: &mut Tally, sequence: u64, entry: &Entry<E>, last: bool| {
+        let handle = |tally: &mut Tally, sequence: u64, event: &E, last: bool, published: u64| {
             // A shutdown deadline that passed stops the batch between events,
             // not only between batches: no listener starts after it.
             if shared.abort.load(Ordering::Relaxed) {
@@ -204,7 +200,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
-                    match catch_unwind(AssertUnwindSafe(|| (id.spec().id)(&entry.event))) {
+                    match catch_unwind(AssertUnwindSafe(|| (id.spec().id)(event))) {
                         Ok(id) if window.seen(id) => {
                             tally.deduplicated += 1;
                             return ControlFlow::Continue(());
@@ -219,7 +215,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 group: &shared.name,
                 partition,
                 sequence,
-                published_at: Timestamp::from_raw(entry.published),
+                published_at: Timestamp::from_raw(published),
                 end_of_batch: last,
             };
             // Latency is sampled: one event in `sample_mask + 1` of each
@@ -229,14 +225,14 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             counters.in_sequence.store(sequence, Ordering::Relaxed);
             let sampled = histograms.is_some() && sequence & sample_mask == 0;
             let start = if sampled { clock::now_raw() } else { 0 };
-            let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(&entry.event, &ctx)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(event, &ctx)));
             if sampled {
                 let end = clock::now_raw();
                 if let Some(histograms) = histograms {
                     // Locked only to record (one sampled event in 64 by
                     // default, uncontended): never while the listener runs,
                     // so a listener may take a metrics snapshot.
-                    histograms.lock().record(entry.published, start, end);
+                    histograms.lock().record(published, start, end);
                 }
             }
             let error = match outcome {
@@ -298,7 +294,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     let delivered = self
                         .dead_letters
                         .as_ref()
-                        .is_some_and(|sink| sink.send(&entry.event, error, failures, &from, true));
+                        .is_some_and(|sink| sink.send(event, error, failures, &from, true));
                     #[cfg(feature = "tracing")]
                     tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
                     if delivered {
@@ -349,7 +345,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let consumed = cursor.reader.drain_settled(
             usize::MAX,
             &mut 0u64,
-            |_, sequence, entry, _| {
+            |_, sequence, event, _, _| {
                 let attempts = retry
                     .as_ref()
                     .filter(|r| r.sequence == sequence)
@@ -363,7 +359,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 let error = "the shutdown deadline passed before the group handled it".to_owned();
                 // Never wait here: the dead-letter group may be a poll-mode
                 // group that only this very shutdown will drain.
-                if sink.send(&entry.event, error, attempts, &from, false) {
+                if sink.send(event, error, attempts, &from, false) {
                     ControlFlow::Continue(())
                 } else {
                     ControlFlow::Break(())

@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use crate::error::BuildError;
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{Reader, Ring};
-use crate::topic::{Entry, Topic};
+use crate::topic::Topic;
 use dispatch::{DedupId, Dispatcher, PartitionCursor};
 use poller::{PollGroup, SharedPollGroup};
 
@@ -92,7 +92,7 @@ pub(crate) struct GroupShared {
 /// A group's shared state plus its view of the topic's rings.
 pub(crate) struct GroupCore<E> {
     pub(crate) shared: GroupShared,
-    rings: Vec<Arc<Ring<Entry<E>>>>,
+    rings: Vec<Arc<Ring<E>>>,
     /// This group's cursor index in each ring.
     reader_index: usize,
 }
@@ -243,7 +243,7 @@ pub(crate) struct StartContext<'a> {
     pub(crate) id: u64,
     /// The `Topic<E>` the group reads.
     pub(crate) topic: &'a dyn Any,
-    /// The `Vec<Reader<Entry<E>>>` made for it, one per partition.
+    /// The `Vec<Reader<E>>` made for it, one per partition.
     pub(crate) readers: Box<dyn Any>,
     /// The dead-letter `Topic<DeadLetter<E>>` and its `fn(&E) -> E`, when the
     /// policy names one.
@@ -314,7 +314,7 @@ where
             .expect("builder checked the event type");
         let readers = *ctx
             .readers
-            .downcast::<Vec<Reader<Entry<E>>>>()
+            .downcast::<Vec<Reader<E>>>()
             .expect("builder checked the event type");
         let dead_letters = ctx
             .dead_letter
@@ -359,7 +359,7 @@ where
             reader_index: readers.first().map_or(0, Reader::index),
         });
         let assignment = assign::assign(topic.partitions(), workers, self.options.assignment);
-        let mut readers: Vec<Option<Reader<Entry<E>>>> = readers.into_iter().map(Some).collect();
+        let mut readers: Vec<Option<Reader<E>>> = readers.into_iter().map(Some).collect();
         let info_for = |worker: usize, partitions: &[u32]| WorkerInfo {
             group: self.name.clone(),
             topic: self.topic.clone(),
@@ -409,7 +409,7 @@ where
 }
 
 fn take_cursors<E>(
-    readers: &mut [Option<Reader<Entry<E>>>],
+    readers: &mut [Option<Reader<E>>],
     partitions: &[u32],
     dedup_window: Option<usize>,
 ) -> Vec<PartitionCursor<E>> {

@@ -50,7 +50,8 @@ fn sole_producer_one_reader_wrap_around() {
     model(|| {
         const EVENTS: usize = 3;
         let book = Book::new(EVENTS, 1);
-        let (ring, mut readers, sole) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Sole).unwrap();
+        let (ring, mut readers, sole) =
+            Ring::<Tracked>::new(CAPACITY, 1, Claimers::Sole, None).unwrap();
         let mut sole = sole.expect("a sole ring has its producer");
         let values: Vec<_> = (0..EVENTS as u64).map(|id| book.value(id)).collect();
         let producer = thread::spawn(move || {
@@ -91,7 +92,7 @@ fn sole_producer_one_reader_wrap_around() {
 fn sole_close_rejects_later_publishes_and_keeps_earlier_ones() {
     model(|| {
         let book = Book::new(1, 1);
-        let (ring, mut readers, sole) = Ring::<Tracked>::new(2, 1, Claimers::Sole).unwrap();
+        let (ring, mut readers, sole) = Ring::<Tracked>::new(2, 1, Claimers::Sole, None).unwrap();
         let mut sole = sole.expect("a sole ring has its producer");
         let value = book.value(0);
         let producer = thread::spawn(move || match sole.burst() {
@@ -131,7 +132,7 @@ fn park_handshake_never_loses_a_wake_up() {
     for claimers in [Claimers::Shared, Claimers::Sole] {
         model(move || {
             let book = Book::new(1, 1);
-            let (ring, mut readers, sole) = Ring::<Tracked>::new(2, 1, claimers).unwrap();
+            let (ring, mut readers, sole) = Ring::<Tracked>::new(2, 1, claimers, None).unwrap();
             let value = book.value(0);
             let producer = {
                 let ring = ring.clone();
@@ -166,7 +167,7 @@ fn park_handshake_never_loses_a_wake_up() {
 fn gate_handshake_never_loses_a_notify() {
     model(|| {
         let book = Book::new(1, 1);
-        let (ring, mut readers, _) = Ring::<Tracked>::new(1, 1, Claimers::Shared).unwrap();
+        let (ring, mut readers, _) = Ring::<Tracked>::new(1, 1, Claimers::Shared, None).unwrap();
         assert!(ring.try_push(book.value(0)).is_ok());
         let mut reader = readers.pop().unwrap();
         let consumer = thread::spawn(move || {

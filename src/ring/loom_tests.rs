@@ -225,7 +225,8 @@ fn two_producers_one_reader_wrap_around() {
         // `CAPACITY` slots.
         const EVENTS: usize = 3;
         let book = Book::new(EVENTS, 1);
-        let (ring, mut readers, _) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Shared).unwrap();
+        let (ring, mut readers, _) =
+            Ring::<Tracked>::new(CAPACITY, 1, Claimers::Shared, None).unwrap();
         let producers: Vec<_> = [vec![0, 1], vec![2]]
             .into_iter()
             .map(|ids| {
@@ -270,7 +271,7 @@ fn one_producer_two_groups_gate_the_producer() {
     model(|| {
         const EVENTS: usize = CAPACITY + 1;
         let book = Book::new(EVENTS, 2);
-        let (ring, readers, _) = Ring::<Tracked>::new(CAPACITY, 2, Claimers::Shared).unwrap();
+        let (ring, readers, _) = Ring::<Tracked>::new(CAPACITY, 2, Claimers::Shared, None).unwrap();
         let producer = {
             let ring = ring.clone();
             let book = StdArc::clone(&book);
@@ -280,7 +281,7 @@ fn one_producer_two_groups_gate_the_producer() {
                     batch.push(book.value(id));
                 }
                 // The ring is empty: the batch fits.
-                ring.try_push_batch(&mut batch).unwrap();
+                ring.try_push_batch(&mut batch, 0).unwrap();
                 push_some(&ring, vec![book.value(CAPACITY as u64)])
             })
         };
@@ -323,7 +324,7 @@ fn one_producer_two_groups_gate_the_producer() {
 fn close_rejects_later_claims_and_keeps_earlier_ones() {
     model(|| {
         let book = Book::new(1, 1);
-        let (ring, mut readers, _) = Ring::<Tracked>::new(2, 1, Claimers::Shared).unwrap();
+        let (ring, mut readers, _) = Ring::<Tracked>::new(2, 1, Claimers::Shared, None).unwrap();
         let producer = {
             let ring = ring.clone();
             let value = book.value(0);

@@ -19,12 +19,17 @@
 //!    one [`SoleProducer`] (not `Clone`, made once per ring) counts sequences
 //!    in a field of its own and caches the gating bound there too, so a
 //!    claim is an addition and a compare.
-//! 2. **Write and publish.** The producer writes its slot and marks it
-//!    available by storing `seq + 1` in the slot's `stamp` with `Release`
-//!    (the Disruptor's `availableBuffer`, kept beside the value so both share
-//!    a cache line). A reader reads a slot only after an `Acquire` load of
-//!    its stamp returned exactly `seq + 1`, so it never sees a half-written
-//!    slot, and it never reads the producers' claim word to find out.
+//! 2. **Write and publish.** The producer writes its slot. Through a shared
+//!    claim it then marks the slot available by storing `seq + 1` in the
+//!    slot's `stamp` with `Release` (the Disruptor's `availableBuffer`, an
+//!    array of its own beside the values): a reader reads a slot only after
+//!    an `Acquire` load of its stamp returned exactly `seq + 1`, so it never
+//!    sees a half-written slot, and it never reads the producers' claim word
+//!    to find out. A sole producer publishes in order, so it needs no stamps:
+//!    it stores its published count once per burst (`Release`) and readers
+//!    read every slot below it. Slots hold the bare value: a `u64` event
+//!    takes 8 bytes, 8 per cache line (publish times of the sampled
+//!    sequences live beside the ring, in [`times`]).
 //! 3. **Read.** Each reader (a listener group) owns one cursor: the next
 //!    sequence it will read; every earlier slot is released. Readers borrow
 //!    slots in place, so any number of groups read the same event and nothing
@@ -66,6 +71,7 @@ mod barrier;
 mod reader;
 mod sole;
 mod staging;
+mod times;
 mod wait;
 #[cfg(not(veltrix_loom))]
 mod waits_for;
@@ -94,6 +100,7 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
+use times::Times;
 use wait::{ProducerGate, ReaderWake};
 
 /// Bit of `claim` that marks a multi-producer ring closed (and that a
@@ -142,14 +149,8 @@ pub(crate) enum Claimers {
     Sole,
 }
 
-/// One slot: the value and the sequence it holds.
-struct Slot<T> {
-    /// `seq + 1` of the value last published into this slot; 0 while the slot
-    /// has never been written. Invariant: `stamp != 0` exactly when `value`
-    /// is initialised.
-    stamp: AtomicU64,
-    value: UnsafeCell<MaybeUninit<T>>,
-}
+/// The place of one value in the ring.
+type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 
 /// What only a sole producer writes and its readers poll.
 struct SoleState {
@@ -174,6 +175,10 @@ struct Seal {
     /// Ring-held values whose `Drop` panicked (caught in `drop_held`). Only
     /// touched when that happens, so it lives on this cold line.
     drop_panics: AtomicU64,
+    /// Single-producer rings: the first sequence [`Ring::take_unconsumed`]
+    /// moved out (it takes everything from there to `end`); [`OPEN`] until
+    /// it ran.
+    taken: AtomicU64,
 }
 
 /// A bounded ring read by a fixed set of cursors.
@@ -192,8 +197,18 @@ pub(crate) struct Ring<T> {
     /// One cursor per reader: the next sequence that reader will read. Only
     /// the [`Reader`] with that index stores to it.
     cursors: Box<[CachePadded<AtomicU64>]>,
-    /// `capacity` slots; `capacity` is a power of two, `mask = capacity - 1`.
-    slots: Box<[Slot<T>]>,
+    /// `capacity` values; `capacity` is a power of two, `mask = capacity - 1`.
+    ///
+    /// Which values are initialised: through shared claims, exactly those
+    /// whose stamp is not 0; through a sole producer, those of the last
+    /// `capacity` sequences below its published count, except the ones
+    /// from `seal.taken` on.
+    values: Box<[Cell<T>]>,
+    /// Shared claims: one per value, `seq + 1` of the value last published
+    /// there, 0 while it holds none. Sole claims: empty.
+    stamps: Box<[AtomicU64]>,
+    /// Publish times of the sampled sequences.
+    times: Times,
     capacity: u64,
     mask: u64,
     claimers: Claimers,
@@ -224,13 +239,16 @@ pub(crate) type NewRing<T> = (Arc<Ring<T>>, Vec<Reader<T>>, Option<SoleProducer<
 
 impl<T> Ring<T> {
     /// Allocates a ring of `capacity` slots (a power of two, at least 1) read
-    /// by `readers` cursors (at least one), and returns it
-    /// with one [`Reader`] per cursor, in the same order, and its one
-    /// [`SoleProducer`] if `claimers` is [`Claimers::Sole`].
+    /// by `readers` cursors (at least one), keeping a publish time for the
+    /// sequences with `seq & mask == 0` if `sampled` is `Some(mask)` (`mask +
+    /// 1` a power of two), and returns it with one [`Reader`] per cursor, in
+    /// the same order, and its one [`SoleProducer`] if `claimers` is
+    /// [`Claimers::Sole`].
     pub(crate) fn new(
         capacity: usize,
         readers: usize,
         claimers: Claimers,
+        sampled: Option<u64>,
     ) -> Result<NewRing<T>, AllocError> {
         assert!(
             capacity.is_power_of_two(),
@@ -238,15 +256,19 @@ impl<T> Ring<T> {
         );
         assert!(readers > 0, "a ring needs at least one reader");
         barrier::init();
-        let bytes = (capacity as u128) * (mem::size_of::<Slot<T>>() as u128);
-        let mut slots = Vec::new();
-        if slots.try_reserve_exact(capacity).is_err() {
+        let bytes = Self::footprint(capacity, readers, claimers);
+        let stamped = match claimers {
+            Claimers::Shared => capacity,
+            Claimers::Sole => 0,
+        };
+        let mut values = Vec::new();
+        let mut stamps = Vec::new();
+        if values.try_reserve_exact(capacity).is_err() || stamps.try_reserve_exact(stamped).is_err()
+        {
             return Err(AllocError { bytes });
         }
-        slots.extend((0..capacity).map(|_| Slot {
-            stamp: AtomicU64::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-        }));
+        values.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        stamps.extend((0..stamped).map(|_| AtomicU64::new(0)));
         let ring = Arc::new(Ring {
             claim: CachePadded::new(AtomicU64::new(match claimers {
                 Claimers::Shared => 0,
@@ -261,11 +283,14 @@ impl<T> Ring<T> {
                 busy: AtomicBool::new(false),
                 end: AtomicU64::new(OPEN),
                 drop_panics: AtomicU64::new(0),
+                taken: AtomicU64::new(OPEN),
             }),
             cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
-            slots: slots.into_boxed_slice(),
+            values: values.into_boxed_slice(),
+            stamps: stamps.into_boxed_slice(),
+            times: Times::new(capacity as u64, sampled),
             capacity: capacity as u64,
             mask: capacity as u64 - 1,
             claimers,
@@ -283,12 +308,31 @@ impl<T> Ring<T> {
     }
 
     /// Bytes a ring of `capacity` slots read by `readers` cursors
-    /// allocates: the ring itself, its slots and its cursors. Saturates
-    /// rather than overflows, so it can size a request before refusing it.
-    pub(crate) fn footprint(capacity: usize, readers: usize) -> u128 {
+    /// allocates: the ring itself, its values, stamps and cursors (its
+    /// publish times take at most one word per slot more). Cannot overflow,
+    /// so it can size a request before refusing it.
+    pub(crate) fn footprint(capacity: usize, readers: usize, claimers: Claimers) -> u128 {
         let fixed = mem::size_of::<Ring<T>>() as u128;
-        let cursors = readers as u128 * mem::size_of::<CachePadded<AtomicU64>>() as u128;
-        fixed + cursors + capacity as u128 * mem::size_of::<Slot<T>>() as u128
+        let word = mem::size_of::<AtomicU64>() as u128;
+        let cursors = readers as u128 * (mem::size_of::<CachePadded<AtomicU64>>() as u128 + word);
+        let per_slot = mem::size_of::<Cell<T>>() as u128
+            + match claimers {
+                Claimers::Shared => word,
+                Claimers::Sole => 0,
+            };
+        fixed + cursors + capacity as u128 * per_slot
+    }
+
+    /// The publish time recorded for `seq` (a raw clock reading; 0 = none):
+    /// only sampled sequences have one. Call it while reading `seq`.
+    #[inline]
+    pub(crate) fn published_at(&self, seq: u64) -> u64 {
+        self.times.get(seq)
+    }
+
+    /// Whether this ring records a publish time for some sequences.
+    pub(crate) fn is_timed(&self) -> bool {
+        self.times.any()
     }
 
     /// Number of slots.
@@ -355,7 +399,7 @@ impl<T> Ring<T> {
     #[cfg(test)]
     pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
         let mut pending = Some(value);
-        self.push_from(&mut pending, |_, _| {}, || Err(()))
+        self.push_from(&mut pending, || 0, || Err(()))
             .map_err(|why| {
                 let why = match why {
                     Refused::Closed => PushError::Closed,
@@ -371,8 +415,8 @@ impl<T> Ring<T> {
     /// Publishes the value in `pending` through a shared claim, in place:
     /// the value moves once, from `pending` straight into its slot (the
     /// slot's old value takes its place there until it is dropped), so
-    /// publishing costs no stack for the value, whatever its size. `stamp`
-    /// may adjust the value for its sequence once the claim succeeded (it
+    /// publishing costs no stack for the value, whatever its size. If the
+    /// ring samples the value's sequence, `now` gives its publish time (it
     /// runs between the claim and the publish, and must neither block nor
     /// panic). While the ring is full, calls `on_full` and claims again if
     /// it returns `Ok` (it may wait for room), and gives up with its error
@@ -386,7 +430,7 @@ impl<T> Ring<T> {
     pub(crate) fn push_from<F>(
         &self,
         pending: &mut Option<T>,
-        stamp: impl FnOnce(&mut T, u64),
+        now: impl FnOnce() -> u64,
         mut on_full: impl FnMut() -> Result<(), F>,
     ) -> Result<u64, Refused<F>> {
         let value: *mut T = pending.as_mut().expect("nothing to push");
@@ -397,13 +441,12 @@ impl<T> Ring<T> {
                 Err(PushError::Full) => on_full().map_err(Refused::Full)?,
             }
         };
-        // SAFETY: `value` points into `pending`, which is borrowed for this
-        // call and initialised (`Some`).
-        stamp(unsafe { &mut *value }, seq);
+        self.times.record(seq, now);
         // SAFETY: `try_claim` just gave this thread `seq`, unwritten (its
-        // gating check saw the cursors); `value` points to an initialised
-        // `T` outside the ring.
+        // gating check saw the cursors); `value` points into `pending`,
+        // borrowed for this call, to an initialised `T` outside the ring.
         let swapped = unsafe { self.write_from(seq, value) };
+        self.mark_published(seq);
         if !swapped {
             // SAFETY: the value moved into its slot: `pending` must not drop
             // it again, so it is emptied without dropping its contents.
@@ -428,15 +471,18 @@ impl<T> Ring<T> {
     /// swapped into its slot, the slot's old value (of the previous lap)
     /// into the value's staging place, and once the whole run is published
     /// those old values are dropped there, one at a time. So a batch stages
-    /// nothing but `values` itself. Returns the sequence of the first value.
+    /// nothing but `values` itself. The sampled sequences of the run get
+    /// the publish time `time`. Returns the sequence of the first value.
     pub(crate) fn try_push_batch<const BYTES: usize>(
         &self,
         values: &mut Staging<T, BYTES>,
+        time: u64,
     ) -> Result<u64, PushError> {
         debug_assert_eq!(values.head, 0, "a batch is staged from the start");
         let n = values.len;
         debug_assert!(n >= 1 && n as u64 <= self.capacity);
         let start = self.try_claim(n as u64)?;
+        self.times.record_run(start, n as u64, time);
         // Sequences below `capacity` fill a slot for the first time; from
         // `first_old` on, each overwrites the value of the previous lap.
         let first_old = if start >= self.capacity {
@@ -451,6 +497,7 @@ impl<T> Ring<T> {
             // written once, here; staged value `i < len` is initialised (the
             // `Staging` invariant, `head == 0`) and not inside the ring.
             let swapped = unsafe { self.write_from(start + i as u64, values.slot(i)) };
+            self.mark_published(start + i as u64);
             debug_assert_eq!(swapped, i >= first_old && mem::needs_drop::<T>());
         }
         // Staged values `..first_old` moved into first-lap slots; the places
@@ -510,8 +557,9 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Moves the value at `value` into the slot of `seq` and publishes it. If
-    /// the slot held the value of the previous lap and `T` has drop glue,
+    /// Moves the value at `value` into the slot of `seq` (a shared claim then
+    /// publishes it with [`mark_published`](Self::mark_published); a sole
+    /// producer with its count, once per burst). If the slot held the value of the previous lap and `T` has drop glue,
     /// that value is moved to `value` in exchange and this returns `true`:
     /// the caller drops it (with [`drop_held`](Self::drop_held)) after
     /// publishing. Otherwise `value` is left moved-out and this returns
@@ -529,23 +577,23 @@ impl<T> Ring<T> {
     /// if this returns `false`, as the old value if it returns `true`.
     #[inline]
     unsafe fn write_from(&self, seq: u64, value: *mut T) -> bool {
-        let slot = self.slot(seq);
-        let swapped = slot.value.with_mut(|cell| {
+        self.cell(seq).with_mut(|cell| {
             let cell = cell.cast::<T>();
             if seq >= self.capacity && mem::needs_drop::<T>() {
-                debug_assert_eq!(
-                    slot.stamp.load(Ordering::Relaxed),
-                    seq - self.capacity + 1,
+                debug_assert!(
+                    self.claimers == Claimers::Sole
+                        || self.stamp(seq).load(Ordering::Relaxed) == seq - self.capacity + 1,
                     "slot must hold the value of the previous lap"
                 );
                 // SAFETY: the claim of `seq` is ours alone, and the gating
                 // check before it saw every reader cursor past
                 // `seq - capacity`. A cursor passes a sequence only in
-                // `Reader::drain`, after an Acquire load saw that slot's
-                // stamp published (or in `take_unconsumed`, after close, when
-                // no claim succeeds): so the previous occupant was written
+                // `Reader::drain`, after an Acquire load saw that slot
+                // published (its stamp, or a sole producer's count), or in
+                // `take_unconsumed`, after close, when no claim succeeds:
+                // so the previous occupant was written
                 // and its write happens-before this one (producer Release
-                // stamp -> reader Acquire -> reader Release cursor -> our
+                // stamp or count -> reader Acquire -> reader Release cursor -> our
                 // Acquire cursor / gating load). No reader borrows it any
                 // more. `value` is initialised and outside the ring, so the
                 // two do not overlap; the exchange leaves the slot
@@ -573,11 +621,16 @@ impl<T> Ring<T> {
                 unsafe { ptr::copy_nonoverlapping(value, cell, 1) };
                 false
             }
-        });
+        })
+    }
+
+    /// Publishes the value a shared claim wrote into the slot of `seq`
+    /// (sole producers publish with their count instead).
+    #[inline]
+    fn mark_published(&self, seq: u64) {
         // Release pairs with the reader's Acquire load of the stamp: the write
-        // above happens-before the reader's borrow.
-        slot.stamp.store(seq + 1, Ordering::Release);
-        swapped
+        // of the value happens-before the reader's borrow.
+        self.stamp(seq).store(seq + 1, Ordering::Release);
     }
 
     /// Drops the value at `value`, one this ring held (overwritten by a
@@ -635,7 +688,7 @@ impl<T> Ring<T> {
     }
 
     /// Wakes parked readers if any announced they are parking: the hot side
-    /// of the park handshake (stamp store; light barrier; load `sleepers`).
+    /// of the park handshake (stamp or count store; light barrier; load `sleepers`).
     #[inline]
     fn after_publish(&self) {
         barrier::light();
@@ -690,31 +743,40 @@ impl<T> Ring<T> {
     /// # Safety
     ///
     /// No [`Reader`] of this ring may be inside [`Reader::drain`] while this
-    /// runs. (Drains after it are fine: the taken slots' stamps are reset to
-    /// 0, which matches no sequence, so they find nothing.)
+    /// runs. (Drains after it are fine: every cursor is moved to the end, and
+    /// a reader whose cursor is not where it left it reads nothing.)
     pub(crate) unsafe fn take_unconsumed(&self) -> Vec<T> {
         let end = self.end();
         if end == OPEN {
             return Vec::new();
         }
         let start = self.min_cursor();
+        if self.claimers == Claimers::Sole {
+            // Before the first move: `Drop` must not see these as held.
+            self.seal.taken.store(start, Ordering::Relaxed);
+        }
         let mut taken = Vec::with_capacity((end - start) as usize);
         for seq in start..end {
-            let slot = self.slot(seq);
-            // Closed: every claim below `end` is published or about to be.
-            while slot.stamp.load(Ordering::Acquire) != seq + 1 {
-                crate::loom::yield_now();
+            if self.claimers == Claimers::Shared {
+                // Closed: every claim below `end` is published or about to be.
+                while self.stamp(seq).load(Ordering::Acquire) != seq + 1 {
+                    crate::loom::yield_now();
+                }
             }
-            let value = slot.value.with_mut(|cell| {
-                // SAFETY: the stamp says the slot holds `seq`'s value
-                // (Acquire pairs with the producer's Release); the caller
-                // guarantees no reader borrows it now, and the ring is closed
-                // so no producer writes it. Resetting the stamp to 0 below
-                // marks the slot uninitialised, so the value is not read or
-                // dropped again.
+            let value = self.cell(seq).with_mut(|cell| {
+                // SAFETY: the slot holds `seq`'s value: its stamp said so
+                // (Acquire pairs with the producer's Release), or, for a
+                // sole producer, `end` is its published count, read with
+                // Acquire in `close` after its last write. The caller
+                // guarantees no reader borrows it now, and the ring is
+                // closed so no producer writes it. The stamp reset to 0
+                // below (or `taken`, set above) marks the slot
+                // uninitialised, so the value is not read or dropped again.
                 unsafe { ptr::read(cell).assume_init() }
             });
-            slot.stamp.store(0, Ordering::Release);
+            if self.claimers == Claimers::Shared {
+                self.stamp(seq).store(0, Ordering::Release);
+            }
             taken.push(value);
         }
         for cursor in self.cursors.iter() {
@@ -729,13 +791,11 @@ impl<T> Ring<T> {
     /// may be stale at once; the owner's own check decides).
     pub(crate) fn has_next_for(&self, index: usize) -> bool {
         let next = self.cursor(index);
-        // As `Reader::has_next`: a sole producer's count first, so an idle
-        // poll does not touch the slot being written.
-        if self.claimers == Claimers::Sole && self.sole.published.load(Ordering::Acquire) <= next {
-            return false;
+        match self.claimers {
+            Claimers::Sole => self.sole.published.load(Ordering::Acquire) > next,
+            // Acquire pairs with the producer's Release in `mark_published`.
+            Claimers::Shared => self.stamp(next).load(Ordering::Acquire) == next + 1,
         }
-        // Acquire pairs with the producer's Release store in `write`.
-        self.slot(next).stamp.load(Ordering::Acquire) == next + 1
     }
 
     /// Records that the calling thread (`driver`: its
@@ -755,14 +815,33 @@ impl<T> Ring<T> {
         self.cursors[index].load(Ordering::Acquire)
     }
 
+    /// The place of `seq`'s value.
     #[inline(always)]
-    fn slot(&self, seq: u64) -> &Slot<T> {
+    fn cell(&self, seq: u64) -> &Cell<T> {
         let index = (seq & self.mask) as usize;
-        debug_assert!(index < self.slots.len());
-        // SAFETY: `mask = capacity - 1` and `slots.len() == capacity` (both
+        debug_assert!(index < self.values.len());
+        // SAFETY: `mask = capacity - 1` and `values.len() == capacity` (both
         // set once in `new`), so `seq & mask` is in bounds. This is on every
-        // per-event path (write, stamp check, read): the bounds check is not.
-        unsafe { self.slots.get_unchecked(index) }
+        // per-event path (write, read): the bounds check is not.
+        unsafe { self.values.get_unchecked(index) }
+    }
+
+    /// The stamp of `seq`'s slot. Shared claims only: a single-producer
+    /// ring has no stamps (the index panics).
+    #[inline(always)]
+    fn stamp(&self, seq: u64) -> &AtomicU64 {
+        // Bounds-checked: the check is a compare with a register, and it
+        // keeps a sole producer's ring (no stamps) from ever reading one.
+        &self.stamps[(seq & self.mask) as usize]
+    }
+
+    /// The sequences whose values a single-producer ring holds (see
+    /// `values`). Needs `&mut self` or a closed ring with no reader
+    /// draining, so the counts no longer move.
+    fn held_by_sole(&self) -> std::ops::Range<u64> {
+        let published = self.sole.published.load(Ordering::Acquire);
+        let taken = self.seal.taken.load(Ordering::Relaxed);
+        published.saturating_sub(self.capacity)..published.min(taken)
     }
 }
 
@@ -777,16 +856,19 @@ impl<T> Drop for Ring<T> {
         // away during an unwind). These panics are counted like the others,
         // but nothing can read the count of a ring being dropped: a topic's
         // report counts them only up to the moment it is made.
-        for slot in self.slots.iter() {
-            if slot.stamp.load(Ordering::Relaxed) != 0 {
-                slot.value.with_mut(|cell| {
-                    // SAFETY: `&mut self`: no other thread holds the ring.
-                    // `stamp != 0` means the slot is initialised (the
-                    // invariant of `Slot::stamp`), and it is dropped here
-                    // once, as the ring goes away.
-                    unsafe { self.drop_held(cell.cast::<T>()) }
-                });
-            }
+        let drop_at = |seq: u64| {
+            self.cell(seq).with_mut(|cell| {
+                // SAFETY: `&mut self`: no other thread holds the ring. The
+                // caller below passes only initialised slots (the invariant
+                // of `values`), each once, as the ring goes away.
+                unsafe { self.drop_held(cell.cast::<T>()) }
+            });
+        };
+        match self.claimers {
+            Claimers::Shared => (0..self.capacity)
+                .filter(|&seq| self.stamp(seq).load(Ordering::Relaxed) != 0)
+                .for_each(drop_at),
+            Claimers::Sole => self.held_by_sole().for_each(drop_at),
         }
     }
 }

@@ -42,38 +42,38 @@ impl<T> Reader<T> {
 
     /// Whether the next event is published and can be read now. Never reads
     /// the producers' claim word. A sole producer's readers look at its
-    /// published count first and touch the slot only once the producer has
-    /// moved past it, so a spinning reader does not pull the line the
-    /// producer is writing into its own cache (the Disruptor's consumers
-    /// spin on the producer cursor, not on the slots, for the same reason).
+    /// published count only, never at a slot, so a spinning reader does not
+    /// pull the line the producer is writing into its own cache (the
+    /// Disruptor's consumers spin on the producer cursor, not on the slots,
+    /// for the same reason).
     #[inline]
     pub(crate) fn has_next(&self) -> bool {
         let ring = &*self.ring;
-        if ring.claimers == Claimers::Sole
-            && self.seen <= self.next
-            && ring.sole.published.load(Ordering::Acquire) <= self.next
-        {
-            return false;
+        match ring.claimers {
+            Claimers::Sole => {
+                self.seen > self.next || ring.sole.published.load(Ordering::Acquire) > self.next
+            }
+            // Acquire pairs with the producer's Release in `mark_published`.
+            Claimers::Shared => ring.stamp(self.next).load(Ordering::Acquire) == self.next + 1,
         }
-        // Acquire pairs with the producer's Release store in `Ring::write`.
-        ring.slot(self.next).stamp.load(Ordering::Acquire) == self.next + 1
     }
 
     /// How many events from `start` on (at most `max`) are published.
     #[inline]
     fn available(&mut self, start: u64, max: u64) -> u64 {
         let ring = &*self.ring;
-        // Acquire pairs with the producer's Release store in `Ring::write`.
-        let stamped = |seq: u64| ring.slot(seq).stamp.load(Ordering::Acquire) == seq + 1;
+        // Acquire pairs with the producer's Release in `mark_published`.
+        let stamped = |seq: u64| ring.stamp(seq).load(Ordering::Acquire) == seq + 1;
         match ring.claimers {
             // One load of the producer's count per drain at most, not one
-            // stamp per event: the count is stored once per burst (a batch
+            // load per event: the count is stored once per burst (a batch
             // shows up whole), and its Release store comes after every slot
             // write of the burst. While the count last seen is ahead, no
-            // load of the producer's line at all. The first stamp is checked
-            // too (after the count, so the producer has left that slot), so
-            // slots emptied by `take_unconsumed` (stamps reset, count not)
-            // are never read.
+            // load of the producer's line at all. The reader's own cursor is
+            // checked too (its own line, written only by this reader): after
+            // `take_unconsumed` emptied the slots and moved every cursor to
+            // the end (the count stays), it no longer matches `next`, and
+            // nothing is read.
             Claimers::Sole => {
                 if max == 0 {
                     return 0;
@@ -84,7 +84,8 @@ impl<T> Reader<T> {
                         return 0;
                     }
                 }
-                if !stamped(start) {
+                // Acquire pairs with `take_unconsumed`'s Release store.
+                if ring.cursors[self.index].load(Ordering::Acquire) != start {
                     return 0;
                 }
                 (self.seen - start).min(max)
@@ -121,12 +122,14 @@ impl<T> Reader<T> {
         self.drain_settled(
             max,
             &mut (),
-            |(), seq, value, last| f(seq, value, last),
+            |(), seq, value, last, _| f(seq, value, last),
             |(), _| {},
         )
     }
 
-    /// As `drain`, threading `state` through `f`, and calling
+    /// As `drain`, threading `state` through `f`, which also gets each
+    /// event's publish time (a raw clock reading, 0 if its sequence is not
+    /// timed: see `Ring::new`), and calling
     /// `settle(state, consumed)` after the last event and *before* the
     /// consumed events are released: whatever `settle` records (the group's
     /// counts) is visible to anyone who sees the cursor move, so a lag of 0
@@ -141,7 +144,7 @@ impl<T> Reader<T> {
         settle: impl FnOnce(&mut S, usize),
     ) -> usize
     where
-        F: FnMut(&mut S, u64, &T, bool) -> ControlFlow<()>,
+        F: FnMut(&mut S, u64, &T, bool, u64) -> ControlFlow<()>,
     {
         let start = self.next;
         let available = self.available(start, max as u64);
@@ -149,16 +152,17 @@ impl<T> Reader<T> {
         while consumed < available {
             let seq = start + consumed;
             let last = consumed + 1 == available;
-            let flow = self.ring.slot(seq).value.with(|cell| {
+            let flow = self.ring.cell(seq).with(|cell| {
                 // SAFETY: `available` saw the slot published with Acquire
-                // (its stamp equal to `seq + 1`, or, for a sole producer, the
-                // stamp of the first slot and a published count past `seq`,
-                // stored after the write), so the value is fully written and
+                // (its stamp equal to `seq + 1`, or, for a sole producer, a
+                // published count past `seq`, stored after the write, and
+                // its own cursor still at `start`, so `take_unconsumed` has
+                // not emptied the slot), so the value is fully written and
                 // its write happens-before this borrow; producers cannot
                 // overwrite it until this reader's cursor passes `seq`, which
                 // happens only in `release` below, after this borrow ends.
                 let value = unsafe { (*cell).assume_init_ref() };
-                f(state, seq, value, last)
+                f(state, seq, value, last, self.ring.published_at(seq))
             });
             if flow.is_break() {
                 break;

@@ -162,7 +162,7 @@ impl<T> Burst<'_, T> {
     #[cfg(test)]
     pub(crate) fn push(&mut self, value: T) -> Result<u64, T> {
         match self.vacant() {
-            Some(vacant) => Ok(vacant.write(value)),
+            Some(vacant) => Ok(vacant.write(value, || 0)),
             None => Err(value),
         }
     }
@@ -260,41 +260,30 @@ pub(crate) struct Vacant<'b, T> {
 }
 
 impl<T> Vacant<'_, T> {
-    /// The sequence an event written here gets.
-    #[inline]
-    pub(crate) fn sequence(&self) -> u64 {
-        self.producer.next
-    }
-
     /// Publishes `value` here: the room was found before the value moved,
-    /// so it moves once more, into the slot. Returns its sequence.
+    /// so it moves once more, into the slot. `now` gives its publish time if
+    /// the ring samples its sequence. Returns its sequence.
     #[inline]
-    pub(crate) fn write(self, value: T) -> u64 {
-        self.write_from(&mut Some(value), |_, _| {})
+    pub(crate) fn write(self, value: T, now: impl FnOnce() -> u64) -> u64 {
+        self.write_from(&mut Some(value), now)
     }
 
     /// Publishes the value in `pending` here, in place: it moves once,
     /// from `pending` straight into the slot, whose old value takes its
-    /// place there until it is dropped (see `Ring::push_from`). `stamp` may
-    /// adjust the value for its sequence first (it runs inside the burst
-    /// and must neither block nor panic). Leaves `pending` empty; returns
-    /// the sequence.
+    /// place there until it is dropped (see `Ring::push_from`). `now` gives
+    /// its publish time if the ring samples its sequence (it runs inside the
+    /// burst and must neither block nor panic). Leaves `pending` empty;
+    /// returns the sequence.
     ///
     /// # Panics
     ///
     /// If `pending` is empty.
     #[inline]
-    pub(crate) fn write_from(
-        self,
-        pending: &mut Option<T>,
-        stamp: impl FnOnce(&mut T, u64),
-    ) -> u64 {
+    pub(crate) fn write_from(self, pending: &mut Option<T>, now: impl FnOnce() -> u64) -> u64 {
         let p = self.producer;
         let seq = p.next;
         let value: *mut T = pending.as_mut().expect("nothing to publish");
-        // SAFETY: `value` points into `pending`, borrowed for this call and
-        // initialised (`Some`).
-        stamp(unsafe { &mut *value }, seq);
+        p.ring.times.record(seq, now);
         // SAFETY: this producer is the ring's only claimer (ownership: one
         // `SoleProducer` per ring, borrowed mutably through this `Vacant`
         // from a burst in progress), `seq` is its next, unwritten sequence,

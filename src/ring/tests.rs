@@ -75,7 +75,8 @@ fn shared_claims_wrap_many_laps_and_drop_each_value_once() {
     const CAPACITY: usize = 4;
     const N: u64 = 30;
     let drops = Drops::new(N as usize);
-    let (ring, mut readers, sole) = Ring::<Tracked>::new(CAPACITY, 2, Claimers::Shared).unwrap();
+    let (ring, mut readers, sole) =
+        Ring::<Tracked>::new(CAPACITY, 2, Claimers::Shared, None).unwrap();
     assert!(sole.is_none());
     let (mut fast, mut slow) = (readers.remove(0), readers.remove(0));
     let mut read_fast = Vec::new();
@@ -127,7 +128,7 @@ fn batches_swap_old_values_out_and_drop_them_once() {
     const BATCH: u64 = 3;
     const BATCHES: u64 = 9;
     let drops = Drops::new((BATCH * BATCHES) as usize);
-    let (ring, mut readers, _) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Shared).unwrap();
+    let (ring, mut readers, _) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Shared, None).unwrap();
     let reader = &mut readers[0];
     let mut staged = Staging::<Tracked, 256>::new();
     let mut read = Vec::new();
@@ -137,7 +138,7 @@ fn batches_swap_old_values_out_and_drop_them_once() {
         }
         // Batches straddle the end of the ring (8 is not a multiple of 3):
         // part first lap, part overwrite, in one claim.
-        match ring.try_push_batch(&mut staged) {
+        match ring.try_push_batch(&mut staged, 0) {
             Ok(start) => assert_eq!(start, b * BATCH),
             Err(why) => panic!("batch {b}: {why:?}"),
         }
@@ -157,15 +158,15 @@ fn batches_swap_old_values_out_and_drop_them_once() {
 #[test]
 fn a_refused_batch_leaves_its_values_staged() {
     let drops = Drops::new(4);
-    let (ring, readers, _) = Ring::<Tracked>::new(2, 1, Claimers::Shared).unwrap();
+    let (ring, readers, _) = Ring::<Tracked>::new(2, 1, Claimers::Shared, None).unwrap();
     let mut staged = Staging::<Tracked, 256>::new();
     staged.push(Tracked::new(0, &drops));
     staged.push(Tracked::new(1, &drops));
-    ring.try_push_batch(&mut staged).unwrap();
+    ring.try_push_batch(&mut staged, 0).unwrap();
     staged.push(Tracked::new(2, &drops));
     staged.push(Tracked::new(3, &drops));
     // Unread: no room.
-    assert_eq!(ring.try_push_batch(&mut staged), Err(PushError::Full));
+    assert_eq!(ring.try_push_batch(&mut staged, 0), Err(PushError::Full));
     assert_eq!(staged.len(), 2);
     drops.assert_each(0..4, 0, "nothing dropped yet");
     // Taking one out and dropping the buffer drops each of the rest once.
@@ -184,7 +185,7 @@ fn a_refused_batch_leaves_its_values_staged() {
 #[test]
 fn close_then_take_unconsumed_hands_back_the_rest_in_order() {
     let drops = Drops::new(6);
-    let (ring, mut readers, _) = Ring::<Tracked>::new(8, 2, Claimers::Shared).unwrap();
+    let (ring, mut readers, _) = Ring::<Tracked>::new(8, 2, Claimers::Shared, None).unwrap();
     for id in 0..6 {
         ring.try_push(Tracked::new(id, &drops)).ok().unwrap();
     }
@@ -227,11 +228,73 @@ fn close_then_take_unconsumed_hands_back_the_rest_in_order() {
 }
 
 #[test]
+fn a_sole_ring_hands_back_the_rest_after_laps_and_drops_what_it_kept() {
+    // A single-producer ring has no stamps: which slots are initialised
+    // follows from its counts (and from what `take_unconsumed` took).
+    let drops = Drops::new(10);
+    let (ring, mut readers, sole) = Ring::<Tracked>::new(4, 2, Claimers::Sole, None).unwrap();
+    let mut producer = sole.unwrap();
+    let mut publish = |ids: std::ops::Range<u64>| {
+        let mut burst = producer.burst().expect("open");
+        for id in ids {
+            assert_eq!(burst.push(Tracked::new(id, &drops)).ok(), Some(id));
+        }
+    };
+    let read = |reader: &mut Reader<Tracked>, n: usize| {
+        reader.drain(n, |seq, value, _| {
+            assert_eq!(value.id, seq);
+            ControlFlow::Continue(())
+        })
+    };
+    publish(0..4);
+    assert_eq!(read(&mut readers[0], 4), 4);
+    assert_eq!(read(&mut readers[1], 4), 4);
+    publish(4..8);
+    assert_eq!(read(&mut readers[0], 4), 4);
+    assert_eq!(read(&mut readers[1], 2), 2);
+    publish(8..10);
+    assert_eq!(read(&mut readers[0], 4), 2);
+    assert_eq!(read(&mut readers[1], 2), 2);
+    drops.assert_each(0..6, 1, "overwritten by the second lap");
+    assert_eq!(ring.close(), 10);
+    // SAFETY: no reader is inside `drain` (single thread).
+    let rest = unsafe { ring.take_unconsumed() };
+    assert_eq!(rest.iter().map(|v| v.id).collect::<Vec<_>>(), vec![8, 9]);
+    for reader in &mut readers {
+        assert!(!reader.has_next() || read(reader, usize::MAX) == 0);
+        assert_eq!(read(reader, usize::MAX), 0, "nothing after the take");
+    }
+    drop(rest);
+    drops.assert_each(8..10, 1, "handed back and dropped");
+    drops.assert_each(6..8, 0, "still in the ring");
+    drop(producer);
+    drop(readers);
+    drop(ring);
+    drops.assert_each(0..10, 1, "after the ring dropped");
+}
+
+#[test]
+fn a_sole_ring_dropped_before_its_first_lap_ends_drops_what_it_holds() {
+    let drops = Drops::new(3);
+    let (ring, readers, sole) = Ring::<Tracked>::new(8, 1, Claimers::Sole, None).unwrap();
+    let mut producer = sole.unwrap();
+    {
+        let mut burst = producer.burst().expect("open");
+        for id in 0..3 {
+            burst.push(Tracked::new(id, &drops)).ok().unwrap();
+        }
+    }
+    drop((producer, readers, ring));
+    drops.assert_each(0..3, 1, "dropped with the ring, unread");
+}
+
+#[test]
 fn a_sole_producer_wraps_and_its_readers_see_whole_bursts() {
     const CAPACITY: usize = 4;
     const N: u64 = 22;
     let drops = Drops::new(N as usize);
-    let (ring, mut readers, sole) = Ring::<Tracked>::new(CAPACITY, 1, Claimers::Sole).unwrap();
+    let (ring, mut readers, sole) =
+        Ring::<Tracked>::new(CAPACITY, 1, Claimers::Sole, None).unwrap();
     let mut producer = sole.expect("a sole ring has its producer");
     // No shared claim ever succeeds on it.
     let refused = Drops::new(1);
@@ -312,7 +375,7 @@ impl Drop for Bomb {
 fn panicking_drops_are_caught_and_counted_on_every_ring_path() {
     let hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
-    let (ring, mut readers, _) = Ring::<Bomb>::new(2, 1, Claimers::Shared).unwrap();
+    let (ring, mut readers, _) = Ring::<Bomb>::new(2, 1, Claimers::Shared, None).unwrap();
     // Discarded by a full policy.
     ring.discard(Bomb(Box::new(0)));
     assert_eq!(ring.drop_panics(), 1);
@@ -325,7 +388,7 @@ fn panicking_drops_are_caught_and_counted_on_every_ring_path() {
     let mut staged = Staging::<Bomb, 64>::new();
     staged.push(Bomb(Box::new(4)));
     staged.push(Bomb(Box::new(5)));
-    ring.try_push_batch(&mut staged).unwrap();
+    ring.try_push_batch(&mut staged, 0).unwrap();
     assert_eq!(ring.drop_panics(), 5);
     // Two left in the ring: its `Drop` survives both.
     drop(readers);
@@ -339,7 +402,7 @@ fn threads_race_claims_and_every_value_is_read_once_in_order_per_producer() {
     const PER_PRODUCER: u64 = if cfg!(miri) { 40 } else { 2_000 };
     let total = PRODUCERS * PER_PRODUCER;
     let drops = Drops::new(total as usize);
-    let (ring, mut readers, _) = Ring::<Tracked>::new(4, 1, Claimers::Shared).unwrap();
+    let (ring, mut readers, _) = Ring::<Tracked>::new(4, 1, Claimers::Shared, None).unwrap();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let ring = Arc::clone(&ring);

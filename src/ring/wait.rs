@@ -6,11 +6,12 @@
 //! syscall, no lock and no locked instruction per event:
 //!
 //! * A reader about to park first *announces* itself (`sleepers += 1`), runs
-//!   the heavy barrier, then re-checks the stamp of the next slot of every
-//!   ring it reads and parks only if none is published. A producer stores a
-//!   stamp, runs the light barrier and loads `sleepers`. Either the
-//!   producer's load sees the announcement (it unparks the reader after
-//!   publishing) or the reader's re-check sees the stamp (it does not park).
+//!   the heavy barrier, then re-checks whether the next event of every ring
+//!   it reads is published (its stamp, or a sole producer's count) and parks
+//!   only if none is. A producer publishes (stores a stamp or its count),
+//!   runs the light barrier and loads `sleepers`. Either the producer's load
+//!   sees the announcement (it unparks the reader after publishing) or the
+//!   reader's re-check sees the publish (it does not park).
 //! * A producer about to block takes the gate's lock, announces itself
 //!   (`blocked += 1`), runs the heavy barrier, re-checks the cursors and
 //!   waits on the condvar, which releases the lock atomically. A reader
@@ -118,7 +119,7 @@ impl ReaderWake {
     }
 
     /// The hot side's load; the light barrier before it orders it after
-    /// the stamp store.
+    /// the publishing store (stamp or count).
     #[inline]
     pub(super) fn has_sleepers(&self) -> bool {
         self.sleepers.load(Ordering::Relaxed) != 0
@@ -307,8 +308,9 @@ impl Idle {
     /// One idle step after a round that found nothing: spin, yield or park
     /// according to the strategy and how long the worker has been idle.
     /// Parking announces the thread on every ring of `rings`, runs the heavy
-    /// barrier, then re-checks `ready` (which must look at the next stamp of
-    /// each of those rings), and sleeps at most until `until`.
+    /// barrier, then re-checks `ready` (which must look at whether the next
+    /// event of each of those rings is published), and sleeps at most until
+    /// `until`.
     pub(crate) fn wait<'a, T: 'a, I>(
         &mut self,
         rings: I,
@@ -352,7 +354,7 @@ impl Idle {
 
 /// The cold side of the park handshake: announce the calling reader on
 /// every ring of `rings`, then the heavy barrier. Returns whether the
-/// barrier held. The caller re-checks the next stamp of every ring next and
+/// barrier held. The caller re-checks the next event of every ring next and
 /// must retract the announcement when it stops sleeping.
 pub(super) fn announce_sleeper<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) -> bool {
     for ring in rings {

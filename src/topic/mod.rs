@@ -41,8 +41,11 @@ const STAGING_BYTES: usize = 8 * 1024;
 /// than half the budget go one at a time (runs of 1 stage nothing).
 #[inline(always)]
 const fn run_len<E>() -> usize {
-    // Never zero: an `Entry` holds a `u64`.
-    let fit = STAGING_BYTES / mem::size_of::<Entry<E>>();
+    let fit = match mem::size_of::<E>() {
+        // A zero-sized event fits any number of times.
+        0 => MAX_RUN,
+        size => STAGING_BYTES / size,
+    };
     if fit < 1 {
         1
     } else if fit > MAX_RUN {
@@ -53,13 +56,21 @@ const fn run_len<E>() -> usize {
 }
 
 /// One run of a multi-producer `publish_batch`, staged inline.
-type Run<E> = Staging<Entry<E>, STAGING_BYTES>;
+type Run<E> = Staging<E, STAGING_BYTES>;
 
-/// What a ring slot holds: the event and its publish time (raw clock
-/// reading, 0 when the event carries none).
-pub(crate) struct Entry<E> {
-    pub(crate) event: E,
-    pub(crate) published: u64,
+/// Which sequences of a topic's partitions get a publish time (a clock
+/// read, ~13 ns on the machines measured: as much as the rest of a
+/// hand-off), as the mask the rings take (`Ring::new`): every one with
+/// `TopicOptions::timestamps(true)` (mask 0); otherwise those the latency
+/// metrics sample (`sequence & mask == 0`, the groups' own sampling rule,
+/// the same mask), or none with metrics off. A batch publish reads the
+/// clock once and gives that time to its sampled sequences.
+pub(crate) fn stamped_sequences(timestamps: bool, sampling: Option<u32>) -> Option<u64> {
+    match (timestamps, sampling) {
+        (true, _) => Some(0),
+        (false, Some(every)) => Some(clock::sample_mask(every)),
+        (false, None) => None,
+    }
 }
 
 /// What happened to a published event.
@@ -105,20 +116,6 @@ impl Receipt {
     }
 }
 
-/// Which events get a publish timestamp (a clock read, ~13 ns on the
-/// machines measured: as much as the rest of a hand-off): those whose
-/// sequence has `sequence & mask == 0`. The groups time exactly those
-/// events (their own sampling rule, the same mask); `mask == 0` stamps every
-/// event (`TopicOptions::timestamps(true)`); with metrics off and no
-/// timestamps asked for, the mask is all ones and only sequence 0 of each
-/// partition is stamped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamping {
-    mask: u64,
-    /// Whether batches carry a timestamp.
-    batches: bool,
-}
-
 /// Why a push into a full partition did not wait for room.
 enum Full {
     /// `FullPolicy::DropNewest`: dropped and counted.
@@ -148,13 +145,15 @@ pub(crate) struct DedupSpec<E> {
 
 pub(crate) struct TopicInner<E> {
     pub(crate) name: Arc<str>,
-    pub(crate) rings: Box<[Arc<Ring<Entry<E>>>]>,
+    pub(crate) rings: Box<[Arc<Ring<E>>]>,
     route: Route<E>,
     /// Handles made so far: each new one starts its round robin further on.
     handles: AtomicU64,
     /// Published through one `Producer`, not through `Topic` handles.
     pub(crate) single_producer: bool,
-    stamping: Stamping,
+    /// Whether the rings time some sequences (then a batch publish reads
+    /// the clock once).
+    timed: bool,
     policy: FullPolicy,
     pub(crate) dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
@@ -213,27 +212,13 @@ impl<E> fmt::Debug for Topic<E> {
 impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn from_parts(
         name: Arc<str>,
-        rings: Box<[Arc<Ring<Entry<E>>>]>,
+        rings: Box<[Arc<Ring<E>>]>,
         route: Route<E>,
         options: &TopicOptions,
-        sampling: Option<u32>,
         dedup: Option<DedupSpec<E>>,
         validators: Vec<Box<dyn Validator<E>>>,
     ) -> Self {
-        let stamping = match (options.timestamps, sampling) {
-            (true, _) => Stamping {
-                mask: 0,
-                batches: true,
-            },
-            (false, Some(every)) => Stamping {
-                mask: clock::sample_mask(every),
-                batches: true,
-            },
-            (false, None) => Stamping {
-                mask: u64::MAX,
-                batches: false,
-            },
-        };
+        let timed = rings.iter().any(|ring| ring.is_timed());
         Topic {
             spread: Spread::new(0),
             inner: Arc::new(TopicInner {
@@ -242,7 +227,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 route: route.for_partitions(options.partitions),
                 handles: AtomicU64::new(0),
                 single_producer: options.producers == Producers::Single,
-                stamping,
+                timed,
                 policy: options.full_policy,
                 dedup,
                 validators,
@@ -320,12 +305,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
     fn publish_one(
         &self,
         event: E,
-        mut on_full: impl FnMut(&Arc<Ring<Entry<E>>>, u32, &mut Option<Instant>) -> Result<(), Full>,
+        mut on_full: impl FnMut(&Arc<Ring<E>>, u32, &mut Option<Instant>) -> Result<(), Full>,
     ) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
         // The event is moved once, into `entry`, and from there into its
         // slot or into the error: everything else reads it in place.
-        let mut entry = pending(event, 0);
+        let mut entry = Some(event);
         // One exit for every refusal, so the event is moved to one place.
         let why = 'refused: {
             let partition = match inner.partition_of(event_in(&entry), &self.spread) {
@@ -334,11 +319,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
             };
             let ring = &inner.rings[partition as usize];
             let mut deadline = None;
-            let pushed = ring.push_from(
-                &mut entry,
-                |entry, seq| entry.published = inner.stamp(seq),
-                || on_full(ring, partition, &mut deadline),
-            );
+            let pushed = ring.push_from(&mut entry, clock::now_raw, || {
+                on_full(ring, partition, &mut deadline)
+            });
             match pushed {
                 Ok(sequence) => {
                     return Ok(Receipt::Accepted {
@@ -421,14 +404,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
             loop {
                 while run.len() < run_limit {
                     match events.next() {
-                        Some(event) => run.push(Entry { event, published }),
+                        Some(event) => run.push(event),
                         None => break,
                     }
                 }
                 if run.is_empty() {
                     return Ok(accepted);
                 }
-                match self.flush_run(0, &mut run) {
+                match self.flush_run(0, &mut run, published) {
                     Ok(n) => accepted += n,
                     Err(kind) => {
                         return Err(batch_error(accepted, kind, events_of(run), None, events))
@@ -443,7 +426,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 Err(_) => true,
             };
             if !run.is_empty() && ends_run {
-                match self.flush_run(run_partition, &mut run) {
+                match self.flush_run(run_partition, &mut run, published) {
                     Ok(n) => accepted += n,
                     Err(kind) => {
                         let run = events_of(run);
@@ -454,7 +437,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             match routed {
                 Ok(partition) => {
                     run_partition = partition;
-                    run.push(Entry { event, published });
+                    run.push(event);
                 }
                 Err(why) => {
                     let kind = why.kind(partitions);
@@ -463,7 +446,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }
         }
         if !run.is_empty() {
-            match self.flush_run(run_partition, &mut run) {
+            match self.flush_run(run_partition, &mut run, published) {
                 Ok(n) => accepted += n,
                 Err(kind) => return Err(batch_error(accepted, kind, events_of(run), None, events)),
             }
@@ -487,7 +470,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             let Some(event) = events.next() else {
                 return Ok(accepted);
             };
-            let mut entry = pending(event, published);
+            let mut entry = Some(event);
             // One exit for every refusal, so the event is moved to one place.
             let kind = 'refused: {
                 let partition = match inner.partition_of(event_in(&entry), &self.spread) {
@@ -498,7 +481,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 let mut deadline = None;
                 let pushed = ring.push_from(
                     &mut entry,
-                    |_, _| {},
+                    || published,
                     || inner.when_full(ring, partition, 1, &mut deadline),
                 );
                 match pushed {
@@ -522,12 +505,17 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Publishes `run` (one partition's events) as one claim, applying the
     /// full policy. Returns how many were accepted (0 if dropped); leaves
     /// `run` intact on error.
-    fn flush_run(&self, partition: u32, run: &mut Run<E>) -> Result<usize, PublishErrorKind> {
+    fn flush_run(
+        &self,
+        partition: u32,
+        run: &mut Run<E>,
+        published: u64,
+    ) -> Result<usize, PublishErrorKind> {
         let ring = &self.inner.rings[partition as usize];
         let n = run.len();
         let mut deadline = None;
         loop {
-            match ring.try_push_batch(run) {
+            match ring.try_push_batch(run, published) {
                 Ok(_) => return Ok(n),
                 Err(PushError::Closed) => return Err(PublishErrorKind::Closed),
                 Err(PushError::Full) => {
@@ -537,7 +525,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                     {
                         Ok(()) => {}
                         Err(Full::Dropped) => {
-                            run.by_ref().for_each(|entry| ring.discard(entry));
+                            run.by_ref().for_each(|event| ring.discard(event));
                             return Ok(0);
                         }
                         Err(Full::Refused(kind)) => return Err(kind),
@@ -566,7 +554,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
     /// counts and hands them back).
     fn when_full(
         &self,
-        ring: &Arc<Ring<Entry<E>>>,
+        ring: &Arc<Ring<E>>,
         partition: u32,
         n: u64,
         deadline: &mut Option<Instant>,
@@ -615,7 +603,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
     /// path too).
     #[cold]
     #[inline(never)]
-    fn refuse_entry(&self, why: Refusal, entry: &mut Option<Entry<E>>) -> PublishError<E> {
+    fn refuse_entry(&self, why: Refusal, entry: &mut Option<E>) -> PublishError<E> {
         self.refuse(why, take_event(entry))
     }
 
@@ -676,22 +664,11 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         self.validators.iter().find_map(|v| v.validate(event).err())
     }
 
-    /// The publish time of an event published alone as `seq`: a clock
-    /// reading if the topic stamps that sequence, 0 otherwise.
-    #[inline]
-    fn stamp(&self, seq: u64) -> u64 {
-        if seq & self.stamping.mask == 0 {
-            clock::now_raw()
-        } else {
-            0
-        }
-    }
-
-    /// The one timestamp every event of a batch publish carries (one clock
-    /// read per batch), or 0 if the topic stamps nothing.
+    /// The one publish time of a batch publish's sampled sequences (one
+    /// clock read per batch), or 0 if the topic times nothing.
     #[inline]
     fn batch_stamp(&self) -> u64 {
-        if self.stamping.batches {
+        if self.timed {
             clock::now_raw()
         } else {
             0
@@ -753,24 +730,18 @@ fn batch_error<E>(
     }
 }
 
-/// An event about to be published with the publish time `published`, in
-/// the form the rings take it (`Ring::push_from`, `Vacant::write_from`):
-/// moved out when it is published, left in place when it is not.
+/// The event of a pending entry (`Some(event)`, the form the rings take it
+/// in: `Ring::push_from`, `Vacant::write_from` move it out when it is
+/// published and leave it in place when it is not), not yet published.
 #[inline(always)]
-fn pending<E>(event: E, published: u64) -> Option<Entry<E>> {
-    Some(Entry { event, published })
-}
-
-/// The event of a [`pending`] entry not yet published.
-#[inline(always)]
-fn event_in<E>(entry: &Option<Entry<E>>) -> &E {
+fn event_in<E>(entry: &Option<E>) -> &E {
     match entry {
-        Some(entry) => &entry.event,
+        Some(event) => event,
         None => unreachable!("read an event that was already published"),
     }
 }
 
-/// Takes back the event of a [`pending`] entry that was not published.
+/// Takes back the event of a pending entry that was not published.
 ///
 /// Never inlined, and so the one place an event is moved out of its entry:
 /// inlined into a caller that builds several `PublishError` variants from
@@ -779,21 +750,21 @@ fn event_in<E>(entry: &Option<Entry<E>>) -> &E {
 /// take minutes over them) for a 64 KiB event. Returned from a call, the
 /// event is one opaque value that every variant copies whole.
 #[inline(never)]
-fn take_event<E>(entry: &mut Option<Entry<E>>) -> E {
+fn take_event<E>(entry: &mut Option<E>) -> E {
     match entry.take() {
-        Some(entry) => entry.event,
+        Some(event) => event,
         None => unreachable!("a refused push leaves its event in place"),
     }
 }
 
-/// Drops the event of a [`pending`] entry that a full policy dropped, as
+/// Drops the event of a pending entry that a full policy dropped, as
 /// the ring drops its own (a panicking `Drop` is caught and counted). Never
 /// inlined, for the reason [`take_event`] gives.
 #[cold]
 #[inline(never)]
-fn discard<E>(ring: &Ring<Entry<E>>, entry: &mut Option<Entry<E>>) {
-    if let Some(entry) = entry.take() {
-        ring.discard(entry);
+fn discard<E>(ring: &Ring<E>, entry: &mut Option<E>) {
+    if let Some(event) = entry.take() {
+        ring.discard(event);
     }
 }
 
@@ -804,7 +775,7 @@ fn discard<E>(ring: &Ring<Entry<E>>, entry: &mut Option<Entry<E>>) {
 fn refused_batch<E>(
     accepted: usize,
     kind: PublishErrorKind,
-    entry: &mut Option<Entry<E>>,
+    entry: &mut Option<E>,
     rest: impl Iterator<Item = E>,
 ) -> BatchPublishError<E> {
     batch_error(accepted, kind, None, Some(take_event(entry)), rest)
@@ -819,7 +790,7 @@ fn push_all<E>(into: &mut Vec<E>, items: impl Iterator<Item = E>) {
 
 /// The events of a staged run, in order.
 fn events_of<E>(run: Run<E>) -> impl Iterator<Item = E> {
-    run.map(|entry| entry.event)
+    run
 }
 
 impl TopicCounters {

@@ -128,10 +128,12 @@ pub struct TopicOptions {
     /// ([`EventContext::published_at`](crate::EventContext::published_at)):
     /// one clock read per publish call, about as much as the rest of a
     /// hand-off. Default `false`: only the events whose latency the engine
-    /// samples carry one (1 in
-    /// [`latency_sampling`](crate::EngineBuilder::latency_sampling) per
-    /// partition, none with metrics off), and so do all events of a
-    /// `publish_batch` (one read per batch).
+    /// samples carry one (those whose sequence is a multiple of
+    /// [`latency_sampling`](crate::EngineBuilder::latency_sampling); none
+    /// with metrics off). A `publish_batch` reads the clock once and gives
+    /// that time to each of its events that carries one. Publish times are
+    /// kept beside the ring, one word per timed sequence, so a ring slot
+    /// holds the bare event either way.
     pub timestamps: bool,
     /// What `publish` does when a partition is full. Default
     /// [`FullPolicy::Block`].

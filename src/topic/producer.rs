@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::route::Spread;
 use super::{
-    batch_error, discard, event_in, pending, refused_batch, run_len, Entry, Full, Receipt, Refusal,
-    TopicInner,
+    batch_error, discard, event_in, refused_batch, run_len, Full, Receipt, Refusal, TopicInner,
 };
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
 use crate::ring::{Bursts, SoleProducer};
@@ -49,7 +48,7 @@ use crate::ring::{Bursts, SoleProducer};
 pub struct Producer<E> {
     inner: Arc<TopicInner<E>>,
     /// One exclusive claimer per partition.
-    lanes: Box<[SoleProducer<Entry<E>>]>,
+    lanes: Box<[SoleProducer<E>]>,
     spread: Spread,
 }
 
@@ -63,7 +62,7 @@ impl<E> fmt::Debug for Producer<E> {
 }
 
 impl<E: Send + Sync + 'static> Producer<E> {
-    pub(crate) fn new(inner: Arc<TopicInner<E>>, lanes: Vec<SoleProducer<Entry<E>>>) -> Self {
+    pub(crate) fn new(inner: Arc<TopicInner<E>>, lanes: Vec<SoleProducer<E>>) -> Self {
         debug_assert_eq!(lanes.len(), inner.rings.len());
         Producer {
             spread: inner.new_spread(),
@@ -130,8 +129,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                     break 'refused Refusal::Kind(PublishErrorKind::Closed);
                 };
                 if let Some(vacant) = burst.vacant() {
-                    let published = inner.stamp(vacant.sequence());
-                    let sequence = vacant.write(Entry { event, published });
+                    let sequence = vacant.write(event, crate::clock::now_raw);
                     // The burst ends (count stored, readers woken) here.
                     return Ok(Receipt::Accepted {
                         partition,
@@ -147,7 +145,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                 match full {
                     Ok(()) => {}
                     Err(Full::Dropped) => {
-                        discard(lane.ring(), &mut pending(event, 0));
+                        discard(lane.ring(), &mut Some(event));
                         return Ok(Receipt::Dropped { partition });
                     }
                     Err(Full::Refused(kind)) => break 'refused Refusal::Kind(kind),
@@ -225,7 +223,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
             let Some(event) = events.next() else {
                 return Ok(accepted);
             };
-            let mut entry = pending(event, published);
+            let mut entry = Some(event);
             // One exit for every refusal, so the event is moved to one place.
             let kind = 'refused: {
                 let partition = match inner.partition_of(event_in(&entry), &self.spread) {
@@ -246,7 +244,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                         break 'refused PublishErrorKind::Closed;
                     }
                     if let Some(vacant) = bursts.vacant() {
-                        vacant.write_from(&mut entry, |_, _| {});
+                        vacant.write_from(&mut entry, || published);
                         accepted += 1;
                         in_run += 1;
                         break;
@@ -311,7 +309,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
             let Some(event) = events.next() else {
                 return Ok(accepted);
             };
-            let mut entry = pending(event, published);
+            let mut entry = Some(event);
             // One exit for every refusal, so the event is moved to one place.
             let kind = 'refused: {
                 if in_run == run_limit {
@@ -328,7 +326,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                 // nothing.
                 loop {
                     if let Some(vacant) = burst.vacant() {
-                        vacant.write_from(&mut entry, |_, _| {});
+                        vacant.write_from(&mut entry, || published);
                         accepted += 1;
                         in_run += 1;
                         break;
