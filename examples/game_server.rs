@@ -207,7 +207,7 @@ fn live_table(handle: veltrix::metrics::MetricsHandle, done: Arc<AtomicBool>) {
         for g in &snapshot.groups {
             let handled = g.report.handled;
             let rate = handled - last.insert(g.report.name.clone(), handled).unwrap_or(0);
-            let p99 = g.latency.map_or(0, |l| l.p99);
+            let p99 = g.latency.as_ref().map_or(0, |l| l.p99);
             line.push_str(&format!(
                 "  {} {:.2} M/s lag<= {} p99 {:.1} us |",
                 g.report.name,
@@ -337,7 +337,7 @@ fn main() -> ExitCode {
     let report = engine.shutdown();
     let snapshot = metrics.snapshot();
     for g in &snapshot.groups {
-        if let Some(l) = g.latency {
+        if let Some(l) = &g.latency {
             println!(
                 "{:<12} publish->handle latency p50 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
                 g.report.name,

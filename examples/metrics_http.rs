@@ -1,5 +1,8 @@
 //! Serves `/metrics` on 127.0.0.1 for a Prometheus scraper while a workload
-//! runs, then stops by itself.
+//! runs, then stops by itself. With `--events N` it publishes exactly `N`
+//! trades at a steady pace over the first half of its time and then keeps
+//! serving, idle, until its time is up, so a scraper sees the rates and can
+//! check the final counters against `N` (CI does, with a real Prometheus).
 //!
 //! ```text
 //! cargo run --release --example metrics_http -- --seconds 30 --port 9898
@@ -22,8 +25,16 @@ struct Trade {
     qty: i64,
 }
 
-fn parse() -> Result<(u64, u16), String> {
-    let (mut seconds, mut port) = (5u64, 0u16);
+/// What to run: seconds to serve, port (0: any), trades to publish (`None`:
+/// as many as fit in the time).
+struct Args {
+    seconds: u64,
+    port: u16,
+    events: Option<u64>,
+}
+
+fn parse() -> Result<Args, String> {
+    let (mut seconds, mut port, mut events) = (5u64, 0u16, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -40,18 +51,33 @@ fn parse() -> Result<(u64, u16), String> {
                     .parse()
                     .map_err(|_| format!("--port: '{v}' is not a port number (0-65535)"))?;
             }
+            "--events" => {
+                let v = value("--events")?;
+                events = Some(
+                    v.parse()
+                        .map_err(|_| format!("--events: '{v}' is not a whole number"))?,
+                );
+            }
             other => {
                 return Err(format!(
-                    "unknown argument '{other}'; usage: metrics_http [--seconds S] [--port P]"
+                    "unknown argument '{other}'; usage: metrics_http [--seconds S] [--port P] [--events N]"
                 ))
             }
         }
     }
-    Ok((seconds, port))
+    Ok(Args {
+        seconds,
+        port,
+        events,
+    })
 }
 
 fn main() -> ExitCode {
-    let (seconds, port) = match parse() {
+    let Args {
+        seconds,
+        port,
+        events,
+    } = match parse() {
         Ok(v) => v,
         Err(message) => {
             eprintln!("{message}");
@@ -93,8 +119,14 @@ fn main() -> ExitCode {
     let trades = engine.topic::<Trade>("trades").expect("declared");
     let started = Instant::now();
     let mut n = 0u64;
+    let limit = events.unwrap_or(u64::MAX);
     while started.elapsed() < Duration::from_secs(seconds) {
-        for _ in 0..1000 {
+        if n == limit {
+            // Published all it was asked to: serve the final counts.
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        for _ in 0..1000.min(limit - n) {
             n += 1;
             trades
                 .publish(Trade {
@@ -103,12 +135,22 @@ fn main() -> ExitCode {
                 })
                 .expect("running");
         }
-        // A steady, modest rate: about 1 M trades/s at most.
-        thread::sleep(Duration::from_millis(1));
+        match events {
+            // On schedule: trade `n` is due `n / total` into the first half.
+            Some(total) => {
+                let due = (Duration::from_secs(seconds) / 2).mul_f64(n as f64 / total as f64);
+                if let Some(early) = due.checked_sub(started.elapsed()) {
+                    thread::sleep(early);
+                }
+            }
+            // A steady, modest rate: about 1 M trades/s at most.
+            None => thread::sleep(Duration::from_millis(1)),
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let served = server.join().expect("server thread");
     let report = engine.shutdown();
+    println!("published {n}");
     println!("{report}");
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -236,7 +236,7 @@ pub enum BuildError {
     /// Checked before anything is allocated.
     #[error("{item} needs {bytes} bytes, and the whole topology {total} bytes: over the memory budget of {budget} bytes; make it smaller (capacity, partitions, workers, dedup window) or raise the budget with EngineBuilder::memory_budget")]
     OverBudget {
-        /// The largest single item, e.g. `topic "orders": 64 partitions x capacity 1048576 x 24-byte slots`.
+        /// The largest single item, e.g. `topic "orders" (64 partitions of 1048576 slots)`.
         item: String,
         /// Bytes that item needs.
         bytes: u128,

@@ -78,6 +78,9 @@ pub enum Rule {
     BackoffMaxBelowInitial,
     /// What the engine would allocate is over its memory budget.
     OverBudget,
+    /// Latency histogram bucket bounds that are empty, too many, zero or
+    /// not increasing.
+    BucketBounds,
     /// Warning: more workers than the topic has partitions.
     IdleWorkers,
     /// Warning: `on_exhausted` is set but `retries = "forever"` never
@@ -172,6 +175,41 @@ fn quoted(s: &str) -> String {
 /// A duration as a file writes it: `"5ms"`.
 fn duration(d: Duration) -> String {
     quoted(&crate::duration::format(d))
+}
+
+/// The rules of the latency histogram's bucket bounds
+/// (`EngineBuilder::latency_buckets`).
+pub(crate) fn latency_buckets(bounds: &[Duration], out: &mut Vec<Finding>) {
+    use crate::metrics::MAX_LATENCY_BUCKETS;
+    let list = || {
+        let shown: Vec<String> = bounds.iter().take(8).map(|d| duration(*d)).collect();
+        let more = if bounds.len() > 8 { ", …" } else { "" };
+        format!("[{}{more}]", shown.join(", "))
+    };
+    let fix = "give 1 to 64 increasing bounds above zero, e.g. [\"10us\", \"1ms\", \"100ms\"] (the default is 1-2-5 per decade from 1us to 10s)";
+    let message = if bounds.is_empty() {
+        "a latency histogram needs at least one bucket bound besides +Inf".to_owned()
+    } else if bounds.len() > MAX_LATENCY_BUCKETS {
+        format!(
+            "{} bucket bounds, more than {MAX_LATENCY_BUCKETS}: each is a time series per group",
+            bounds.len()
+        )
+    } else if bounds[0].is_zero() {
+        "a bucket bound of zero holds no latency (every value is at least 1 ns)".to_owned()
+    } else if let Some(w) = bounds.windows(2).find(|w| w[0] >= w[1]) {
+        format!(
+            "bucket bounds must increase, but {} comes after {}",
+            duration(w[1]),
+            duration(w[0])
+        )
+    } else {
+        return;
+    };
+    out.push(
+        Finding::error(Rule::BucketBounds, "latency_buckets", message)
+            .value(list())
+            .fix(fix),
+    );
 }
 
 /// The rules of a topic or group name.

@@ -25,7 +25,7 @@ fn parse(text: &str) -> Vec<Sample> {
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE has a name and type");
-            assert!(["counter", "gauge", "summary"].contains(&kind), "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             if kind == "counter" {
                 assert!(name.ends_with("_total"), "counter without _total: {line}");
             }
@@ -54,8 +54,12 @@ fn parse(text: &str) -> Vec<Sample> {
         let family = name
             .strip_suffix("_sum")
             .or_else(|| name.strip_suffix("_count"))
-            .filter(|f| declared.get(*f).is_some_and(|k| k == "summary"))
+            .or_else(|| name.strip_suffix("_bucket"))
+            .filter(|f| declared.get(*f).is_some_and(|k| k == "histogram"))
             .unwrap_or(&name);
+        if name.ends_with("_bucket") {
+            assert!(labels.contains_key("le"), "bucket without le: {line}");
+        }
         assert!(
             declared.contains_key(family),
             "sample before its TYPE: {line}"
@@ -111,10 +115,22 @@ fn snapshot_counts_depth_lag_and_latency() {
         (ui_metrics.polls, ui_metrics.polls_budget_exhausted),
         (1, 1)
     );
-    let latency = ui_metrics.latency.unwrap();
+    let latency = ui_metrics.latency.as_ref().unwrap();
     assert_eq!(latency.count, 100, "every handled or failed event is timed");
     assert!(latency.p50 <= latency.p99 && latency.p99 <= latency.max && latency.p50 > 0);
-    assert_eq!(ui_metrics.handler.unwrap().count, 100);
+    // The exact sum lies within the histogram's range of values.
+    assert!(latency.sum >= latency.count && latency.sum <= latency.max * latency.count);
+    let buckets: Vec<u64> = latency.buckets.iter().map(|b| b.count).collect();
+    assert_eq!(
+        buckets.len(),
+        veltrix::metrics::DEFAULT_LATENCY_BUCKETS.len()
+    );
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {buckets:?}"
+    );
+    assert!(*buckets.last().unwrap() <= latency.count);
+    assert_eq!(ui_metrics.handler.as_ref().unwrap().count, 100);
     let depth: u64 = m.topics[0].partitions.iter().map(|p| p.depth).sum();
     assert!(
         depth >= 300,
@@ -166,16 +182,36 @@ fn prometheus_exposition_parses_and_matches_the_counts() {
         ),
         1000.0
     );
-    let quantiles: Vec<_> = samples
-        .iter()
-        .filter(|(n, l, _)| n == "veltrix_event_latency_seconds" && l["group"] == "ui")
-        .map(|(_, l, v)| (l["quantile"].clone(), *v))
-        .collect();
-    assert_eq!(quantiles.len(), 4);
-    assert!(
-        quantiles.windows(2).all(|w| w[0].1 <= w[1].1),
-        "{quantiles:?}"
-    );
+    // Buckets: cumulative in increasing `le`, `+Inf` equal to `_count`.
+    for group in ["ui", "billing"] {
+        for family in [
+            "veltrix_event_latency_seconds",
+            "veltrix_handler_duration_seconds",
+        ] {
+            let buckets: Vec<(f64, f64)> = samples
+                .iter()
+                .filter(|(n, l, _)| *n == format!("{family}_bucket") && l["group"] == group)
+                .map(|(_, l, v)| {
+                    let le = match l["le"].as_str() {
+                        "+Inf" => f64::INFINITY,
+                        le => le.parse().unwrap(),
+                    };
+                    (le, *v)
+                })
+                .collect();
+            assert_eq!(buckets.len(), 23, "{family} {group}: 22 bounds and +Inf");
+            assert!(
+                buckets
+                    .windows(2)
+                    .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+                "{buckets:?}"
+            );
+            let count = sum(&samples, &format!("{family}_count"), ("group", group));
+            assert_eq!(buckets.last().unwrap().1, count, "+Inf is the count");
+            let total = sum(&samples, &format!("{family}_sum"), ("group", group));
+            assert!(total > 0.0 && total < count * 600.0, "{family} sum {total}");
+        }
+    }
     // Partition labels cover every partition exactly once.
     let mut partitions: Vec<_> = samples
         .iter()
@@ -205,7 +241,8 @@ fn default_sampling_times_one_event_in_64_per_partition() {
     let m = engine.metrics();
     // 100 events per partition, sequences 0..100: 0 and 64 are timed.
     assert_eq!(veltrix::DEFAULT_LATENCY_SAMPLING, 64);
-    assert_eq!(m.groups[0].latency.unwrap().count, 2 * 2);
+    assert_eq!(m.groups[0].latency.as_ref().unwrap().count, 2 * 2);
+    assert_eq!(m.latency_sampling, 64);
     assert_eq!(m.groups[0].report.handled, 200, "counts stay exact");
 }
 
@@ -265,4 +302,132 @@ fn metrics_endpoint_serves_the_counts_over_loopback() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap().unwrap();
     assert_eq!(engine.shutdown().group("billing").unwrap().handled, 250);
+}
+
+#[test]
+fn every_exported_family_is_in_the_readme_table_with_its_type() {
+    let engine = engine(true);
+    engine
+        .topic::<u64>("orders")
+        .unwrap()
+        .publish_batch(0..10)
+        .unwrap();
+    let text = engine.metrics().to_prometheus();
+    let readme = include_str!("../README.md");
+    let mut families = 0;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').unwrap();
+        families += 1;
+        assert!(
+            readme.contains(&format!("| `{name}` | {kind} |")),
+            "README's metrics table lacks `{name}` ({kind})"
+        );
+    }
+    assert!(families >= 19, "{families} families");
+}
+
+#[test]
+fn custom_bucket_bounds_shape_the_histogram() {
+    use std::time::Duration;
+    let engine = Engine::builder()
+        .latency_sampling(1)
+        .latency_buckets([Duration::from_nanos(1), Duration::from_secs(60)])
+        .topic::<u64>("t", TopicOptions::new(1))
+        .subscribe("g", "t", GroupOptions::poll(), |_| {
+            veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+        })
+        .build()
+        .unwrap();
+    engine
+        .topic::<u64>("t")
+        .unwrap()
+        .publish_batch(0..50)
+        .unwrap();
+    assert_eq!(engine.poller("g").unwrap().poll(100), 50);
+    let m = engine.metrics();
+    let latency = m.groups[0].latency.as_ref().unwrap();
+    let counts: Vec<(Duration, u64)> = latency.buckets.iter().map(|b| (b.le, b.count)).collect();
+    // Nothing takes a nanosecond from publish to handling; everything takes
+    // less than a minute.
+    assert_eq!(
+        counts,
+        [(Duration::from_nanos(1), 0), (Duration::from_secs(60), 50)]
+    );
+    let samples = parse(&m.to_prometheus());
+    let les: Vec<String> = samples
+        .iter()
+        .filter(|(n, _, _)| n == "veltrix_event_latency_seconds_bucket")
+        .map(|(_, l, _)| l["le"].clone())
+        .collect();
+    assert_eq!(les, ["0.000000001", "60", "+Inf"]);
+}
+
+#[test]
+fn bucket_bounds_that_cannot_work_are_typed_errors() {
+    use std::time::Duration;
+    let build = |bounds: Vec<Duration>| {
+        Engine::builder()
+            .latency_buckets(bounds)
+            .topic::<u64>("t", TopicOptions::new(1))
+            .subscribe("g", "t", GroupOptions::poll(), |_| {
+                veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+            })
+            .build()
+    };
+    let ms = Duration::from_millis;
+    for (bounds, says) in [
+        (vec![], "at least one bucket bound"),
+        (vec![Duration::ZERO, ms(1)], "zero"),
+        (
+            vec![ms(5), ms(1)],
+            "must increase, but \"1ms\" comes after \"5ms\"",
+        ),
+        (vec![ms(1), ms(1)], "must increase"),
+        ((1..=65).map(ms).collect(), "65 bucket bounds"),
+    ] {
+        match build(bounds) {
+            Err(veltrix::BuildError::InvalidSetting(e)) => {
+                assert_eq!(e.rule, veltrix::Rule::BucketBounds);
+                assert_eq!(e.owner, "engine");
+                assert_eq!(e.field, "latency_buckets");
+                let text = e.to_string();
+                assert!(text.contains(says), "{text}");
+                assert!(text.contains("increasing bounds above zero"), "{text}");
+            }
+            other => panic!("expected a BucketBounds error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_poll_cut_off_by_its_time_budget_counts_as_budget_exhausted() {
+    use std::time::Duration;
+    let engine = Engine::builder()
+        .topic::<u64>("t", TopicOptions::new(1))
+        .subscribe("g", "t", GroupOptions::poll().max_batch(1), |_| {
+            veltrix::listener::from_fn(|_: &u64, _| {
+                std::thread::sleep(Duration::from_millis(2));
+                Ok(())
+            })
+        })
+        .build()
+        .unwrap();
+    engine
+        .topic::<u64>("t")
+        .unwrap()
+        .publish_batch(0..20)
+        .unwrap();
+    let mut poller = engine.poller("g").unwrap();
+    // Each event takes 2 ms: a 1 ms budget stops after the first batch.
+    let handled = poller.poll_for(1000, Duration::from_millis(1));
+    assert!((1..20).contains(&handled), "handled {handled}");
+    let g = &engine.metrics().groups[0];
+    assert_eq!((g.polls, g.polls_budget_exhausted), (1, 1));
+    // A poll that drains everything is not cut off.
+    while poller.poll(1000) > 0 {}
+    let g = &engine.metrics().groups[0];
+    assert_eq!(g.polls_budget_exhausted, 1);
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Engine, TopicEntry};
 use crate::error::{BuildError, InvalidSetting};
@@ -13,6 +14,7 @@ use crate::group::{
     Histograms, StartContext, TypedGroup,
 };
 use crate::listener::{Listener, WorkerInfo};
+use crate::metrics::{MetricsSettings, DEFAULT_LATENCY_BUCKETS};
 use crate::partitioner::Partitioner;
 use crate::ring::Claimers;
 use crate::ring::Ring;
@@ -79,6 +81,7 @@ pub struct EngineBuilder {
     validators: Vec<PendingValidator>,
     metrics: bool,
     latency_sampling: u32,
+    latency_buckets: Vec<Duration>,
     memory_budget: u64,
     /// `publishes_to` edges: (group, topic).
     edges: Vec<(String, String)>,
@@ -125,6 +128,7 @@ impl EngineBuilder {
             validators: Vec::new(),
             metrics: true,
             latency_sampling: DEFAULT_LATENCY_SAMPLING,
+            latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
             edges: Vec::new(),
         }
@@ -203,6 +207,44 @@ impl EngineBuilder {
     /// stay exact whatever the sampling.
     pub fn latency_sampling(mut self, every: u32) -> Self {
         self.latency_sampling = every.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
+        self
+    }
+
+    /// Sets the upper bounds of the latency histogram buckets (publish →
+    /// handle latency and handler duration): increasing, above zero, at
+    /// most [`MAX_LATENCY_BUCKETS`](crate::metrics::MAX_LATENCY_BUCKETS);
+    /// Prometheus adds `+Inf`. Default
+    /// [`DEFAULT_LATENCY_BUCKETS`](crate::metrics::DEFAULT_LATENCY_BUCKETS),
+    /// 1-2-5 per decade from 1 µs to 10 s. Bounds only shape what is
+    /// exported: the workers record into HdrHistograms (1 % resolution)
+    /// whatever they are, so they cost nothing per event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veltrix::{Engine, GroupOptions, TopicOptions};
+    ///
+    /// let engine = Engine::builder()
+    ///     .latency_buckets([Duration::from_micros(10), Duration::from_millis(1)])
+    ///     .topic::<u32>("t", TopicOptions::new(1))
+    ///     .subscribe("g", "t", GroupOptions::poll(), |_| veltrix::listener::from_fn(|_: &u32, _| Ok(())))
+    ///     .build()?;
+    /// let text = engine.metrics().to_prometheus();
+    /// assert!(text.contains("veltrix_event_latency_seconds_bucket{group=\"g\",topic=\"t\",le=\"0.00001\"} 0"));
+    /// assert!(text.contains("veltrix_event_latency_seconds_bucket{group=\"g\",topic=\"t\",le=\"+Inf\"} 0"));
+    ///
+    /// // Bounds that do not increase are a typed error.
+    /// let refused = Engine::builder()
+    ///     .latency_buckets([Duration::from_millis(1), Duration::from_micros(10)])
+    ///     .topic::<u32>("t", TopicOptions::new(1))
+    ///     .subscribe("g", "t", GroupOptions::poll(), |_| veltrix::listener::from_fn(|_: &u32, _| Ok(())))
+    ///     .build();
+    /// assert!(refused.unwrap_err().to_string().contains("latency_buckets"));
+    /// # Ok::<(), veltrix::BuildError>(())
+    /// ```
+    pub fn latency_buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Self {
+        self.latency_buckets = bounds.into_iter().collect();
         self
     }
 
@@ -426,11 +468,18 @@ impl EngineBuilder {
                 }
             }
         }
-        Ok(Engine::from_parts(topics, groups, plan))
+        let metrics = MetricsSettings {
+            sampling: self.latency_sampling,
+            buckets: self.latency_buckets,
+        };
+        Ok(Engine::from_parts(topics, groups, plan, Arc::new(metrics)))
     }
 
     fn check(&self) -> Vec<BuildError> {
         let mut errors = Vec::new();
+        let mut found = Vec::new();
+        rules::latency_buckets(&self.latency_buckets, &mut found);
+        invalid_settings("engine", None, found, &mut errors);
         let mut names = HashSet::new();
         for topic in &self.topics {
             let options = topic.options();
@@ -448,7 +497,7 @@ impl EngineBuilder {
             };
             let mut found = Vec::new();
             rules::topic(&values, &mut found);
-            invalid_settings("topic", topic.name(), found, &mut errors);
+            invalid_settings("topic", Some(topic.name()), found, &mut errors);
             if !topic.name().is_empty() && !names.insert(topic.name()) {
                 errors.push(BuildError::DuplicateTopic {
                     name: topic.name().to_owned(),
@@ -465,7 +514,7 @@ impl EngineBuilder {
         for group in &self.groups {
             let mut found = Vec::new();
             rules::group(group.name(), group.options(), &mut found);
-            invalid_settings("group", group.name(), found, &mut errors);
+            invalid_settings("group", Some(group.name()), found, &mut errors);
             if !group.name().is_empty() && !group_names.insert(group.name()) {
                 errors.push(BuildError::DuplicateGroup {
                     name: group.name().to_owned(),
@@ -654,17 +703,21 @@ impl EngineBuilder {
 }
 
 /// The errors among `found`, the findings of the shared rules about the
-/// settings of `what` (`"topic"`, `"group"`) `name`. Warnings do not stop a
-/// build from code; `Config::validate` reports them for files.
+/// settings of `what` (`"topic"`, `"group"`, `"engine"`) `name`. Warnings
+/// do not stop a build from code; `Config::validate` reports them for files.
 fn invalid_settings(
     what: &str,
-    name: &str,
+    name: Option<&str>,
     found: Vec<rules::Finding>,
     errors: &mut Vec<BuildError>,
 ) {
+    let owner = match name {
+        Some(name) => format!("{what} {name:?}"),
+        None => what.to_owned(),
+    };
     errors.extend(found.into_iter().filter(rules::Finding::is_error).map(|f| {
         BuildError::InvalidSetting(Box::new(InvalidSetting {
-            owner: format!("{what} {name:?}"),
+            owner: owner.clone(),
             field: f.field,
             value: f.value,
             rule: f.rule,

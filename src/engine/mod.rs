@@ -127,6 +127,7 @@ pub struct Engine {
     groups: Vec<Arc<dyn GroupControl>>,
     plan: ShutdownPlan,
     shut_down: bool,
+    metrics: Arc<crate::metrics::MetricsSettings>,
 }
 
 impl fmt::Debug for Engine {
@@ -151,12 +152,14 @@ impl Engine {
         topics: Vec<TopicEntry>,
         groups: Vec<Arc<dyn GroupControl>>,
         plan: ShutdownPlan,
+        metrics: Arc<crate::metrics::MetricsSettings>,
     ) -> Self {
         Engine {
             topics,
             groups,
             plan,
             shut_down: false,
+            metrics,
         }
     }
 
@@ -283,6 +286,7 @@ impl Engine {
         crate::metrics::MetricsHandle::new(
             self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
             self.groups.clone(),
+            Arc::clone(&self.metrics),
         )
     }
 }

@@ -212,7 +212,7 @@ where
         state: &mut PollState<E, L>,
         max_events: usize,
         deadline: Option<Instant>,
-    ) -> usize {
+    ) -> (usize, bool) {
         let shared = &self.core.shared;
         if !state.started {
             state.started = true;
@@ -222,6 +222,7 @@ where
         }
         let n = state.cursors.len();
         let mut remaining = max_events;
+        let mut out_of_time = false;
         'rounds: while remaining > 0 {
             let share = (remaining / n).max(1);
             let mut round = 0;
@@ -230,6 +231,7 @@ where
                     break;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
+                    out_of_time = true;
                     break 'rounds;
                 }
                 let at = (state.next + i) % n;
@@ -251,7 +253,7 @@ where
                 break;
             }
         }
-        max_events - remaining
+        (max_events - remaining, out_of_time)
     }
 }
 
@@ -280,11 +282,15 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        let handled = self.driving(&mut state, |state| self.run(state, max_events, deadline));
+        let (handled, out_of_time) =
+            self.driving(&mut state, |state| self.run(state, max_events, deadline));
         // Plain adds to counters only this (locked) poller writes: no lock,
         // no shared line per poll.
         add(&counters.polls, 1);
-        if handled == max_events && state.cursors.iter().any(|c| c.reader.has_next()) {
+        // Cut off by either budget, events or time, with events left.
+        if (handled == max_events || out_of_time)
+            && state.cursors.iter().any(|c| c.reader.has_next())
+        {
             add(&counters.budget_exhausted, 1);
         }
         handled
@@ -355,7 +361,7 @@ where
             {
                 break;
             }
-            if self.driving(&mut state, |state| self.run(state, usize::MAX, deadline)) == 0 {
+            if self.driving(&mut state, |state| self.run(state, usize::MAX, deadline).0) == 0 {
                 // Nothing ready: a retry backoff or a publish in flight.
                 let due = state
                     .cursors
@@ -415,7 +421,7 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        self.driving(&mut state, |state| self.run(state, ASSIST_BUDGET, None))
+        self.driving(&mut state, |state| self.run(state, ASSIST_BUDGET, None).0)
     }
 
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {

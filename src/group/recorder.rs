@@ -20,6 +20,11 @@ pub(crate) struct Histograms {
     pub(crate) latency: Histogram<u64>,
     /// Handler duration, nanoseconds.
     pub(crate) handler: Histogram<u64>,
+    /// Exact sums of the values recorded in `latency` and `handler`, in
+    /// nanoseconds (a histogram keeps values to 1 %; a Prometheus `_sum`
+    /// should not).
+    pub(crate) latency_sum: u64,
+    pub(crate) handler_sum: u64,
     /// Poll calls that used their whole budget with events left.
     pub(crate) budget_exhausted: u64,
     /// Poll calls.
@@ -42,6 +47,8 @@ impl Histograms {
         Histograms {
             latency: histogram(),
             handler: histogram(),
+            latency_sum: 0,
+            handler_sum: 0,
             budget_exhausted: 0,
             polls: 0,
         }
@@ -52,11 +59,13 @@ impl Histograms {
     #[inline]
     pub(crate) fn record(&mut self, published: u64, start: u64, end: u64) {
         if published != 0 {
-            self.latency
-                .saturating_record(clock::nanos_between(published, start).clamp(1, MAX_NANOS));
+            let latency = clock::nanos_between(published, start).clamp(1, MAX_NANOS);
+            self.latency.saturating_record(latency);
+            self.latency_sum = self.latency_sum.saturating_add(latency);
         }
-        self.handler
-            .saturating_record(clock::nanos_between(start, end).clamp(1, MAX_NANOS));
+        let handler = clock::nanos_between(start, end).clamp(1, MAX_NANOS);
+        self.handler.saturating_record(handler);
+        self.handler_sum = self.handler_sum.saturating_add(handler);
     }
 
     /// Adds `other` into `self`.
@@ -64,6 +73,8 @@ impl Histograms {
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.handler.add(&other.handler);
+        self.latency_sum = self.latency_sum.saturating_add(other.latency_sum);
+        self.handler_sum = self.handler_sum.saturating_add(other.handler_sum);
         self.budget_exhausted += other.budget_exhausted;
         self.polls += other.polls;
     }

@@ -1,61 +1,56 @@
 //! Feeding the `metrics` facade (feature `metrics`).
 
+use super::families::{Kind, Value, FAMILIES};
 use super::MetricsSnapshot;
 
 impl MetricsSnapshot {
     /// Sends the snapshot to the `metrics` facade, so whatever exporter the
-    /// host installed (Prometheus, StatsD, …) publishes it. Counters are set
-    /// to their absolute values, gauges to their current values, latency
-    /// percentiles as gauges in seconds with a `quantile` label. Call it
-    /// periodically (say once a second) from any thread, with a snapshot from
-    /// a [`MetricsHandle`](super::MetricsHandle).
+    /// host installed (Prometheus, StatsD, …) publishes it: the same
+    /// families, names and labels as [`to_prometheus`](Self::to_prometheus).
+    /// Counters are set to their absolute values and gauges to their
+    /// current values. The facade's histograms take single observations,
+    /// not buckets, so a latency histogram goes out as the series
+    /// Prometheus would scrape: `<name>_bucket` counters with an `le` label
+    /// (seconds, and `+Inf`), a `<name>_count` counter and a `<name>_sum`
+    /// gauge in seconds; `histogram_quantile` works on them as on the
+    /// native exposition. Call it periodically (say once a second) from any
+    /// thread, with a snapshot from a [`MetricsHandle`](super::MetricsHandle).
     pub fn record_to_metrics(&self) {
-        for t in &self.topics {
-            let topic = t.report.name.clone();
-            for p in &t.partitions {
-                let labels = [
-                    ("topic", topic.clone()),
-                    ("partition", p.partition.to_string()),
-                ];
-                metrics::counter!("veltrix_published_total", &labels).absolute(p.published);
-                metrics::gauge!("veltrix_partition_depth", &labels).set(p.depth as f64);
-            }
-            metrics::counter!("veltrix_dropped_total", "topic" => topic.clone())
-                .absolute(t.report.dropped_full);
-            metrics::counter!("veltrix_refused_total", "topic" => topic)
-                .absolute(t.report.refused());
-        }
-        for g in &self.groups {
-            let r = &g.report;
-            let labels = [("group", r.name.clone()), ("topic", r.topic.clone())];
-            metrics::counter!("veltrix_handled_total", &labels).absolute(r.handled);
-            metrics::counter!("veltrix_failures_total", &labels).absolute(r.failures);
-            metrics::counter!("veltrix_retried_total", &labels).absolute(r.retried);
-            metrics::counter!("veltrix_dead_lettered_total", &labels).absolute(r.dead_lettered);
-            metrics::counter!("veltrix_skipped_total", &labels).absolute(r.skipped);
-            metrics::counter!("veltrix_deduplicated_total", &labels).absolute(r.deduplicated);
-            metrics::gauge!("veltrix_lag_max", &labels).set(g.lag_max as f64);
-            metrics::gauge!("veltrix_halted_partitions", &labels).set(r.halted.len() as f64);
-            metrics::gauge!("veltrix_stuck_workers", &labels).set(r.stuck.len() as f64);
-            for (name, summary) in [
-                ("veltrix_event_latency_seconds", g.latency),
-                ("veltrix_handler_duration_seconds", g.handler),
-            ] {
-                let Some(s) = summary else { continue };
-                for (q, v) in [
-                    ("0.5", s.p50),
-                    ("0.9", s.p90),
-                    ("0.99", s.p99),
-                    ("0.999", s.p999),
-                ] {
-                    let labels = [
-                        ("group", r.name.clone()),
-                        ("topic", r.topic.clone()),
-                        ("quantile", q.to_owned()),
-                    ];
-                    metrics::gauge!(name, &labels).set(v as f64 / 1e9);
+        for family in FAMILIES {
+            family.samples(self, &mut |values, value| {
+                let labels: Vec<(&'static str, String)> = family
+                    .labels
+                    .iter()
+                    .zip(values)
+                    .map(|(k, v)| (*k, (*v).to_owned()))
+                    .collect();
+                match (family.kind, value) {
+                    (Kind::Counter, Value::Count(n)) => {
+                        metrics::counter!(family.name, &labels).absolute(n);
+                    }
+                    (Kind::Gauge, Value::Count(n)) => {
+                        metrics::gauge!(family.name, &labels).set(n as f64);
+                    }
+                    (Kind::Histogram, Value::Latency(h)) => {
+                        let bucket = format!("{}_bucket", family.name);
+                        let mut with_le = labels.clone();
+                        for b in &h.buckets {
+                            with_le.push(("le", b.le.as_secs_f64().to_string()));
+                            metrics::counter!(bucket.clone(), &with_le).absolute(b.count);
+                            with_le.pop();
+                        }
+                        with_le.push(("le", "+Inf".to_owned()));
+                        metrics::counter!(bucket, &with_le).absolute(h.count);
+                        metrics::counter!(format!("{}_count", family.name), &labels)
+                            .absolute(h.count);
+                        metrics::gauge!(format!("{}_sum", family.name), &labels)
+                            .set(h.sum as f64 / 1e9);
+                    }
+                    (kind, value) => {
+                        debug_assert!(false, "{}: {kind:?} with {value:?}", family.name);
+                    }
                 }
-            }
+            });
         }
     }
 }

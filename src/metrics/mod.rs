@@ -9,6 +9,8 @@
 //! [`MetricsSnapshot::to_prometheus`], serialize it (feature `serde`), or
 //! feed the `metrics` facade (feature `metrics`).
 
+mod buckets;
+mod families;
 mod http;
 mod prometheus;
 mod snapshot;
@@ -16,7 +18,9 @@ mod snapshot;
 #[cfg(feature = "metrics")]
 mod facade;
 
+pub use buckets::{Bucket, DEFAULT_LATENCY_BUCKETS, MAX_LATENCY_BUCKETS};
 pub use http::serve_prometheus;
+pub(crate) use snapshot::MetricsSettings;
 pub use snapshot::{
     GroupMetrics, LatencySummary, MetricsHandle, MetricsSnapshot, PartitionLag, PartitionMetrics,
     TopicMetrics,

@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
+
+use super::buckets::{self, Bucket};
 
 use crate::engine::{TopicControl, TopicReport};
 use crate::group::{GroupControl, GroupReport};
@@ -29,6 +33,16 @@ use crate::group::{GroupControl, GroupReport};
 pub struct MetricsHandle {
     topics: Vec<Arc<dyn TopicControl>>,
     groups: Vec<Arc<dyn GroupControl>>,
+    settings: Arc<MetricsSettings>,
+}
+
+/// The engine-wide settings of its latency metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MetricsSettings {
+    /// One event in this many per partition is timed.
+    pub(crate) sampling: u32,
+    /// Upper bounds of the latency histogram buckets, increasing.
+    pub(crate) buckets: Vec<Duration>,
 }
 
 impl std::fmt::Debug for MetricsHandle {
@@ -44,8 +58,13 @@ impl MetricsHandle {
     pub(crate) fn new(
         topics: Vec<Arc<dyn TopicControl>>,
         groups: Vec<Arc<dyn GroupControl>>,
+        settings: Arc<MetricsSettings>,
     ) -> Self {
-        MetricsHandle { topics, groups }
+        MetricsHandle {
+            topics,
+            groups,
+            settings,
+        }
     }
 
     /// Reads every counter and merges every worker's histograms. Counters are
@@ -70,6 +89,7 @@ impl MetricsHandle {
                     .collect(),
             })
             .collect();
+        let bounds = &self.settings.buckets;
         let groups = self
             .groups
             .iter()
@@ -83,14 +103,22 @@ impl MetricsHandle {
                         .map(|(partition, lag)| PartitionLag { partition, lag })
                         .collect(),
                     lag_max,
-                    latency: histograms.as_ref().map(|h| LatencySummary::of(&h.latency)),
-                    handler: histograms.as_ref().map(|h| LatencySummary::of(&h.handler)),
+                    latency: histograms
+                        .as_ref()
+                        .map(|h| LatencySummary::of(&h.latency, h.latency_sum, bounds)),
+                    handler: histograms
+                        .as_ref()
+                        .map(|h| LatencySummary::of(&h.handler, h.handler_sum, bounds)),
                     polls: histograms.as_ref().map_or(0, |h| h.polls),
                     polls_budget_exhausted: histograms.as_ref().map_or(0, |h| h.budget_exhausted),
                 }
             })
             .collect();
-        MetricsSnapshot { topics, groups }
+        MetricsSnapshot {
+            topics,
+            groups,
+            latency_sampling: self.settings.sampling,
+        }
     }
 }
 
@@ -103,6 +131,82 @@ pub struct MetricsSnapshot {
     pub topics: Vec<TopicMetrics>,
     /// One entry per group, in declaration order.
     pub groups: Vec<GroupMetrics>,
+    /// One handled event in this many per partition is timed for the
+    /// latency histograms
+    /// ([`EngineBuilder::latency_sampling`](crate::EngineBuilder::latency_sampling)).
+    pub latency_sampling: u32,
+}
+
+impl MetricsSnapshot {
+    /// The measurements of group `name`, if there is one.
+    #[must_use]
+    pub fn group(&self, name: &str) -> Option<&GroupMetrics> {
+        self.groups.iter().find(|g| g.report.name == name)
+    }
+
+    /// The measurements of topic `name`, if there is one.
+    #[must_use]
+    pub fn topic(&self, name: &str) -> Option<&TopicMetrics> {
+        self.topics.iter().find(|t| t.report.name == name)
+    }
+}
+
+/// A nanosecond count as microseconds, for people.
+fn micros(nanos: u64) -> String {
+    format!("{:.1}", nanos as f64 / 1e3)
+}
+
+/// A table for people: per topic its published count and depth, per group
+/// its handled count, lag and latency percentiles (µs; `-` with metrics
+/// off).
+///
+/// ```
+/// use veltrix::{Engine, GroupOptions, TopicOptions};
+///
+/// let engine = Engine::builder()
+///     .topic::<u32>("orders", TopicOptions::new(2))
+///     .subscribe("billing", "orders", GroupOptions::poll(), |_| veltrix::listener::from_fn(|_: &u32, _| Ok(())))
+///     .build()?;
+/// engine.topic::<u32>("orders")?.publish_batch(0..10)?;
+/// let snapshot = engine.metrics();
+/// assert_eq!(snapshot.group("billing").unwrap().lag_max, 5);
+/// let table = snapshot.to_string();
+/// assert!(table.contains("orders"), "{table}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::fmt::Display for MetricsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:<20} {:>12} {:>9}", "topic", "published", "depth")?;
+        for t in &self.topics {
+            let depth: u64 = t.partitions.iter().map(|p| p.depth).sum();
+            writeln!(
+                f,
+                "{:<20} {:>12} {:>9}",
+                t.report.name, t.report.published, depth
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<16} {:<16} {:>11} {:>8} {:>10} {:>10} {:>10} {:>10}",
+            "group", "topic", "handled", "lag max", "p50 us", "p99 us", "p99.9 us", "max us"
+        )?;
+        for g in &self.groups {
+            let [p50, p99, p999, max] = match &g.latency {
+                Some(l) => [l.p50, l.p99, l.p999, l.max].map(micros),
+                None => ["-", "-", "-", "-"].map(String::from),
+            };
+            writeln!(
+                f,
+                "{:<16} {:<16} {:>11} {:>8} {:>10} {:>10} {:>10} {:>10}",
+                g.report.name, g.report.topic, g.report.handled, g.lag_max, p50, p99, p999, max
+            )?;
+        }
+        write!(
+            f,
+            "latency: publish -> handle, one event in {} per partition timed",
+            self.latency_sampling
+        )
+    }
 }
 
 /// The measurements of one topic.
@@ -163,13 +267,20 @@ pub struct PartitionLag {
     pub lag: u64,
 }
 
-/// Percentiles of a latency histogram, in nanoseconds (1 % resolution).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A latency histogram of one group: the events it timed (one in
+/// [`MetricsSnapshot::latency_sampling`] per partition), as percentiles in
+/// nanoseconds (1 % resolution), an exact sum, and cumulative buckets at
+/// the engine's bounds
+/// ([`EngineBuilder::latency_buckets`](crate::EngineBuilder::latency_buckets)).
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct LatencySummary {
-    /// Values recorded.
+    /// Events timed (sampled), not events handled: about
+    /// `handled / latency_sampling`.
     pub count: u64,
+    /// Sum of the timed values, nanoseconds (exact).
+    pub sum: u64,
     /// Mean.
     pub mean: f64,
     /// Median.
@@ -182,12 +293,17 @@ pub struct LatencySummary {
     pub p999: u64,
     /// Largest value.
     pub max: u64,
+    /// Values at or below each bound, cumulative; values above the last
+    /// bound are counted in `count` only (Prometheus's `+Inf` bucket).
+    pub buckets: Vec<Bucket>,
 }
 
 impl LatencySummary {
-    fn of(h: &Histogram<u64>) -> LatencySummary {
+    fn of(h: &Histogram<u64>, sum: u64, bounds: &[Duration]) -> LatencySummary {
         LatencySummary {
             count: h.len(),
+            sum,
+            buckets: buckets::cumulative(h, bounds),
             mean: if h.is_empty() { 0.0 } else { h.mean() },
             p50: h.value_at_quantile(0.5),
             p90: h.value_at_quantile(0.9),

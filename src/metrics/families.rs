@@ -1,0 +1,289 @@
+//! Every metric family veltrix exports, in one table: name, type, help,
+//! labels and how to read its samples from a snapshot. The Prometheus text
+//! ([`MetricsSnapshot::to_prometheus`]) and the `metrics` facade
+//! (`MetricsSnapshot::record_to_metrics`) both walk this table, so the two
+//! cannot export different families; a test checks that the README's table
+//! lists each one.
+
+use super::{GroupMetrics, LatencySummary, MetricsSnapshot};
+
+/// What kind of metric a family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only grows (while the engine lives).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Cumulative buckets, `_sum` and `_count`, in seconds.
+    Histogram,
+}
+
+impl Kind {
+    /// The Prometheus `# TYPE` of the family.
+    pub(crate) fn prometheus(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One sample's value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    /// A count (counters, and gauges that count things).
+    Count(u64),
+    /// A latency histogram (nanoseconds inside).
+    Latency(&'a LatencySummary),
+}
+
+/// Where a family's samples go: label values (in the order of the family's
+/// `labels`) and the value.
+pub(crate) type Emit<'e> = dyn FnMut(&[&str], Value<'_>) + 'e;
+
+/// One metric family.
+pub(crate) struct Family {
+    /// Full name, `veltrix_` prefixed; counters end in `_total`.
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) help: &'static str,
+    /// Label names, in the order `source` gives their values.
+    pub(crate) labels: &'static [&'static str],
+    source: Source,
+}
+
+/// Where a family's samples come from.
+enum Source {
+    /// One count per group, labelled `group`, `topic`.
+    PerGroup(fn(&GroupMetrics) -> u64),
+    /// One histogram per group, labelled `group`, `topic` (none with
+    /// metrics off).
+    PerGroupLatency(fn(&GroupMetrics) -> Option<&LatencySummary>),
+    /// Any other shape.
+    Custom(fn(&MetricsSnapshot, &mut Emit<'_>)),
+}
+
+impl Family {
+    /// Emits every sample of the family in `snapshot`.
+    pub(crate) fn samples(&self, snapshot: &MetricsSnapshot, emit: &mut Emit<'_>) {
+        match self.source {
+            Source::PerGroup(read) => {
+                for g in &snapshot.groups {
+                    emit(&[&g.report.name, &g.report.topic], Value::Count(read(g)));
+                }
+            }
+            Source::PerGroupLatency(read) => {
+                for g in &snapshot.groups {
+                    if let Some(h) = read(g) {
+                        emit(&[&g.report.name, &g.report.topic], Value::Latency(h));
+                    }
+                }
+            }
+            Source::Custom(samples) => samples(snapshot, emit),
+        }
+    }
+}
+
+/// A family with one count per group.
+const fn per_group(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    read: fn(&GroupMetrics) -> u64,
+) -> Family {
+    Family {
+        name,
+        kind,
+        help,
+        labels: &["group", "topic"],
+        source: Source::PerGroup(read),
+    }
+}
+
+/// A latency histogram family, one histogram per group.
+const fn per_group_latency(
+    name: &'static str,
+    help: &'static str,
+    read: fn(&GroupMetrics) -> Option<&LatencySummary>,
+) -> Family {
+    Family {
+        name,
+        kind: Kind::Histogram,
+        help,
+        labels: &["group", "topic"],
+        source: Source::PerGroupLatency(read),
+    }
+}
+
+/// Why a publish was refused, as the `reason` label says it, with its count.
+fn refusals(r: &crate::engine::TopicReport) -> [(&'static str, u64); 6] {
+    [
+        ("full", r.rejected_full),
+        ("timeout", r.timed_out),
+        ("closed", r.rejected_closed),
+        ("invalid_partition", r.invalid_partition),
+        ("invalid", r.invalid),
+        ("would_deadlock", r.would_deadlock),
+    ]
+}
+
+/// Every family, in the order they are exported.
+pub(crate) const FAMILIES: &[Family] = &[
+    Family {
+        name: "veltrix_published_total",
+        kind: Kind::Counter,
+        help: "Events accepted into a partition.",
+        labels: &["topic", "partition"],
+        source: Source::Custom(|s, emit| {
+            for t in &s.topics {
+                for p in &t.partitions {
+                    let partition = p.partition.to_string();
+                    emit(&[&t.report.name, &partition], Value::Count(p.published));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "veltrix_partition_depth",
+        kind: Kind::Gauge,
+        help: "Events in a partition not yet released by its slowest group.",
+        labels: &["topic", "partition"],
+        source: Source::Custom(|s, emit| {
+            for t in &s.topics {
+                for p in &t.partitions {
+                    let partition = p.partition.to_string();
+                    emit(&[&t.report.name, &partition], Value::Count(p.depth));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "veltrix_refused_total",
+        kind: Kind::Counter,
+        help: "Publishes refused with the event handed back, by reason.",
+        labels: &["topic", "reason"],
+        source: Source::Custom(|s, emit| {
+            for t in &s.topics {
+                for (reason, n) in refusals(&t.report) {
+                    emit(&[&t.report.name, reason], Value::Count(n));
+                }
+            }
+        }),
+    },
+    Family {
+        name: "veltrix_dropped_total",
+        kind: Kind::Counter,
+        help: "Events dropped by the DropNewest full-ring policy.",
+        labels: &["topic"],
+        source: Source::Custom(|s, emit| {
+            for t in &s.topics {
+                emit(&[&t.report.name], Value::Count(t.report.dropped_full));
+            }
+        }),
+    },
+    Family {
+        name: "veltrix_event_drop_panics_total",
+        kind: Kind::Counter,
+        help: "Events of a topic whose Drop panicked (caught and counted).",
+        labels: &["topic"],
+        source: Source::Custom(|s, emit| {
+            for t in &s.topics {
+                emit(&[&t.report.name], Value::Count(t.report.drop_panics));
+            }
+        }),
+    },
+    per_group(
+        "veltrix_handled_total",
+        Kind::Counter,
+        "Events a group's listener handled successfully.",
+        |g| g.report.handled,
+    ),
+    per_group(
+        "veltrix_failures_total",
+        Kind::Counter,
+        "Failed listener attempts (errors and panics).",
+        |g| g.report.failures,
+    ),
+    per_group(
+        "veltrix_retried_total",
+        Kind::Counter,
+        "Attempts scheduled again after a failure.",
+        |g| g.report.retried,
+    ),
+    per_group(
+        "veltrix_dead_lettered_total",
+        Kind::Counter,
+        "Events sent to the dead-letter topic.",
+        |g| g.report.dead_lettered,
+    ),
+    per_group(
+        "veltrix_skipped_total",
+        Kind::Counter,
+        "Events skipped after failing every attempt.",
+        |g| g.report.skipped,
+    ),
+    per_group(
+        "veltrix_deduplicated_total",
+        Kind::Counter,
+        "Events not delivered: id inside the de-dup window.",
+        |g| g.report.deduplicated,
+    ),
+    Family {
+        name: "veltrix_lag",
+        kind: Kind::Gauge,
+        help: "Events of a partition a group has not consumed (records-lag).",
+        labels: &["group", "topic", "partition"],
+        source: Source::Custom(|s, emit| {
+            for g in &s.groups {
+                for l in &g.lag {
+                    let partition = l.partition.to_string();
+                    emit(
+                        &[&g.report.name, &g.report.topic, &partition],
+                        Value::Count(l.lag),
+                    );
+                }
+            }
+        }),
+    },
+    per_group(
+        "veltrix_lag_max",
+        Kind::Gauge,
+        "Largest partition lag of a group (records-lag-max).",
+        |g| g.lag_max,
+    ),
+    per_group(
+        "veltrix_halted_partitions",
+        Kind::Gauge,
+        "Partitions a group stopped reading (failure policy Halt).",
+        |g| g.report.halted.len() as u64,
+    ),
+    per_group(
+        "veltrix_stuck_workers",
+        Kind::Gauge,
+        "Workers a shutdown deadline left inside their listener.",
+        |g| g.report.stuck.len() as u64,
+    ),
+    per_group(
+        "veltrix_polls_total",
+        Kind::Counter,
+        "Poll calls of a poll-mode group.",
+        |g| g.polls,
+    ),
+    per_group(
+        "veltrix_polls_budget_exhausted_total",
+        Kind::Counter,
+        "Poll calls cut off by their event or time budget with events left.",
+        |g| g.polls_budget_exhausted,
+    ),
+    per_group_latency(
+        "veltrix_event_latency_seconds",
+        "Time from publish to the start of handling, of the timed events: one in latency_sampling per partition (_count counts those, not every handled event).",
+        |g| g.latency.as_ref(),
+    ),
+    per_group_latency(
+        "veltrix_handler_duration_seconds",
+        "Time inside the listener's on_event, of the timed events: one in latency_sampling per partition (_count counts those, not every handled event).",
+        |g| g.handler.as_ref(),
+    ),
+];
