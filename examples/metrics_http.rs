@@ -5,17 +5,15 @@
 //! check the final counters against `N` (CI does, with a real Prometheus).
 //!
 //! ```text
-//! cargo run --release --example metrics_http -- --seconds 30 --port 9898
+//! cargo run --release --features http --example metrics_http -- --seconds 30 --port 9898
 //! curl -s 127.0.0.1:9898/metrics | grep veltrix_handled_total
 //! ```
 
-use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use veltrix::metrics::MetricsServer;
 use veltrix::partitioner::by_key;
 use veltrix::{Engine, GroupOptions, TopicOptions};
 
@@ -102,20 +100,17 @@ fn main() -> ExitCode {
         })
         .build()
         .expect("valid topology");
-    let listener = match TcpListener::bind(("127.0.0.1", port)) {
-        Ok(l) => l,
+    let server = match MetricsServer::loopback(port, engine.metrics_handle()) {
+        Ok(server) => server,
         Err(e) => {
-            eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+            eprintln!("cannot serve on 127.0.0.1:{port}: {e}");
             return ExitCode::from(1);
         }
     };
-    let addr = listener.local_addr().expect("bound");
-    println!("serving http://{addr}/metrics for {seconds} s");
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let (handle, stop) = (engine.metrics_handle(), stop.clone());
-        thread::spawn(move || veltrix::metrics::serve_prometheus(listener, &handle, &stop))
-    };
+    println!(
+        "serving http://{}/metrics for {seconds} s",
+        server.local_addr()
+    );
     let trades = engine.topic::<Trade>("trades").expect("declared");
     let started = Instant::now();
     let mut n = 0u64;
@@ -147,16 +142,9 @@ fn main() -> ExitCode {
             None => thread::sleep(Duration::from_millis(1)),
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let served = server.join().expect("server thread");
+    server.stop();
     let report = engine.shutdown();
     println!("published {n}");
     println!("{report}");
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("metrics endpoint failed: {e}");
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::SUCCESS
 }

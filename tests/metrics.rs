@@ -2,10 +2,10 @@
 //! parsed), metrics switched off, and the `/metrics` endpoint over loopback.
 
 use std::collections::HashMap;
+#[cfg(feature = "http")]
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+#[cfg(feature = "http")]
+use std::net::TcpStream;
 
 use veltrix::{Engine, GroupOptions, TopicOptions};
 
@@ -266,42 +266,81 @@ fn metrics_off_keeps_counters_and_drops_latency() {
         .any(|(n, _, _)| n.starts_with("veltrix_event_latency")));
 }
 
+#[cfg(feature = "http")]
+fn scrape(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[cfg(feature = "http")]
 #[test]
 fn metrics_endpoint_serves_the_counts_over_loopback() {
+    use veltrix::metrics::MetricsServer;
     let engine = engine(true);
-    let handle = engine.metrics_handle();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = stop.clone();
-        std::thread::spawn(move || veltrix::metrics::serve_prometheus(listener, &handle, &stop))
-    };
+    let server = MetricsServer::loopback(0, engine.metrics_handle()).unwrap();
+    assert!(server.local_addr().ip().is_loopback());
     engine
         .topic::<u64>("orders")
         .unwrap()
         .publish_batch(0..250)
         .unwrap();
-    let scrape = |path: &str| {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    let response = scrape("/metrics");
+    let get = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let response = scrape(server.local_addr(), get);
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    assert!(head.contains("text/plain; version=0.0.4"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
     let samples = parse(body);
     assert_eq!(
         sum(&samples, "veltrix_published_total", ("topic", "orders")),
         250.0
     );
-    assert!(scrape("/other").starts_with("HTTP/1.1 404"));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    server.join().unwrap().unwrap();
+    let other = "GET /other HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert!(scrape(server.local_addr(), other).starts_with("HTTP/1.1 404"));
+    let post = "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    assert!(scrape(server.local_addr(), post).starts_with("HTTP/1.1 405"));
+    server.stop();
     assert_eq!(engine.shutdown().group("billing").unwrap().handled, 250);
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn concurrent_scrapes_are_served_and_a_silent_client_blocks_no_one() {
+    use veltrix::metrics::MetricsServer;
+    let engine = engine(true);
+    engine
+        .topic::<u64>("orders")
+        .unwrap()
+        .publish_batch(0..100)
+        .unwrap();
+    let server = MetricsServer::loopback(0, engine.metrics_handle()).unwrap();
+    let addr = server.local_addr();
+    // Connected, never sends a request: a single-threaded server would wait
+    // on it.
+    let silent = TcpStream::connect(addr).unwrap();
+    let scrapers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                scrape(
+                    addr,
+                    "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                )
+            })
+        })
+        .collect();
+    for scraper in scrapers {
+        let response = scraper.join().unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(
+            sum(&parse(body), "veltrix_published_total", ("topic", "orders")),
+            100.0
+        );
+    }
+    drop(silent);
+    drop(server);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 mod buckets;
 mod families;
+#[cfg(feature = "http")]
 mod http;
 mod prometheus;
 mod snapshot;
@@ -19,7 +20,8 @@ mod snapshot;
 mod facade;
 
 pub use buckets::{Bucket, DEFAULT_LATENCY_BUCKETS, MAX_LATENCY_BUCKETS};
-pub use http::serve_prometheus;
+#[cfg(feature = "http")]
+pub use http::MetricsServer;
 pub(crate) use snapshot::MetricsSettings;
 pub use snapshot::{
     GroupMetrics, LatencySummary, MetricsHandle, MetricsSnapshot, PartitionLag, PartitionMetrics,
