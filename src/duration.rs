@@ -119,6 +119,14 @@ pub(crate) mod serde_str {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         super::parse(&text).map_err(de::Error::custom)
     }
+
+    /// A list of durations as a list of strings: `["1us", "5ms"]`.
+    pub(crate) fn serialize_list<S: Serializer>(
+        list: &[Duration],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|d| super::format(*d)))
+    }
 }
 
 #[cfg(test)]

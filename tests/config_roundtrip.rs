@@ -286,3 +286,67 @@ fn engine_settings_are_read_applied_and_written_back() {
         "{error}"
     );
 }
+
+#[cfg(feature = "toml")]
+#[test]
+fn latency_buckets_are_read_validated_applied_and_written_back() {
+    use std::time::Duration;
+    use veltrix::config::Config;
+    let text = "[engine]\nlatency_buckets = [\"10us\", \"1ms\"]\n\n\
+                [[topics]]\nname = \"t\"\n\n\
+                [[groups]]\nname = \"g\"\ntopic = \"t\"\nmode = \"poll\"\n";
+    let config = Config::from_toml_str(text).unwrap();
+    assert_eq!(
+        config.engine.latency_buckets,
+        [Duration::from_micros(10), Duration::from_millis(1)]
+    );
+    let written = config.to_toml_string().unwrap();
+    assert!(
+        written.contains("latency_buckets = [\"10us\", \"1ms\"]"),
+        "{written}"
+    );
+    assert_eq!(Config::from_toml_str(&written).unwrap(), config);
+    let engine = config
+        .bind()
+        .topic::<u64>("t")
+        .group("g", |_| veltrix::listener::from_fn(|_: &u64, _| Ok(())))
+        .build()
+        .unwrap();
+    let text = engine.metrics().to_prometheus();
+    assert!(
+        text.contains("le=\"0.00001\"") && text.contains("le=\"0.001\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("le=\"0.000001\""),
+        "the default bounds are gone"
+    );
+
+    // Bounds that break the rule, and one that is not a duration: each
+    // found at its path.
+    let bad = "[engine]\nlatency_buckets = [\"5ms\", \"1ms\"]\n\n\
+               [[topics]]\nname = \"t\"\n\n[[groups]]\nname = \"g\"\ntopic = \"t\"\n";
+    let found = Config::from_toml_str(bad).unwrap_err();
+    let d = found.diagnostics().expect("invalid");
+    let e = d.errors.first().expect("an error");
+    assert_eq!(e.path, "engine.latency_buckets");
+    assert_eq!(e.rule, veltrix::Rule::BucketBounds);
+    let unreadable = "[engine]\nlatency_buckets = [\"1ms\", \"2 ms\"]\n\n\
+                      [[topics]]\nname = \"t\"\n\n[[groups]]\nname = \"g\"\ntopic = \"t\"\n";
+    let found = Config::from_toml_str(unreadable).unwrap_err();
+    let e = &found.diagnostics().unwrap().errors[0];
+    assert_eq!(e.path, "engine.latency_buckets[1]");
+    assert_eq!(e.rule, veltrix::Rule::InvalidDuration);
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn config_errors_debug_as_their_readable_message() {
+    use veltrix::config::Config;
+    let error = Config::from_toml_str("[[topics]]\nname = \"t\"\ncapacity = 1000\n").unwrap_err();
+    // What `fn main() -> Result<(), ConfigError>` prints after `Error: `.
+    let debug = format!("{error:?}");
+    assert_eq!(debug, error.to_string());
+    assert!(debug.contains("topics[0].capacity"), "{debug}");
+    assert!(!debug.contains("Diagnostic {"), "{debug}");
+}

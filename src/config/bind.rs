@@ -148,6 +148,36 @@ impl Config {
 }
 
 impl Binder {
+    /// Changes the engine-wide settings (the file's `[engine]` table) from
+    /// code: what the file says is passed in, and the result is validated
+    /// with the rest of the configuration at [`build`](Self::build) and
+    /// shows in [`ConfiguredEngine::effective_config`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veltrix::config::{Config, GroupConfig, TopicConfig};
+    /// use veltrix::{GroupOptions, TopicOptions};
+    ///
+    /// let config = Config::new()
+    ///     .topic(TopicConfig::new("t", TopicOptions::new(1)))
+    ///     .group(GroupConfig::new("g", "t", GroupOptions::poll()));
+    /// let engine = config
+    ///     .bind()
+    ///     .engine(|e| {
+    ///         e.latency_sampling = 1;
+    ///         e.latency_buckets = vec![Duration::from_micros(10), Duration::from_millis(1)];
+    ///     })
+    ///     .topic::<u32>("t")
+    ///     .group("g", |_| veltrix::listener::from_fn(|_: &u32, _| Ok(())))
+    ///     .build()?;
+    /// assert_eq!(engine.effective_config().engine.latency_sampling, 1);
+    /// # Ok::<(), veltrix::config::BindError>(())
+    /// ```
+    pub fn engine(mut self, change: impl FnOnce(&mut super::EngineConfig)) -> Self {
+        change(&mut self.config.engine);
+        self
+    }
+
     /// Topic `name` carries events of type `E`, partitioned by its
     /// configured built-in partitioner (`round_robin`, `sticky`, `fixed`).
     pub fn topic<E: Send + Sync + 'static>(mut self, name: &str) -> Self {
@@ -336,7 +366,8 @@ impl Binder {
         let mut builder = Engine::builder()
             .memory_budget(config.engine.memory_budget)
             .metrics(config.engine.metrics)
-            .latency_sampling(config.engine.latency_sampling);
+            .latency_sampling(config.engine.latency_sampling)
+            .latency_buckets(config.engine.latency_buckets.iter().copied());
         for t in &config.topics {
             let i = topics
                 .iter()

@@ -8,7 +8,11 @@ use super::diagnostic::{Diagnostics, Location};
 use crate::{BuildError, LookupError};
 
 /// A configuration that could not be read.
-#[derive(Debug, Error)]
+///
+/// Its `Debug` is its readable message (the list of findings), so a
+/// `main` that returns this error with `?` prints the findings, not a
+/// struct dump.
+#[derive(Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The text is not valid TOML or JSON. Only the first syntax error is
@@ -53,6 +57,21 @@ pub enum ConfigError {
     },
 }
 
+/// `Debug` as the message: what `main` prints for an error returned with
+/// `?`. The variants and fields stay public for code that inspects them.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// `Debug` as the message, as for [`ConfigError`].
+impl std::fmt::Debug for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 impl ConfigError {
     /// The findings, if this is [`ConfigError::Invalid`].
     #[must_use]
@@ -67,7 +86,9 @@ impl ConfigError {
 /// A configuration that could not be turned into a running engine by
 /// [`Binder::build`](super::Binder::build): each variant names the topic or
 /// group, its path in the configuration, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// Like [`ConfigError`], its `Debug` is its readable message.
+#[derive(Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum BindError {
     /// The configuration itself breaks the rules.

@@ -49,6 +49,7 @@ pub struct Config {
 /// memory_budget = 2147483648   # bytes; default 1 GiB
 /// metrics = true               # latency histograms; default true
 /// latency_sampling = 64        # time one event in 64 per partition
+/// latency_buckets = ["10us", "100us", "1ms", "10ms", "100ms", "1s"]
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -62,6 +63,11 @@ pub struct EngineConfig {
     /// [`EngineBuilder::latency_sampling`](crate::EngineBuilder::latency_sampling).
     /// Default [`DEFAULT_LATENCY_SAMPLING`](crate::DEFAULT_LATENCY_SAMPLING).
     pub latency_sampling: u32,
+    /// [`EngineBuilder::latency_buckets`](crate::EngineBuilder::latency_buckets),
+    /// as duration strings. Default
+    /// [`DEFAULT_LATENCY_BUCKETS`](crate::metrics::DEFAULT_LATENCY_BUCKETS).
+    #[serde(serialize_with = "crate::duration::serde_str::serialize_list")]
+    pub latency_buckets: Vec<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +76,7 @@ impl Default for EngineConfig {
             memory_budget: crate::DEFAULT_MEMORY_BUDGET,
             metrics: true,
             latency_sampling: crate::DEFAULT_LATENCY_SAMPLING,
+            latency_buckets: crate::metrics::DEFAULT_LATENCY_BUCKETS.to_vec(),
         }
     }
 }

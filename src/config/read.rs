@@ -28,7 +28,12 @@ use crate::{
 
 /// Keys of each table, in the order the reference documents them.
 pub(crate) const ROOT_KEYS: &[&str] = &["engine", "topics", "groups"];
-pub(crate) const ENGINE_KEYS: &[&str] = &["memory_budget", "metrics", "latency_sampling"];
+pub(crate) const ENGINE_KEYS: &[&str] = &[
+    "memory_budget",
+    "metrics",
+    "latency_sampling",
+    "latency_buckets",
+];
 pub(crate) const TOPIC_KEYS: &[&str] = &[
     "name",
     "partitions",
@@ -586,8 +591,31 @@ fn engine(reader: &mut Reader, node: &Node, path: &str) -> EngineConfig {
     }) {
         engine.latency_sampling = n as u32;
     }
+    if let Some(bounds) = field(reader, &mut table, "latency_buckets", durations) {
+        engine.latency_buckets = bounds;
+    }
     table.finish(reader, ENGINE_KEYS);
     engine
+}
+
+/// An array of duration strings; `None` (with the findings reported) if
+/// it is not one or an element cannot be read.
+fn durations(reader: &mut Reader, node: &Node, path: &str) -> Option<Vec<Duration>> {
+    let Value::Array(items) = &node.value else {
+        reader.wrong_type(
+            node,
+            path,
+            "an array of duration strings",
+            "write e.g. [\"10us\", \"1ms\", \"100ms\"]",
+        );
+        return None;
+    };
+    let read: Vec<Option<Duration>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| reader.duration(item, &format!("{path}[{i}]")))
+        .collect();
+    read.into_iter().collect()
 }
 
 fn array_of_tables<'n>(reader: &mut Reader, node: &'n Node, path: &str) -> Option<&'n [Node]> {

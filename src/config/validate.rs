@@ -59,6 +59,9 @@ impl Item for GroupConfig {
 /// Every rule over a whole configuration.
 pub(crate) fn check(config: &Config, poisoned: Poisoned<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let mut found = Vec::new();
+    rules::latency_buckets(&config.engine.latency_buckets, &mut found);
+    place("engine", found, &mut out);
     for (i, t) in config.topics.iter().enumerate() {
         topic(t, &format!("topics[{i}]"), poisoned, &mut out);
     }
