@@ -199,6 +199,8 @@ pub mod listener;
 #[cfg(not(veltrix_loom))]
 pub mod metrics;
 #[cfg(not(veltrix_loom))]
+mod panics;
+#[cfg(not(veltrix_loom))]
 pub mod partitioner;
 #[cfg(not(veltrix_loom))]
 pub mod router;
@@ -227,6 +229,8 @@ pub use group::{
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
+#[cfg(not(veltrix_loom))]
+pub use panics::quiet_listener_panics;
 #[cfg(not(veltrix_loom))]
 pub use partitioner::Partitioner;
 #[cfg(not(veltrix_loom))]

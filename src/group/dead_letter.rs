@@ -67,7 +67,7 @@ impl<E: Send + Sync + 'static> DeadLetterSink<E> {
         from: &Origin<'_>,
         wait: bool,
     ) -> bool {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::panics::catch(|| {
             let letter = DeadLetter {
                 event: (self.clone)(event),
                 error,
@@ -82,7 +82,7 @@ impl<E: Send + Sync + 'static> DeadLetterSink<E> {
             } else {
                 self.topic.try_publish(letter).is_ok()
             }
-        }))
+        })
         .unwrap_or(false)
     }
 }

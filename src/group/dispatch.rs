@@ -2,8 +2,8 @@
 //! policy: the last hop of an event's path (`Reader::drain` →
 //! `Listener::on_event`).
 
+use crate::panics::catch;
 use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -200,7 +200,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
-                    match catch_unwind(AssertUnwindSafe(|| (id.spec().id)(event))) {
+                    match catch(|| (id.spec().id)(event)) {
                         Ok(id) if window.seen(id) => {
                             tally.deduplicated += 1;
                             return ControlFlow::Continue(());
@@ -225,7 +225,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             counters.in_sequence.store(sequence, Ordering::Relaxed);
             let sampled = histograms.is_some() && sequence & sample_mask == 0;
             let start = if sampled { clock::now_raw() } else { 0 };
-            let outcome = catch_unwind(AssertUnwindSafe(|| listener.on_event(event, &ctx)));
+            let outcome = catch(|| listener.on_event(event, &ctx));
             if sampled {
                 let end = clock::now_raw();
                 if let Some(histograms) = histograms {
@@ -386,14 +386,14 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 /// of an error type must not stop the group).
 fn describe_error(error: crate::listener::ListenerError) -> (String, u64) {
     let mut panics = 0;
-    let text = match catch_unwind(AssertUnwindSafe(|| error.to_string())) {
+    let text = match catch(|| error.to_string()) {
         Ok(text) => text,
         Err(payload) => {
             panics += drop_payload(payload);
             "listener error (its Display panicked)".to_owned()
         }
     };
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(error))) {
+    if let Err(payload) = catch(move || drop(error)) {
         panics += 1 + drop_payload(payload);
     }
     (text, panics)
@@ -405,7 +405,7 @@ fn describe_error(error: crate::listener::ListenerError) -> (String, u64) {
 pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) -> u64 {
     let mut payload = payload;
     for panics in 0..8 {
-        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        match catch(move || drop(payload)) {
             Ok(()) => return panics,
             Err(next) => payload = next,
         }
@@ -428,7 +428,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 /// Runs a listener hook, catching a panic (and a panic of the payload's
 /// own `Drop`). Returns how many `Drop`s panicked.
 pub(crate) fn guarded(hook: impl FnOnce()) -> u64 {
-    match catch_unwind(AssertUnwindSafe(hook)) {
+    match catch(hook) {
         Ok(()) => 0,
         Err(payload) => drop_payload(payload),
     }
