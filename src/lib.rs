@@ -209,8 +209,6 @@ mod rules;
 #[cfg(not(veltrix_loom))]
 mod topic;
 
-pub use ring::WaitStrategy;
-
 #[cfg(not(veltrix_loom))]
 pub use clock::Timestamp;
 #[cfg(not(veltrix_loom))]
@@ -225,7 +223,7 @@ pub use error::{
 #[cfg(not(veltrix_loom))]
 pub use group::{
     Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
-    GroupReport, Poller, Retries, StuckWorker, MAX_BACKOFF,
+    GroupReport, Poller, Retries, StuckWorker, WaitStrategy, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};

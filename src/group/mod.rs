@@ -10,6 +10,8 @@ mod assign;
 mod dead_letter;
 mod dedup;
 mod dispatch;
+mod driving;
+mod idle;
 mod options;
 mod policy;
 mod poller;
@@ -18,12 +20,14 @@ mod report;
 mod worker;
 
 pub use dead_letter::DeadLetter;
+pub use idle::WaitStrategy;
 pub use options::{Assignment, GroupMode, GroupOptions};
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
 pub use report::{GroupReport, StuckWorker};
 
 pub(crate) use dedup::DedupWindow;
+use driving::drives;
 pub(crate) use poller::PollDriver;
 pub(crate) use recorder::Histograms;
 
@@ -208,7 +212,7 @@ pub(crate) trait GroupControl: Send + Sync {
     /// now (its worker, or inside one of its polls): such a thread cannot
     /// wait for the group to finish.
     fn is_driven_by_current_thread(&self) -> bool {
-        crate::ring::drives(self.id())
+        drives(self.id())
     }
     /// Whether every worker thread has exited (but one running the calling
     /// thread's listener, which cannot be waited for). Poll mode: true.

@@ -1,7 +1,7 @@
 //! Settings of a listener group.
 
+use super::idle::WaitStrategy;
 use super::FailurePolicy;
-use crate::ring::WaitStrategy;
 
 /// How a group's partitions are split among its workers.
 ///

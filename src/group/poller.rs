@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
+use super::driving::{drives, enter_reader, nesting};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{drives, enter_reader, nesting, thread_token, FROM_HOST};
+use crate::ring::{thread_token, FROM_HOST};
 
 /// Events a shutdown handles per assisting step of a poll-mode group (see
 /// `GroupControl::assist`).

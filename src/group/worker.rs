@@ -9,9 +9,11 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
+use super::driving::enter_reader;
+use super::idle::{Idle, WaitStrategy};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
-use crate::ring::{enter_reader, thread_token, Idle, WaitStrategy};
+use crate::ring::thread_token;
 
 /// What one worker thread owns.
 pub(crate) struct WorkerSetup<E, L> {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use loom::thread;
 
 use super::loom_tests::{model, read_some, Book, Tracked, CAPACITY, POLLS};
-use super::wait::announce_sleeper;
+use super::wake::announce_sleeper;
 use super::{Claimers, Ring, SoleProducer};
 
 /// Pushes `values` through `producer`, one burst per value, giving up after

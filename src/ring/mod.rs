@@ -69,12 +69,13 @@
 
 mod barrier;
 mod reader;
+mod room;
 mod sole;
 mod staging;
 mod times;
-mod wait;
 #[cfg(not(veltrix_loom))]
 mod waits_for;
+mod wake;
 
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
@@ -83,14 +84,13 @@ mod loom_tests;
 #[cfg(all(test, not(veltrix_loom)))]
 mod tests;
 
-pub use wait::WaitStrategy;
-
 pub(crate) use reader::Reader;
+pub(crate) use room::Waited;
 pub(crate) use sole::{Bursts, SoleProducer};
 pub(crate) use staging::Staging;
-pub(crate) use wait::{drives, enter_reader, nesting, Idle, Waited};
 #[cfg(not(veltrix_loom))]
 pub(crate) use waits_for::{thread_token, FROM_HOST};
+pub(crate) use wake::{park, register_reader};
 
 use std::any::Any;
 use std::mem::{self, MaybeUninit};
@@ -101,7 +101,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 use times::Times;
-use wait::{ProducerGate, ReaderWake};
+use wake::{ProducerGate, ReaderWake};
 
 /// Bit of `claim` that marks a multi-producer ring closed (and that a
 /// single-producer ring carries from the start, so no shared claim can ever

@@ -1,0 +1,185 @@
+//! The park/wake protocol of a ring: how idle readers park and how
+//! producers of a full ring block, and how each side wakes the other only
+//! when someone is asleep. (What a worker does before it parks, its wait
+//! strategy, is the group's: `group::idle`.)
+//!
+//! Both directions are the same store-buffering handshake on asymmetric
+//! barriers (see [`barrier`](super::barrier)), so the steady state has no
+//! syscall, no lock and no locked instruction per event:
+//!
+//! * A reader about to park first *announces* itself (`sleepers += 1`), runs
+//!   the heavy barrier, then re-checks whether the next event of every ring
+//!   it reads is published (its stamp, or a sole producer's count) and parks
+//!   only if none is. A producer publishes (stores a stamp or its count),
+//!   runs the light barrier and loads `sleepers`. Either the producer's load
+//!   sees the announcement (it unparks the reader after publishing) or the
+//!   reader's re-check sees the publish (it does not park).
+//! * A producer about to block takes the gate's lock, announces itself
+//!   (`blocked += 1`), runs the heavy barrier, re-checks the cursors and
+//!   waits on the condvar, which releases the lock atomically. A reader
+//!   stores its cursor, runs the light barrier and loads `blocked`; if it
+//!   sees a waiter it notifies under the lock, which cannot slip between the
+//!   producer's re-check and its wait.
+//!
+//! Parking also uses a timeout ([`PARK_SAFETY`]) as a belt on top of those
+//! braces; correctness does not depend on it, and it bounds idle wake-ups to a
+//! few per second. If the heavy barrier ever fails (the kernel refused a
+//! `membarrier` it had accepted at start; never seen) the handshake proves
+//! nothing, and sleeps are cut to [`PARK_UNPROVEN`].
+
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+
+use crate::loom::{AtomicUsize, Ordering};
+
+/// Longest a parked thread sleeps without being woken.
+pub(super) const PARK_SAFETY: Duration = Duration::from_millis(100);
+
+/// Longest sleep when the heavy barrier failed.
+pub(super) const PARK_UNPROVEN: Duration = Duration::from_millis(1);
+
+/// Readers of one ring that may be parked.
+pub(crate) struct ReaderWake {
+    sleepers: CachePadded<AtomicUsize>,
+    /// Threads that read this ring and may park; registered once at start.
+    threads: Mutex<Vec<Thread>>,
+    /// Loom models: how many times producers woke the readers.
+    #[cfg(veltrix_loom)]
+    pub(super) wakes: std::sync::atomic::AtomicUsize,
+}
+
+impl ReaderWake {
+    pub(super) fn new() -> Self {
+        ReaderWake {
+            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            threads: Mutex::new(Vec::new()),
+            #[cfg(veltrix_loom)]
+            wakes: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers a thread that reads this ring and may park on it.
+    pub(crate) fn register(&self, thread: Thread) {
+        self.threads.lock().push(thread);
+    }
+
+    /// The hot side's load; the light barrier before it orders it after
+    /// the publishing store (stamp or count).
+    #[inline]
+    pub(super) fn has_sleepers(&self) -> bool {
+        self.sleepers.load(Ordering::Relaxed) != 0
+    }
+
+    pub(super) fn unpark_all(&self) {
+        #[cfg(veltrix_loom)]
+        self.wakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.lock().iter() {
+            thread.unpark();
+        }
+    }
+
+    pub(super) fn announce(&self) {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn retract(&self) {
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Producers of one ring blocked because it is full.
+pub(crate) struct ProducerGate {
+    blocked: CachePadded<AtomicUsize>,
+    /// Held by a producer between its re-check and its wait, and by a
+    /// notifying reader (see the module docs).
+    pub(super) lock: Mutex<()>,
+    pub(super) space: Condvar,
+    /// Loom models: how many times readers notified blocked producers.
+    #[cfg(veltrix_loom)]
+    pub(super) notifies: std::sync::atomic::AtomicUsize,
+}
+
+impl ProducerGate {
+    pub(super) fn new() -> Self {
+        ProducerGate {
+            blocked: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            space: Condvar::new(),
+            #[cfg(veltrix_loom)]
+            notifies: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The hot side's load; the light barrier before it orders it after
+    /// the cursor store.
+    #[inline]
+    pub(super) fn has_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Relaxed) != 0
+    }
+
+    pub(super) fn notify_all(&self) {
+        #[cfg(veltrix_loom)]
+        self.notifies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _guard = self.lock.lock();
+        self.space.notify_all();
+    }
+
+    /// The cold side of the gate handshake: announce a blocked producer,
+    /// then the heavy barrier. Returns whether the barrier held (see
+    /// [`PARK_UNPROVEN`]). The caller re-checks the cursors next and must
+    /// [`retract`](Self::retract) when it stops waiting.
+    pub(super) fn announce(&self) -> bool {
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        super::barrier::heavy()
+    }
+
+    pub(super) fn retract(&self) {
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The cold side of the park handshake: announce the calling reader on
+/// every ring of `rings`, then the heavy barrier. Returns whether the
+/// barrier held. The caller re-checks the next event of every ring next and
+/// must retract the announcement when it stops sleeping.
+pub(super) fn announce_sleeper<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) -> bool {
+    for ring in rings {
+        ring.wake.announce();
+    }
+    super::barrier::heavy()
+}
+
+/// Registers the current thread with every ring in `rings`, so producers
+/// can unpark it when it parks on them.
+pub(crate) fn register_reader<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) {
+    for ring in rings {
+        ring.wake.register(thread::current());
+    }
+}
+
+/// Parks the calling reader on every ring of `rings` unless `ready()` (which
+/// must look at whether the next event of each of those rings is
+/// published) says there is something to read, for at most until `until`
+/// (and at most [`PARK_SAFETY`]): the reader's side of the park handshake
+/// (announce; heavy barrier; re-check; sleep; retract).
+pub(crate) fn park<'a, T: 'a, I>(rings: I, ready: impl Fn() -> bool, until: Option<Instant>)
+where
+    I: Iterator<Item = &'a super::Ring<T>> + Clone,
+{
+    let proven = announce_sleeper(rings.clone());
+    if !ready() {
+        let mut sleep = if proven { PARK_SAFETY } else { PARK_UNPROVEN };
+        if let Some(until) = until {
+            sleep = sleep.min(until.saturating_duration_since(Instant::now()));
+        }
+        thread::park_timeout(sleep);
+    }
+    for ring in rings {
+        ring.wake.retract();
+    }
+}
