@@ -250,9 +250,11 @@ impl Engine {
                 name: group.to_owned(),
                 known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
             })?;
-        let driver = control.as_poll().ok_or_else(|| LookupError::NotPollMode {
-            group: group.to_owned(),
-        })?;
+        let driver = Arc::clone(control)
+            .as_poll()
+            .ok_or_else(|| LookupError::NotPollMode {
+                group: group.to_owned(),
+            })?;
         if !driver.take() {
             return Err(LookupError::PollerTaken {
                 group: group.to_owned(),

@@ -45,7 +45,7 @@ use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{Reader, Ring};
 use crate::topic::Topic;
 use dispatch::{DedupId, Dispatcher, PartitionCursor};
-use poller::{PollGroup, SharedPollGroup};
+use poller::PollGroup;
 
 /// Counters one worker writes (and only that worker).
 #[derive(Debug, Default)]
@@ -239,7 +239,11 @@ pub(crate) trait GroupControl: Send + Sync {
     fn report(&self) -> GroupReport;
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
-    fn as_poll(&self) -> Option<Arc<dyn PollDriver>>;
+    /// Poll mode: the group as the driver a [`Poller`] holds. Threads:
+    /// `None`.
+    fn as_poll(self: Arc<Self>) -> Option<Arc<dyn PollDriver>> {
+        None
+    }
 }
 
 /// What the builder hands a group when starting it.
@@ -377,7 +381,7 @@ where
             let cursors = take_cursors(&mut readers, &assignment[0], dedup_window);
             let max_batch = self.options.max_batch;
             let group = PollGroup::new(core, dispatcher, info, max_batch, cursors, listener);
-            return Ok(Arc::new(SharedPollGroup(Arc::new(group))));
+            return Ok(Arc::new(group));
         }
         let dispatcher = Arc::new(dispatcher);
         let group = Arc::new(worker::ThreadedGroup {

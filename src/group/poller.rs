@@ -433,59 +433,7 @@ where
         &self.core.shared.name
     }
 
-    fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {
-        None
-    }
-}
-
-/// `GroupControl` for the shared handle, so the engine keeps the group and a
-/// `Poller` can hold it too.
-pub(crate) struct SharedPollGroup<E, L>(pub(crate) Arc<PollGroup<E, L>>);
-
-impl<E, L> GroupControl for SharedPollGroup<E, L>
-where
-    E: Send + Sync + 'static,
-    L: Listener<E> + 'static,
-{
-    fn request_stop(&self) {}
-
-    fn abort(&self) {
-        self.0.abort();
-    }
-
-    fn join(&self, deadline: Option<Instant>) {
-        self.0.join(deadline);
-    }
-
-    fn dead_letter_rest(&self) -> u64 {
-        self.0.dead_letter_rest()
-    }
-
-    fn report(&self) -> GroupReport {
-        self.0.report()
-    }
-
-    fn id(&self) -> u64 {
-        self.0.id()
-    }
-
-    fn has_stuck_workers(&self) -> bool {
-        self.0.core.shared.has_stuck_workers()
-    }
-
-    fn assist(&self) -> usize {
-        self.0.assist()
-    }
-
-    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
-        self.0.metrics()
-    }
-
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn as_poll(&self) -> Option<Arc<dyn PollDriver>> {
-        Some(self.0.clone())
+    fn as_poll(self: Arc<Self>) -> Option<Arc<dyn PollDriver>> {
+        Some(self)
     }
 }

@@ -211,10 +211,6 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     fn name(&self) -> &str {
         &self.core.shared.name
     }
-
-    fn as_poll(&self) -> Option<Arc<dyn super::poller::PollDriver>> {
-        None
-    }
 }
 
 impl<E> ThreadedGroup<E> {
