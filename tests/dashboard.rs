@@ -7,6 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use veltrix::{Engine, GroupOptions, TopicOptions};
 
+mod common;
+use common::exposition::parse;
+
 const DASHBOARD: &str = include_str!("../examples/grafana/veltrix.json");
 
 /// Every query (`expr`) of every panel.
@@ -82,18 +85,8 @@ fn exported() -> HashMap<String, BTreeSet<String>> {
     let mut poller = engine.poller("ui").unwrap();
     while poller.poll(1000) > 0 {}
     let mut series: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for line in engine.metrics().to_prometheus().lines() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let head = line.rsplit_once(' ').unwrap().0;
-        let (name, labels) = head.split_once('{').unwrap_or((head, ""));
-        let entry = series.entry(name.to_owned()).or_default();
-        for pair in labels.trim_end_matches('}').split("\",") {
-            if let Some((label, _)) = pair.split_once('=') {
-                entry.insert(label.to_owned());
-            }
-        }
+    for (name, labels, _) in parse(&engine.metrics().to_prometheus()) {
+        series.entry(name).or_default().extend(labels.into_keys());
     }
     engine.shutdown();
     series

@@ -7,30 +7,22 @@ use std::collections::BTreeMap;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use veltrix::{Engine, GroupOptions, TopicOptions};
 
+mod common;
+use common::exposition::parse;
+
 /// A series: its name and its labels, sorted.
 type Series = (String, Vec<(String, String)>);
 
+/// The series of the text exposition, with their values.
 fn from_text(text: &str) -> BTreeMap<Series, f64> {
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (head, value) = line.rsplit_once(' ').unwrap();
-        let (name, labels) = head.split_once('{').unwrap_or((head, ""));
-        let mut labels: Vec<(String, String)> = labels
-            .trim_end_matches('}')
-            .split("\",")
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once("=\"").unwrap();
-                (k.to_owned(), v.trim_end_matches('"').to_owned())
-            })
-            .collect();
-        labels.sort();
-        out.insert((name.to_owned(), labels), value.parse().unwrap());
-    }
-    out
+    parse(text)
+        .into_iter()
+        .map(|(name, labels, value)| {
+            let mut labels: Vec<(String, String)> = labels.into_iter().collect();
+            labels.sort();
+            ((name, labels), value)
+        })
+        .collect()
 }
 
 #[test]

@@ -49,12 +49,20 @@ impl TopicReport {
     /// Publishes refused with the event handed back to the caller.
     #[must_use]
     pub fn refused(&self) -> u64 {
-        self.invalid_partition
-            + self.rejected_full
-            + self.rejected_closed
-            + self.would_deadlock
-            + self.timed_out
-            + self.invalid
+        self.refusals().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Each refusal count with its reason, as the `reason` label of
+    /// `veltrix_refused_total` names it.
+    pub(crate) fn refusals(&self) -> [(&'static str, u64); 6] {
+        [
+            ("full", self.rejected_full),
+            ("timeout", self.timed_out),
+            ("closed", self.rejected_closed),
+            ("invalid_partition", self.invalid_partition),
+            ("invalid", self.invalid),
+            ("would_deadlock", self.would_deadlock),
+        ]
     }
 }
 

@@ -1,6 +1,6 @@
 //! Feeding the `metrics` facade (feature `metrics`).
 
-use super::families::{Kind, Value, FAMILIES};
+use super::families::{histogram_series, Kind, Part, Value, FAMILIES};
 use super::MetricsSnapshot;
 
 impl MetricsSnapshot {
@@ -19,7 +19,7 @@ impl MetricsSnapshot {
         for family in FAMILIES {
             family.samples(self, &mut |values, value| {
                 let labels: Vec<(&'static str, String)> = family
-                    .labels
+                    .labels()
                     .iter()
                     .zip(values)
                     .map(|(k, v)| (*k, (*v).to_owned()))
@@ -32,19 +32,19 @@ impl MetricsSnapshot {
                         metrics::gauge!(family.name, &labels).set(n as f64);
                     }
                     (Kind::Histogram, Value::Latency(h)) => {
-                        let bucket = format!("{}_bucket", family.name);
-                        let mut with_le = labels.clone();
-                        for b in &h.buckets {
-                            with_le.push(("le", b.le.as_secs_f64().to_string()));
-                            metrics::counter!(bucket.clone(), &with_le).absolute(b.count);
-                            with_le.pop();
-                        }
-                        with_le.push(("le", "+Inf".to_owned()));
-                        metrics::counter!(bucket, &with_le).absolute(h.count);
-                        metrics::counter!(format!("{}_count", family.name), &labels)
-                            .absolute(h.count);
-                        metrics::gauge!(format!("{}_sum", family.name), &labels)
-                            .set(h.sum as f64 / 1e9);
+                        histogram_series(family.name, h, |series, part| {
+                            let name = series.to_owned();
+                            match part {
+                                Part::Bucket { le, count } => {
+                                    let mut with_le = labels.clone();
+                                    with_le.push(("le", le.to_owned()));
+                                    metrics::counter!(name, &with_le).absolute(count);
+                                }
+                                // Seconds: the facade's counters are whole.
+                                Part::Sum(seconds) => metrics::gauge!(name, &labels).set(seconds),
+                                Part::Count(n) => metrics::counter!(name, &labels).absolute(n),
+                            }
+                        });
                     }
                     (kind, value) => {
                         debug_assert!(false, "{}: {kind:?} with {value:?}", family.name);

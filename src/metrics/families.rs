@@ -5,7 +5,7 @@
 //! cannot export different families; a test checks that the README's table
 //! lists each one.
 
-use super::{GroupMetrics, LatencySummary, MetricsSnapshot};
+use super::{GroupMetrics, LatencySummary, MetricsSnapshot, PartitionMetrics, TopicMetrics};
 
 /// What kind of metric a family is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub(crate) enum Value<'a> {
 }
 
 /// Where a family's samples go: label values (in the order of the family's
-/// `labels`) and the value.
+/// `labels()`) and the value.
 pub(crate) type Emit<'e> = dyn FnMut(&[&str], Value<'_>) + 'e;
 
 /// One metric family.
@@ -48,26 +48,52 @@ pub(crate) struct Family {
     pub(crate) name: &'static str,
     pub(crate) kind: Kind,
     pub(crate) help: &'static str,
-    /// Label names, in the order `source` gives their values.
-    pub(crate) labels: &'static [&'static str],
     source: Source,
 }
 
 /// Where a family's samples come from.
 enum Source {
+    /// One count per topic, labelled `topic`.
+    PerTopic(fn(&TopicMetrics) -> u64),
+    /// One count per partition of each topic, labelled `topic`, `partition`.
+    PerPartition(fn(&PartitionMetrics) -> u64),
     /// One count per group, labelled `group`, `topic`.
     PerGroup(fn(&GroupMetrics) -> u64),
     /// One histogram per group, labelled `group`, `topic` (none with
     /// metrics off).
     PerGroupLatency(fn(&GroupMetrics) -> Option<&LatencySummary>),
-    /// Any other shape.
-    Custom(fn(&MetricsSnapshot, &mut Emit<'_>)),
+    /// Any other shape: its label names, and what emits its samples.
+    Custom(&'static [&'static str], fn(&MetricsSnapshot, &mut Emit<'_>)),
 }
 
 impl Family {
+    /// Label names, in the order [`samples`](Self::samples) gives their
+    /// values.
+    pub(crate) fn labels(&self) -> &'static [&'static str] {
+        match self.source {
+            Source::PerTopic(_) => &["topic"],
+            Source::PerPartition(_) => &["topic", "partition"],
+            Source::PerGroup(_) | Source::PerGroupLatency(_) => &["group", "topic"],
+            Source::Custom(labels, _) => labels,
+        }
+    }
+
     /// Emits every sample of the family in `snapshot`.
     pub(crate) fn samples(&self, snapshot: &MetricsSnapshot, emit: &mut Emit<'_>) {
         match self.source {
+            Source::PerTopic(read) => {
+                for t in &snapshot.topics {
+                    emit(&[&t.report.name], Value::Count(read(t)));
+                }
+            }
+            Source::PerPartition(read) => {
+                for t in &snapshot.topics {
+                    for p in &t.partitions {
+                        let partition = p.partition.to_string();
+                        emit(&[&t.report.name, &partition], Value::Count(read(p)));
+                    }
+                }
+            }
             Source::PerGroup(read) => {
                 for g in &snapshot.groups {
                     emit(&[&g.report.name, &g.report.topic], Value::Count(read(g)));
@@ -80,7 +106,7 @@ impl Family {
                     }
                 }
             }
-            Source::Custom(samples) => samples(snapshot, emit),
+            Source::Custom(_, samples) => samples(snapshot, emit),
         }
     }
 }
@@ -96,7 +122,6 @@ const fn per_group(
         name,
         kind,
         help,
-        labels: &["group", "topic"],
         source: Source::PerGroup(read),
     }
 }
@@ -111,21 +136,49 @@ const fn per_group_latency(
         name,
         kind: Kind::Histogram,
         help,
-        labels: &["group", "topic"],
         source: Source::PerGroupLatency(read),
     }
 }
 
-/// Why a publish was refused, as the `reason` label says it, with its count.
-fn refusals(r: &crate::engine::TopicReport) -> [(&'static str, u64); 6] {
-    [
-        ("full", r.rejected_full),
-        ("timeout", r.timed_out),
-        ("closed", r.rejected_closed),
-        ("invalid_partition", r.invalid_partition),
-        ("invalid", r.invalid),
-        ("would_deadlock", r.would_deadlock),
-    ]
+/// One series of a histogram, as a Prometheus scrape sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// `<name>_bucket{le}`: values at or below `le` (seconds, or `+Inf`).
+    Bucket { le: &'a str, count: u64 },
+    /// `<name>_sum`, seconds.
+    Sum(f64),
+    /// `<name>_count`.
+    Count(u64),
+}
+
+/// The series of one histogram `h` of family `name`: each cumulative
+/// bucket, `+Inf`, `_sum` and `_count`, given to `emit` with their series
+/// names. Both renderers expand histograms through this.
+pub(crate) fn histogram_series(
+    name: &str,
+    h: &LatencySummary,
+    mut emit: impl FnMut(&str, Part<'_>),
+) {
+    let bucket = format!("{name}_bucket");
+    for b in &h.buckets {
+        let le = b.le.as_secs_f64().to_string();
+        emit(
+            &bucket,
+            Part::Bucket {
+                le: &le,
+                count: b.count,
+            },
+        );
+    }
+    emit(
+        &bucket,
+        Part::Bucket {
+            le: "+Inf",
+            count: h.count,
+        },
+    );
+    emit(&format!("{name}_sum"), Part::Sum(h.sum as f64 / 1e9));
+    emit(&format!("{name}_count"), Part::Count(h.count));
 }
 
 /// Every family, in the order they are exported.
@@ -134,38 +187,21 @@ pub(crate) const FAMILIES: &[Family] = &[
         name: "veltrix_published_total",
         kind: Kind::Counter,
         help: "Events accepted into a partition.",
-        labels: &["topic", "partition"],
-        source: Source::Custom(|s, emit| {
-            for t in &s.topics {
-                for p in &t.partitions {
-                    let partition = p.partition.to_string();
-                    emit(&[&t.report.name, &partition], Value::Count(p.published));
-                }
-            }
-        }),
+        source: Source::PerPartition(|p| p.published),
     },
     Family {
         name: "veltrix_partition_depth",
         kind: Kind::Gauge,
         help: "Events in a partition not yet released by its slowest group.",
-        labels: &["topic", "partition"],
-        source: Source::Custom(|s, emit| {
-            for t in &s.topics {
-                for p in &t.partitions {
-                    let partition = p.partition.to_string();
-                    emit(&[&t.report.name, &partition], Value::Count(p.depth));
-                }
-            }
-        }),
+        source: Source::PerPartition(|p| p.depth),
     },
     Family {
         name: "veltrix_refused_total",
         kind: Kind::Counter,
         help: "Publishes refused with the event handed back, by reason.",
-        labels: &["topic", "reason"],
-        source: Source::Custom(|s, emit| {
+        source: Source::Custom(&["topic", "reason"], |s, emit| {
             for t in &s.topics {
-                for (reason, n) in refusals(&t.report) {
+                for (reason, n) in t.report.refusals() {
                     emit(&[&t.report.name, reason], Value::Count(n));
                 }
             }
@@ -175,23 +211,13 @@ pub(crate) const FAMILIES: &[Family] = &[
         name: "veltrix_dropped_total",
         kind: Kind::Counter,
         help: "Events dropped by the DropNewest full-ring policy.",
-        labels: &["topic"],
-        source: Source::Custom(|s, emit| {
-            for t in &s.topics {
-                emit(&[&t.report.name], Value::Count(t.report.dropped_full));
-            }
-        }),
+        source: Source::PerTopic(|t| t.report.dropped_full),
     },
     Family {
         name: "veltrix_event_drop_panics_total",
         kind: Kind::Counter,
         help: "Events of a topic whose Drop panicked (caught and counted).",
-        labels: &["topic"],
-        source: Source::Custom(|s, emit| {
-            for t in &s.topics {
-                emit(&[&t.report.name], Value::Count(t.report.drop_panics));
-            }
-        }),
+        source: Source::PerTopic(|t| t.report.drop_panics),
     },
     per_group(
         "veltrix_handled_total",
@@ -233,8 +259,7 @@ pub(crate) const FAMILIES: &[Family] = &[
         name: "veltrix_lag",
         kind: Kind::Gauge,
         help: "Events of a partition a group has not consumed (records-lag).",
-        labels: &["group", "topic", "partition"],
-        source: Source::Custom(|s, emit| {
+        source: Source::Custom(&["group", "topic", "partition"], |s, emit| {
             for g in &s.groups {
                 for l in &g.lag {
                     let partition = l.partition.to_string();

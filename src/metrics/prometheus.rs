@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::families::{Kind, Value, FAMILIES};
+use super::families::{histogram_series, Kind, Part, Value, FAMILIES};
 use super::{LatencySummary, MetricsSnapshot};
 
 /// Writes metric families: `# HELP`, `# TYPE`, then samples.
@@ -31,23 +31,17 @@ impl Exposition {
         let _ = writeln!(self.out, " {value}");
     }
 
-    /// The samples of one histogram: cumulative buckets in seconds, `+Inf`,
-    /// `_sum` and `_count`.
+    /// The samples of one histogram (see [`histogram_series`]).
     fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &LatencySummary) {
-        let bucket = format!("{name}_bucket");
-        for b in &h.buckets {
-            let le = b.le.as_secs_f64().to_string();
-            let with_le: Vec<(&str, &str)> = labels
-                .iter()
-                .copied()
-                .chain([("le", le.as_str())])
-                .collect();
-            self.sample(&bucket, &with_le, b.count as f64);
-        }
-        let with_le: Vec<(&str, &str)> = labels.iter().copied().chain([("le", "+Inf")]).collect();
-        self.sample(&bucket, &with_le, h.count as f64);
-        self.sample(&format!("{name}_sum"), labels, h.sum as f64 / 1e9);
-        self.sample(&format!("{name}_count"), labels, h.count as f64);
+        histogram_series(name, h, |series, part| match part {
+            Part::Bucket { le, count } => {
+                let with_le: Vec<(&str, &str)> =
+                    labels.iter().copied().chain([("le", le)]).collect();
+                self.sample(series, &with_le, count as f64);
+            }
+            Part::Sum(seconds) => self.sample(series, labels, seconds),
+            Part::Count(n) => self.sample(series, labels, n as f64),
+        });
     }
 }
 
@@ -90,7 +84,7 @@ impl MetricsSnapshot {
             e.family(family.name, family.kind.prometheus(), family.help);
             family.samples(self, &mut |values, value| {
                 let labels: Vec<(&str, &str)> = family
-                    .labels
+                    .labels()
                     .iter()
                     .copied()
                     .zip(values.iter().copied())

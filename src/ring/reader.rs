@@ -84,8 +84,11 @@ impl<T> Reader<T> {
                         return 0;
                     }
                 }
-                // Acquire pairs with `take_unconsumed`'s Release store.
-                if ring.cursors[self.index].load(Ordering::Acquire) != start {
+                // Relaxed: only this reader stores its cursor, except
+                // `take_unconsumed`, which no drain may overlap: whatever
+                // ordered the take before this drain (the caller's contract)
+                // also makes its store visible here.
+                if ring.cursors[self.index].load(Ordering::Relaxed) != start {
                     return 0;
                 }
                 (self.seen - start).min(max)

@@ -413,9 +413,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 }
                 match self.flush_run(0, &mut run, published) {
                     Ok(n) => accepted += n,
-                    Err(kind) => {
-                        return Err(batch_error(accepted, kind, events_of(run), None, events))
-                    }
+                    Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
                 }
             }
         }
@@ -429,7 +427,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 match self.flush_run(run_partition, &mut run, published) {
                     Ok(n) => accepted += n,
                     Err(kind) => {
-                        let run = events_of(run);
                         return Err(batch_error(accepted, kind, run, Some(event), events));
                     }
                 }
@@ -448,7 +445,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if !run.is_empty() {
             match self.flush_run(run_partition, &mut run, published) {
                 Ok(n) => accepted += n,
-                Err(kind) => return Err(batch_error(accepted, kind, events_of(run), None, events)),
+                Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
             }
         }
         Ok(accepted)
@@ -786,11 +783,6 @@ fn push_all<E>(into: &mut Vec<E>, items: impl Iterator<Item = E>) {
     for item in items {
         into.push(item);
     }
-}
-
-/// The events of a staged run, in order.
-fn events_of<E>(run: Run<E>) -> impl Iterator<Item = E> {
-    run
 }
 
 impl TopicCounters {

@@ -2,6 +2,8 @@
 //! copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod exposition;
+
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
