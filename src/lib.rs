@@ -192,6 +192,8 @@ mod duration;
 mod engine;
 #[cfg(not(veltrix_loom))]
 mod error;
+#[cfg(all(feature = "async", not(veltrix_loom)))]
+pub mod future;
 #[cfg(not(veltrix_loom))]
 mod group;
 #[cfg(not(veltrix_loom))]

@@ -29,6 +29,8 @@ pub use report::{GroupReport, StuckWorker};
 pub(crate) use dedup::DedupWindow;
 use driving::drives;
 pub(crate) use poller::PollDriver;
+#[cfg(feature = "async")]
+pub use poller::{Batches, PollEvents};
 pub(crate) use recorder::Histograms;
 
 use std::any::{Any, TypeId};

@@ -11,7 +11,18 @@ use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::driving::{drives, enter_reader, nesting};
 use super::{GroupControl, GroupCore, GroupReport};
 use crate::listener::{Listener, WorkerInfo};
+#[cfg(feature = "async")]
+use crate::ring::TaskKey;
 use crate::ring::{thread_token, FROM_HOST};
+#[cfg(feature = "async")]
+use std::task::Waker;
+#[cfg(feature = "async")]
+use task::TaskPoll;
+#[cfg(feature = "async")]
+pub use task::{Batches, PollEvents};
+
+#[cfg(feature = "async")]
+mod task;
 
 /// Events a shutdown handles per assisting step of a poll-mode group (see
 /// `GroupControl::assist`).
@@ -23,6 +34,12 @@ pub(crate) trait PollDriver: Send + Sync {
     fn group(&self) -> &str;
     fn pending(&self) -> u64;
     fn take(&self) -> bool;
+    /// An async task's poll (see `task::PollEvents`).
+    #[cfg(feature = "async")]
+    fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker) -> TaskPoll;
+    /// Withdraws an async task's wait.
+    #[cfg(feature = "async")]
+    fn cancel_task(&self, key: TaskKey);
 }
 
 /// Drives a poll-mode group from the host's thread.
@@ -181,9 +198,13 @@ where
     /// and is refused. A poll from inside a listener (nested) is
     /// opportunistic: it leaves the host's record in place, and only
     /// records itself if no host has polled the group yet.
+    ///
+    /// A poll by an async task (`task`) leaves no record: the task may run
+    /// on any thread next, so no thread is known to be the one to wait for.
     fn driving<R>(
         &self,
         state: &mut PollState<E, L>,
+        task: bool,
         f: impl FnOnce(&mut PollState<E, L>) -> R,
     ) -> R {
         let token = thread_token();
@@ -192,7 +213,9 @@ where
             cursor.set_driver(token);
         }
         let out = f(state);
-        let after = if nesting() <= 1 {
+        let after = if task {
+            0
+        } else if nesting() <= 1 {
             token | FROM_HOST
         } else if before & FROM_HOST != 0 {
             before
@@ -264,6 +287,40 @@ where
     L: Listener<E> + 'static,
 {
     fn poll(&self, max_events: usize, deadline: Option<Instant>) -> usize {
+        self.poll_from(max_events, deadline, false)
+    }
+
+    #[cfg(feature = "async")]
+    fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker) -> TaskPoll {
+        PollGroup::poll_task(self, max_events, key, waker)
+    }
+
+    #[cfg(feature = "async")]
+    fn cancel_task(&self, key: TaskKey) {
+        crate::ring::cancel_reader_task(self.core.rings.iter().map(|r| &**r), key);
+    }
+
+    fn group(&self) -> &str {
+        &self.core.shared.name
+    }
+
+    fn pending(&self) -> u64 {
+        self.core.lag()
+    }
+
+    fn take(&self) -> bool {
+        !self.taken.swap(true, Ordering::SeqCst)
+    }
+}
+
+impl<E, L> PollGroup<E, L>
+where
+    E: Send + Sync + 'static,
+    L: Listener<E> + 'static,
+{
+    /// A poll of up to `max_events` events, by the host's thread or by an
+    /// async `task` (see [`driving`](Self::driving)).
+    fn poll_from(&self, max_events: usize, deadline: Option<Instant>, task: bool) -> usize {
         let counters = &self.core.shared.counters[0];
         // An empty poll (a game tick with nothing new, a spinning host loop)
         // costs a cursor and a stamp load per partition, no lock. Once the
@@ -283,8 +340,9 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        let (handled, out_of_time) =
-            self.driving(&mut state, |state| self.run(state, max_events, deadline));
+        let (handled, out_of_time) = self.driving(&mut state, task, |state| {
+            self.run(state, max_events, deadline)
+        });
         // Plain adds to counters only this (locked) poller writes: no lock,
         // no shared line per poll.
         add(&counters.polls, 1);
@@ -295,18 +353,6 @@ where
             add(&counters.budget_exhausted, 1);
         }
         handled
-    }
-
-    fn group(&self) -> &str {
-        &self.core.shared.name
-    }
-
-    fn pending(&self) -> u64 {
-        self.core.lag()
-    }
-
-    fn take(&self) -> bool {
-        !self.taken.swap(true, Ordering::SeqCst)
     }
 }
 
@@ -362,7 +408,10 @@ where
             {
                 break;
             }
-            if self.driving(&mut state, |state| self.run(state, usize::MAX, deadline).0) == 0 {
+            if self.driving(&mut state, false, |state| {
+                self.run(state, usize::MAX, deadline).0
+            }) == 0
+            {
                 // Nothing ready: a retry backoff or a publish in flight.
                 let due = state
                     .cursors
@@ -377,6 +426,8 @@ where
             }
         }
         state.finished = true;
+        // A task waiting in `poll_async` learns that nothing more will come.
+        crate::ring::wake_reader_tasks(self.core.rings.iter().map(|r| &**r));
         let counters = &self.core.shared.counters[0];
         if !state.started {
             state.started = true;
@@ -422,7 +473,9 @@ where
             return 0;
         }
         let _reader = enter_reader(self.core.shared.id);
-        self.driving(&mut state, |state| self.run(state, ASSIST_BUDGET, None).0)
+        self.driving(&mut state, false, |state| {
+            self.run(state, ASSIST_BUDGET, None).0
+        })
     }
 
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {

@@ -72,6 +72,7 @@ mod reader;
 mod room;
 mod sole;
 mod staging;
+mod tasks;
 mod times;
 #[cfg(not(veltrix_loom))]
 mod waits_for;
@@ -88,8 +89,13 @@ pub(crate) use reader::Reader;
 pub(crate) use room::Waited;
 pub(crate) use sole::{Bursts, SoleProducer};
 pub(crate) use staging::Staging;
+pub(crate) use tasks::wake_reader_tasks;
+#[cfg(feature = "async")]
+pub(crate) use tasks::{cancel_reader_task, register_reader_task, task_key, TaskKey};
 #[cfg(not(veltrix_loom))]
 pub(crate) use waits_for::{thread_token, FROM_HOST};
+#[cfg(feature = "async")]
+pub(crate) use wake::PARK_UNPROVEN;
 pub(crate) use wake::{park, register_reader};
 
 use std::any::Any;
@@ -721,7 +727,7 @@ impl<T> Ring<T> {
 
     /// Whether a claim of `n` would find room now (or the ring is closed, in
     /// which case waiting is over too).
-    fn has_room_or_closed(&self, n: u64) -> bool {
+    pub(crate) fn has_room_or_closed(&self, n: u64) -> bool {
         let closing = match self.claimers {
             Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
             Claimers::Sole => self.is_closed(),

@@ -27,25 +27,32 @@
 //! `membarrier` it had accepted at start; never seen) the handshake proves
 //! nothing, and sleeps are cut to [`PARK_UNPROVEN`].
 
+#[cfg(feature = "async")]
+use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
+#[cfg(feature = "async")]
+use super::tasks::TaskKey;
+use super::tasks::Tasks;
 use crate::loom::{AtomicUsize, Ordering};
 
 /// Longest a parked thread sleeps without being woken.
 pub(super) const PARK_SAFETY: Duration = Duration::from_millis(100);
 
 /// Longest sleep when the heavy barrier failed.
-pub(super) const PARK_UNPROVEN: Duration = Duration::from_millis(1);
+pub(crate) const PARK_UNPROVEN: Duration = Duration::from_millis(1);
 
 /// Readers of one ring that may be parked.
 pub(crate) struct ReaderWake {
     sleepers: CachePadded<AtomicUsize>,
     /// Threads that read this ring and may park; registered once at start.
     threads: Mutex<Vec<Thread>>,
+    /// Tasks waiting for an event (counted in `sleepers` too).
+    tasks: Tasks,
     /// Loom models: how many times producers woke the readers.
     #[cfg(veltrix_loom)]
     pub(super) wakes: std::sync::atomic::AtomicUsize,
@@ -56,6 +63,7 @@ impl ReaderWake {
         ReaderWake {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             threads: Mutex::new(Vec::new()),
+            tasks: Tasks::new(),
             #[cfg(veltrix_loom)]
             wakes: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -80,6 +88,27 @@ impl ReaderWake {
         for thread in self.threads.lock().iter() {
             thread.unpark();
         }
+        self.tasks.wake_all(&self.sleepers);
+    }
+
+    /// Registers a task waiting for an event under `key` (counted as a
+    /// sleeper until a publish wakes it or it cancels).
+    #[cfg(feature = "async")]
+    pub(super) fn register_task(&self, key: TaskKey, waker: &Waker) {
+        self.tasks.register(key, waker, &self.sleepers);
+    }
+
+    /// Withdraws the registration under `key`, if a wake-up has not taken
+    /// it.
+    #[cfg(feature = "async")]
+    pub(super) fn cancel_task(&self, key: TaskKey) {
+        self.tasks.cancel(key, &self.sleepers);
+    }
+
+    /// Wakes the waiting tasks alone (threads are left parked): for a
+    /// group that finished and has nothing more to hand out.
+    pub(super) fn wake_tasks(&self) {
+        self.tasks.wake_all(&self.sleepers);
     }
 
     pub(super) fn announce(&self) {
@@ -98,6 +127,8 @@ pub(crate) struct ProducerGate {
     /// notifying reader (see the module docs).
     pub(super) lock: Mutex<()>,
     pub(super) space: Condvar,
+    /// Tasks waiting for room (counted in `blocked` too).
+    tasks: Tasks,
     /// Loom models: how many times readers notified blocked producers.
     #[cfg(veltrix_loom)]
     pub(super) notifies: std::sync::atomic::AtomicUsize,
@@ -109,6 +140,7 @@ impl ProducerGate {
             blocked: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             space: Condvar::new(),
+            tasks: Tasks::new(),
             #[cfg(veltrix_loom)]
             notifies: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -125,8 +157,25 @@ impl ProducerGate {
         #[cfg(veltrix_loom)]
         self.notifies
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _guard = self.lock.lock();
-        self.space.notify_all();
+        {
+            let _guard = self.lock.lock();
+            self.space.notify_all();
+        }
+        self.tasks.wake_all(&self.blocked);
+    }
+
+    /// Registers a task waiting for room under `key` (counted as blocked
+    /// until a release wakes it or it cancels).
+    #[cfg(feature = "async")]
+    pub(super) fn register_task(&self, key: TaskKey, waker: &Waker) {
+        self.tasks.register(key, waker, &self.blocked);
+    }
+
+    /// Withdraws the registration under `key`, if a wake-up has not taken
+    /// it.
+    #[cfg(feature = "async")]
+    pub(super) fn cancel_task(&self, key: TaskKey) {
+        self.tasks.cancel(key, &self.blocked);
     }
 
     /// The cold side of the gate handshake: announce a blocked producer,

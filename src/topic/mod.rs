@@ -6,6 +6,8 @@
 //! publishes through any clone of its [`Topic`] handle (one CAS per claim);
 //! a single-producer topic through its one [`Producer`] (plain stores).
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod options;
 mod producer;
 mod route;
@@ -26,6 +28,8 @@ use std::time::Instant;
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
 use crate::ring::{PushError, Refused, Ring, Staging, Waited};
+#[cfg(feature = "async")]
+pub use asynchronous::{ProducerPublish, Publish, PublishBatch};
 use route::Spread;
 
 /// Most events of one partition that `publish_batch` publishes as one run
@@ -556,15 +560,7 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         n: u64,
         deadline: &mut Option<Instant>,
     ) -> Result<(), Full> {
-        let timeout = match self.policy {
-            FullPolicy::Reject => return Err(Full::Refused(PublishErrorKind::Full)),
-            FullPolicy::DropNewest => {
-                self.counters.dropped_full.fetch_add(n, Ordering::Relaxed);
-                return Err(Full::Dropped);
-            }
-            FullPolicy::Block => None,
-            FullPolicy::BlockTimeout(timeout) => Some(timeout),
-        };
+        let timeout = self.may_wait(n)?;
         // Never wait for ourselves: registered as blocked for as long as we
         // wait, refused if the wait would close a cycle back to this thread.
         let Some(mut blocked) = ring.block_on(n) else {
@@ -583,13 +579,33 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         match ring.wait_for_room(n, deadline, || blocked.still_waiting()) {
             Waited::Room => Ok(()),
             Waited::GaveUp => Err(Full::Refused(PublishErrorKind::WouldDeadlock)),
-            Waited::TimedOut => {
-                #[cfg(feature = "tracing")]
-                tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
-                let _ = partition;
-                Err(Full::Refused(PublishErrorKind::Timeout))
-            }
+            Waited::TimedOut => Err(self.timed_out(partition)),
         }
+    }
+
+    /// The topic's full policy for a push of `n` events that found its
+    /// partition full: how long it may wait for room (`None`: without a
+    /// deadline), or that the events are refused, or dropped (counted
+    /// here). Blocking and asynchronous publishes both ask here.
+    fn may_wait(&self, n: u64) -> Result<Option<std::time::Duration>, Full> {
+        match self.policy {
+            FullPolicy::Reject => Err(Full::Refused(PublishErrorKind::Full)),
+            FullPolicy::DropNewest => {
+                self.counters.dropped_full.fetch_add(n, Ordering::Relaxed);
+                Err(Full::Dropped)
+            }
+            FullPolicy::Block => Ok(None),
+            FullPolicy::BlockTimeout(timeout) => Ok(Some(timeout)),
+        }
+    }
+
+    /// A wait for room on `partition` ran out of time.
+    #[cold]
+    fn timed_out(&self, partition: u32) -> Full {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
+        let _ = partition;
+        Full::Refused(PublishErrorKind::Timeout)
     }
 
     /// The error of a single publish refused for `why`: counted, with the

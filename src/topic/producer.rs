@@ -46,10 +46,10 @@ use crate::ring::{Bursts, SoleProducer};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Producer<E> {
-    inner: Arc<TopicInner<E>>,
+    pub(super) inner: Arc<TopicInner<E>>,
     /// One exclusive claimer per partition.
-    lanes: Box<[SoleProducer<E>]>,
-    spread: Spread,
+    pub(super) lanes: Box<[SoleProducer<E>]>,
+    pub(super) spread: Spread,
 }
 
 impl<E> fmt::Debug for Producer<E> {
