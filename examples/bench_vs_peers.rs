@@ -17,6 +17,9 @@
 
 #[path = "../benches/peers/mod.rs"]
 mod peers;
+#[cfg(feature = "async")]
+#[path = "../benches/peers/tasks.rs"]
+mod tasks;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -185,6 +188,21 @@ struct Results {
     latency: Vec<(&'static str, [f64; 3])>,
     idle_cpu_percent: f64,
     alloc_growth: (u64, u64, u64),
+    /// The async section; `None` when built without the `async` feature.
+    asynchronous: Option<AsyncResults>,
+}
+
+/// Medians of the async section, one entry per async peer.
+#[derive(Debug, Clone, Default)]
+struct AsyncResults {
+    /// peer name → (SPSC M/s, 4P→1C M/s, ping-pong [p50, p99, p99.9] ns).
+    rows: Vec<(&'static str, f64, f64, [f64; 3])>,
+}
+
+impl AsyncResults {
+    fn row(&self, peer: &str) -> Option<&(&'static str, f64, f64, [f64; 3])> {
+        self.rows.iter().find(|r| r.0 == peer)
+    }
 }
 
 impl Results {
@@ -362,6 +380,45 @@ fn run_latency(options: &Options, results: &mut Results) {
             peer.name()
         );
     }
+}
+
+/// The async section: veltrix's async publish and poll against tokio's
+/// bounded mpsc channel (same capacity), tasks on one tokio runtime of two
+/// workers, interleaved by rounds like the other cells.
+#[cfg(feature = "async")]
+fn run_async(options: &Options) -> AsyncResults {
+    use tasks::AsyncPeer;
+    let runtime = tasks::runtime();
+    let events: u64 = if options.quick { 200_000 } else { 2_000_000 };
+    let round_trips = options.round_trips / 2;
+    let peers = [AsyncPeer::Veltrix, AsyncPeer::TokioMpsc];
+    let mut spsc = vec![Vec::new(); peers.len()];
+    let mut mpsc = vec![Vec::new(); peers.len()];
+    let mut latency = vec![Vec::new(); peers.len()];
+    let rate = |took: Duration| events as f64 / took.as_secs_f64() / 1e6;
+    for &peer in &peers {
+        // Warm-up, not recorded.
+        tasks::transfer(&runtime, peer, 1, events / 4, CAPACITY);
+    }
+    for _round in 0..options.runs {
+        for (i, &peer) in peers.iter().enumerate() {
+            spsc[i].push(rate(tasks::transfer(&runtime, peer, 1, events, CAPACITY)));
+            mpsc[i].push(rate(tasks::transfer(&runtime, peer, 4, events, CAPACITY)));
+            latency[i].push(tasks::ping_pong(&runtime, peer, round_trips));
+        }
+    }
+    let mut out = AsyncResults::default();
+    for (i, &peer) in peers.iter().enumerate() {
+        let [p50, p99, p999] = [0, 1, 2].map(|q| median(latency[i].iter().map(|l| l[q]).collect()));
+        let (a, b) = (median(spsc[i].clone()), median(mpsc[i].clone()));
+        eprintln!(
+            "  {:<14} {:<22} spsc {a:>7.2} M/s  4p1c {b:>7.2} M/s  ping-pong p50 {p50:>7.0} ns",
+            "async",
+            peer.name()
+        );
+        out.rows.push((peer.name(), a, b, [p50, p99, p999]));
+    }
+    out
 }
 
 /// Process CPU time (user + system) so far.
@@ -547,6 +604,20 @@ fn targets(r: &Results) -> Vec<Target> {
     ]
 }
 
+const VELTRIX_ASYNC: &str = "veltrix async";
+const TOKIO_MPSC: &str = "tokio mpsc";
+
+/// The async goals, when the async section ran.
+fn async_targets(a: &AsyncResults) -> Vec<Target> {
+    let (Some(v), Some(t)) = (a.row(VELTRIX_ASYNC), a.row(TOKIO_MPSC)) else {
+        return Vec::new();
+    };
+    vec![
+        Target::at_least("async_spsc_vs_tokio_mpsc", v.1 / t.1, 1.5),
+        Target::at_least("async_mpsc_4p1c_vs_tokio_mpsc", v.2 / t.2, 1.5),
+    ]
+}
+
 fn fmt_value(v: f64, decimals: usize) -> String {
     if v.is_finite() {
         format!("{v:.decimals$}")
@@ -626,6 +697,28 @@ fn report(
             fmt_value(*p999, 0)
         );
     }
+    if let Some(a) = &r.asynchronous {
+        let _ = writeln!(
+            out,
+            "\n## Async tasks, tokio multi-thread runtime of 2 workers (median of {} runs; capacity {CAPACITY})\n",
+            options.runs
+        );
+        let _ = writeln!(
+            out,
+            "| peer | SPSC M/s | 4P → 1C M/s | ping-pong p50 ns | p99 ns | p99.9 ns |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for (name, spsc, mpsc, [p50, p99, p999]) in &a.rows {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} | {} | {} |",
+                fmt_value(*spsc, 1),
+                fmt_value(*mpsc, 1),
+                fmt_value(*p50, 0),
+                fmt_value(*p99, 0),
+                fmt_value(*p999, 0)
+            );
+        }
+    }
     let (n, small, large) = r.alloc_growth;
     let _ = writeln!(
         out,
@@ -651,7 +744,8 @@ fn report(
     );
     let _ = writeln!(out, "{machine}");
     let _ = writeln!(out, "total time: {:.1} s\n", elapsed.as_secs_f64());
-    for t in targets(r) {
+    let async_targets = r.asynchronous.as_ref().map(async_targets);
+    for t in targets(r).iter().chain(async_targets.iter().flatten()) {
         let _ = writeln!(
             out,
             "TARGET {} ratio={:.2} goal={:.2} {}",
@@ -660,6 +754,17 @@ fn report(
             t.goal,
             if t.pass { "PASS" } else { "FAIL" }
         );
+    }
+    match &r.asynchronous {
+        Some(_) => {}
+        None => {
+            for name in ["async_spsc_vs_tokio_mpsc", "async_mpsc_4p1c_vs_tokio_mpsc"] {
+                let _ = writeln!(
+                    out,
+                    "TARGET {name} SKIPPED (build with --features async to measure it)"
+                );
+            }
+        }
     }
     out
 }
@@ -801,6 +906,10 @@ fn main() {
     );
     run_throughput(&scenarios, &options, &mut results);
     run_latency(&options, &mut results);
+    #[cfg(feature = "async")]
+    if options.selects("async", "") {
+        results.asynchronous = Some(run_async(&options));
+    }
     if options.filter.is_some() {
         // A profiling run: the cells asked for, nothing else.
         return;

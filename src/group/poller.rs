@@ -36,7 +36,8 @@ pub(crate) trait PollDriver: Send + Sync {
     fn take(&self) -> bool;
     /// An async task's poll (see `task::PollEvents`).
     #[cfg(feature = "async")]
-    fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker) -> TaskPoll;
+    fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker, register: bool)
+        -> TaskPoll;
     /// Withdraws an async task's wait.
     #[cfg(feature = "async")]
     fn cancel_task(&self, key: TaskKey);
@@ -291,8 +292,14 @@ where
     }
 
     #[cfg(feature = "async")]
-    fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker) -> TaskPoll {
-        PollGroup::poll_task(self, max_events, key, waker)
+    fn poll_task(
+        &self,
+        max_events: usize,
+        key: TaskKey,
+        waker: &Waker,
+        register: bool,
+    ) -> TaskPoll {
+        PollGroup::poll_task(self, max_events, key, waker, register)
     }
 
     #[cfg(feature = "async")]

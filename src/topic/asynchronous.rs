@@ -13,7 +13,7 @@ use super::producer::Producer;
 use super::{discard, event_in, refused_batch, Full, Receipt, Refusal, Topic, TopicInner};
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::future::timer;
+use crate::future::{timer, Patience};
 use crate::ring::{task_key, Refused, Ring, TaskKey, PARK_UNPROVEN};
 
 /// Attempts one poll makes while room keeps appearing and vanishing again
@@ -223,6 +223,7 @@ impl<E: Send + Sync + 'static> Future for Publish<'_, E> {
                 Err(Refused::Full(_)) => match this.wait.full(inner, ring, partition, cx) {
                     Step::Retry => continue,
                     Step::Pending => return Poll::Pending,
+                    Step::Yield => return yield_now(cx),
                     Step::Dropped => {
                         discard(ring, &mut this.entry);
                         return Poll::Ready(Ok(Receipt::Dropped { partition }));
@@ -290,6 +291,7 @@ where
                         }
                     }
                     Step::Pending => return Poll::Pending,
+                    Step::Yield => return yield_now(cx),
                     Step::Dropped => {
                         discard(ring, &mut this.entry);
                         this.wait.done();
@@ -361,6 +363,7 @@ impl<E: Send + Sync + 'static> Future for ProducerPublish<'_, E> {
                 match this.wait.full(inner, lane.ring(), partition, cx) {
                     Step::Retry => continue,
                     Step::Pending => return Poll::Pending,
+                    Step::Yield => return yield_now(cx),
                     Step::Dropped => {
                         discard(lane.ring(), &mut this.entry);
                         return Poll::Ready(Ok(Receipt::Dropped { partition }));
@@ -382,6 +385,8 @@ enum Step {
     Retry,
     /// Registered; a release (or the timer) wakes the task.
     Pending,
+    /// Still within its patience: yield to the executor, look again soon.
+    Yield,
     /// The full policy dropped the event (counted).
     Dropped,
     /// The full policy, or the deadline, refused it.
@@ -398,6 +403,7 @@ struct RoomWait<E> {
     deadline: Option<Option<Instant>>,
     /// The instant last armed on the timer (each is armed once).
     armed: Option<Instant>,
+    patience: Patience,
 }
 
 impl<E> RoomWait<E> {
@@ -406,6 +412,7 @@ impl<E> RoomWait<E> {
             registered: None,
             deadline: None,
             armed: None,
+            patience: Patience::new(),
         }
     }
 
@@ -437,6 +444,9 @@ impl<E> RoomWait<E> {
                 Full::Refused(kind) => Step::Refused(kind),
                 Full::Dropped => Step::Dropped,
             };
+        }
+        if !self.patience.exhausted() {
+            return Step::Yield;
         }
         let key = self.key_for(ring);
         let found = ring.register_for_room(1, key, cx.waker());
@@ -480,6 +490,7 @@ impl<E> RoomWait<E> {
         }
         self.deadline = None;
         self.armed = None;
+        self.patience = Patience::new();
     }
 }
 
@@ -519,4 +530,10 @@ impl<E> std::fmt::Debug for ProducerPublish<'_, E> {
             .field("waiting", &self.wait.registered.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// Pending, to be polled again soon: the task yields to the executor.
+fn yield_now<T>(cx: &Context<'_>) -> Poll<T> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::{PartitionCursor, PollGroup, Poller};
-use crate::future::timer;
+use crate::future::{timer, Patience};
 use crate::listener::Listener;
 use crate::ring::{register_reader_task, task_key, TaskKey, PARK_UNPROVEN};
 
@@ -51,7 +51,17 @@ where
     /// registers `waker` under `key` with every ring of the group (the
     /// reader's side of the park handshake, with a waker for a parked
     /// thread) and re-checks before answering `Pending`.
-    pub(super) fn poll_task(&self, max_events: usize, key: TaskKey, waker: &Waker) -> TaskPoll {
+    ///
+    /// Without `register` (the task is still within its patience), it only
+    /// polls: `Pending(None)` then means nothing was there, and the caller
+    /// yields to the executor and polls again.
+    pub(super) fn poll_task(
+        &self,
+        max_events: usize,
+        key: TaskKey,
+        waker: &Waker,
+        register: bool,
+    ) -> TaskPoll {
         let rings = || self.core.rings.iter().map(|r| &**r);
         for _ in 0..ROUNDS_PER_POLL {
             let handled = self.poll_from(max_events, None, true);
@@ -60,6 +70,9 @@ where
             }
             if let Idle::Finished = self.idle() {
                 return TaskPoll::Ready(0);
+            }
+            if !register {
+                return TaskPoll::Pending(None);
             }
             let proven = register_reader_task(rings(), key, waker);
             let unproven = (!proven).then(|| Instant::now() + PARK_UNPROVEN);
@@ -224,6 +237,7 @@ impl Drop for Batches {
 struct TaskWait {
     key: Option<TaskKey>,
     armed: Option<Instant>,
+    patience: Patience,
 }
 
 impl TaskWait {
@@ -231,15 +245,26 @@ impl TaskWait {
         TaskWait {
             key: None,
             armed: None,
+            patience: Patience::new(),
         }
     }
 
     fn poll(&mut self, poller: &Poller, max_events: usize, cx: &Context<'_>) -> Poll<usize> {
         let key = *self.key.get_or_insert_with(task_key);
-        match poller.driver.poll_task(max_events, key, cx.waker()) {
+        let register = self.patience.exhausted();
+        match poller
+            .driver
+            .poll_task(max_events, key, cx.waker(), register)
+        {
             TaskPoll::Ready(n) => {
                 self.cancel(poller);
                 Poll::Ready(n)
+            }
+            TaskPoll::Pending(None) if !register => {
+                // Still patient: let the executor run others, then look
+                // again, without the cost of registering.
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             TaskPoll::Pending(at) => {
                 if let Some(at) = at {
@@ -259,5 +284,6 @@ impl TaskWait {
             poller.driver.cancel_task(key);
         }
         self.armed = None;
+        self.patience = Patience::new();
     }
 }
