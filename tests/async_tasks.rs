@@ -516,3 +516,60 @@ fn a_listener_inside_an_async_poll_cannot_wait_on_itself() {
     let report = engine.shutdown();
     assert_eq!(report.topic("t").unwrap().would_deadlock, 1);
 }
+
+/// Waits long enough to make a task register (past its patience) every
+/// time: a producer task behind a slow threaded group is woken by each of
+/// the worker's releases, and a consumer task is woken by each publish of
+/// a producer thread that pauses between events.
+#[test]
+fn registered_tasks_are_woken_by_threads() {
+    const EVENTS: u64 = 40;
+    let engine = Engine::builder()
+        .topic::<u64>("slow", TopicOptions::new(1).capacity(1))
+        .topic::<u64>("sparse", TopicOptions::new(1).capacity(4))
+        .subscribe("worker", "slow", GroupOptions::workers(1), |_| {
+            from_fn(|_: &u64, _ctx| {
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(())
+            })
+        })
+        .subscribe("reader", "sparse", GroupOptions::poll(), |_| {
+            from_fn(|_: &u64, _ctx| Ok(()))
+        })
+        .build()
+        .unwrap();
+    let slow = engine.topic::<u64>("slow").unwrap();
+    let sparse = engine.topic::<u64>("sparse").unwrap();
+    let mut reader = engine.poller("reader").unwrap();
+    let feeder = std::thread::spawn(move || {
+        for n in 0..EVENTS {
+            std::thread::sleep(Duration::from_millis(1));
+            sparse.publish(n).unwrap();
+        }
+    });
+    // Two tasks of their own, so each is woken only by its own wait.
+    current_thread().block_on(async move {
+        let produce = tokio::spawn(async move {
+            for n in 0..EVENTS {
+                slow.publish_async(n).await.unwrap();
+            }
+        });
+        let consume = tokio::spawn(async move {
+            let mut handled = 0;
+            while handled < EVENTS as usize {
+                handled += reader.poll_async(8).await;
+            }
+        });
+        tokio::time::timeout(HANG, async {
+            produce.await.unwrap();
+            consume.await.unwrap();
+        })
+        .await
+        .expect("every wait was woken");
+    });
+    feeder.join().unwrap();
+    let report = engine.shutdown();
+    assert_eq!(report.group("worker").unwrap().handled, EVENTS);
+    assert_eq!(report.group("reader").unwrap().handled, EVENTS);
+    report.check_conservation().unwrap();
+}
