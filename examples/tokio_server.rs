@@ -138,7 +138,8 @@ async fn client(addr: std::net::SocketAddr, player: u32, inputs: u32) -> std::io
     let mut out = BufWriter::new(TcpStream::connect(addr).await?);
     let mut sum = 0i64;
     for seq in 0..inputs {
-        let dx = i64::from((seq * 7 + player) % 11) - 5;
+        // In i64, so that no --inputs or --clients can overflow it.
+        let dx = (i64::from(seq) * 7 + i64::from(player)) % 11 - 5;
         sum += dx;
         out.write_all(&Input { player, seq, dx }.encode()).await?;
     }

@@ -81,6 +81,10 @@ impl ReaderWake {
         self.sleepers.load(Ordering::Relaxed) != 0
     }
 
+    /// Wakes every parked reader thread and waiting task (the slow path
+    /// of a publish: kept out of line, off the hot path's code).
+    #[cold]
+    #[inline(never)]
     pub(super) fn unpark_all(&self) {
         #[cfg(veltrix_loom)]
         self.wakes
@@ -153,6 +157,10 @@ impl ProducerGate {
         self.blocked.load(Ordering::Relaxed) != 0
     }
 
+    /// Wakes every blocked producer thread and waiting task (the slow path
+    /// of a release: kept out of line).
+    #[cold]
+    #[inline(never)]
     pub(super) fn notify_all(&self) {
         #[cfg(veltrix_loom)]
         self.notifies

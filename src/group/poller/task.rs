@@ -122,7 +122,8 @@ impl Poller {
     /// (without blocking the thread) until there is at least one: resolves
     /// to how many were handled, at least 1, or to 0 once the group is
     /// finished — the engine shut down, or every partition closed and
-    /// drained or halted — and nothing more will come.
+    /// drained or halted — and nothing more will come. (`poll_async(0)`
+    /// resolves to 0 at once.)
     ///
     /// The group's guarantees are those of [`poll`](Self::poll): order per
     /// partition, failure policies, counts. While it waits, the task's
@@ -236,6 +237,9 @@ impl Drop for Batches {
 #[derive(Debug)]
 struct TaskWait {
     key: Option<TaskKey>,
+    /// Whether a poll registered the key (a wake-up may have taken it
+    /// since): only then is there anything to withdraw.
+    registered: bool,
     armed: Option<Instant>,
     patience: Patience,
 }
@@ -244,6 +248,7 @@ impl TaskWait {
     fn new() -> Self {
         TaskWait {
             key: None,
+            registered: false,
             armed: None,
             patience: Patience::new(),
         }
@@ -267,6 +272,7 @@ impl TaskWait {
                 Poll::Pending
             }
             TaskPoll::Pending(at) => {
+                self.registered = true;
                 if let Some(at) = at {
                     if self.armed != Some(at) {
                         self.armed = Some(at);
@@ -281,7 +287,9 @@ impl TaskWait {
     /// Withdraws the registrations, if any.
     fn cancel(&mut self, poller: &Poller) {
         if let Some(key) = self.key.take() {
-            poller.driver.cancel_task(key);
+            if std::mem::take(&mut self.registered) {
+                poller.driver.cancel_task(key);
+            }
         }
         self.armed = None;
         self.patience = Patience::new();
