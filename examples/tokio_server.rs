@@ -220,10 +220,9 @@ fn run() -> Result<Vec<String>, Box<dyn Error>> {
         let ticker = tokio::spawn(async move {
             let (mut ticks, mut handled) = (0u64, 0u64);
             while handled < total {
-                let n = tick.poll_async(256).await;
-                if n == 0 {
+                let Some(n) = tick.poll_async(256).await else {
                     break; // the group finished early: the checks say so
-                }
+                };
                 handled += n as u64;
                 ticks += 1;
             }

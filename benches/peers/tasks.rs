@@ -89,7 +89,7 @@ fn veltrix_transfer(runtime: &Runtime, producers: u64, events: u64, capacity: us
         let consumer = tokio::spawn(async move {
             let mut handled = 0u64;
             while handled < events {
-                handled += poller.poll_async(POLL_BUDGET).await as u64;
+                handled += poller.poll_async(POLL_BUDGET).await.expect("not finished") as u64;
             }
             start.elapsed()
         });
@@ -196,7 +196,7 @@ fn veltrix_ping_pong(runtime: &Runtime, round_trips: usize) -> [f64; 3] {
     let mut echo = engine.poller("echo").expect("declared");
     let mut back = engine.poller("back").expect("declared");
     let histogram = runtime.block_on(async move {
-        let echoing = tokio::spawn(async move { while echo.poll_async(64).await > 0 {} });
+        let echoing = tokio::spawn(async move { while echo.poll_async(64).await.is_some() {} });
         let mut histogram = new_histogram();
         for i in 0..(round_trips + round_trips / 4) as u64 {
             let start = Instant::now();

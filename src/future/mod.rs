@@ -74,7 +74,7 @@
 //! let consumer = async {
 //!     let mut handled = 0;
 //!     while handled < 100 {
-//!         handled += tick.poll_async(16).await;
+//!         handled += tick.poll_async(16).await.unwrap_or(0);
 //!     }
 //!     handled
 //! };

@@ -73,7 +73,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// block_on(async {
     ///     inputs.publish_async(1).await?;
     ///     inputs.publish_async(2).await?;
-    ///     assert_eq!(tick.poll_async(10).await, 2);
+    ///     assert_eq!(tick.poll_async(10).await, Some(2));
     ///     Ok::<(), veltrix::PublishError<u32>>(())
     /// })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

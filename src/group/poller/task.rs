@@ -18,10 +18,12 @@ const ROUNDS_PER_POLL: usize = 2;
 
 /// What an async task's poll of a group came to.
 pub(crate) enum TaskPoll {
-    /// This many events were handled (at least one), or 0: the group is
-    /// finished (shut down, or every partition closed and drained or
-    /// halted) and nothing more will come.
-    Ready(usize),
+    /// This many events were handled: at least one, unless the budget
+    /// was 0.
+    Handled(usize),
+    /// The group is finished (shut down, or every partition closed and
+    /// drained or halted): nothing more will come.
+    Finished,
     /// Nothing to handle; the task's waker is registered with every ring
     /// of the group, and must also be woken by the timer at this instant,
     /// if any (a retry's backoff ends, or the handshake is unproven).
@@ -66,10 +68,10 @@ where
         for _ in 0..ROUNDS_PER_POLL {
             let handled = self.poll_from(max_events, None, true);
             if handled > 0 || max_events == 0 {
-                return TaskPoll::Ready(handled);
+                return TaskPoll::Handled(handled);
             }
             if let Idle::Finished = self.idle() {
-                return TaskPoll::Ready(0);
+                return TaskPoll::Finished;
             }
             if !register {
                 return TaskPoll::Pending(None);
@@ -78,7 +80,7 @@ where
             let unproven = (!proven).then(|| Instant::now() + PARK_UNPROVEN);
             match self.idle() {
                 Idle::Ready => continue,
-                Idle::Finished => return TaskPoll::Ready(0),
+                Idle::Finished => return TaskPoll::Finished,
                 Idle::Busy => return TaskPoll::Pending(unproven),
                 Idle::Waiting(due) => {
                     let at = match (due, unproven) {
@@ -120,10 +122,10 @@ where
 impl Poller {
     /// Handles up to `max_events` events from an async task, waiting
     /// (without blocking the thread) until there is at least one: resolves
-    /// to how many were handled, at least 1, or to 0 once the group is
-    /// finished — the engine shut down, or every partition closed and
-    /// drained or halted — and nothing more will come. (`poll_async(0)`
-    /// resolves to 0 at once.)
+    /// to `Some(n)`, how many were handled (at least 1; `Some(0)` at once
+    /// when `max_events` is 0), or to `None` once the group is finished —
+    /// the engine shut down, or every partition closed and drained or
+    /// halted — and nothing more will come.
     ///
     /// The group's guarantees are those of [`poll`](Self::poll): order per
     /// partition, failure policies, counts. While it waits, the task's
@@ -177,9 +179,9 @@ pub struct PollEvents<'a> {
 }
 
 impl Future for PollEvents<'_> {
-    type Output = usize;
+    type Output = Option<usize>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<usize>> {
         let this = self.get_mut();
         this.wait.poll(this.poller, this.max_events, cx)
     }
@@ -209,14 +211,11 @@ impl futures_core::Stream for Batches {
         if this.ended {
             return Poll::Ready(None);
         }
-        match this.wait.poll(&this.poller, this.max_events.max(1), cx) {
-            Poll::Ready(0) => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(n) => Poll::Ready(Some(n)),
-            Poll::Pending => Poll::Pending,
+        let polled = this.wait.poll(&this.poller, this.max_events.max(1), cx);
+        if let Poll::Ready(None) = polled {
+            this.ended = true;
         }
+        polled
     }
 }
 
@@ -254,16 +253,25 @@ impl TaskWait {
         }
     }
 
-    fn poll(&mut self, poller: &Poller, max_events: usize, cx: &Context<'_>) -> Poll<usize> {
+    fn poll(
+        &mut self,
+        poller: &Poller,
+        max_events: usize,
+        cx: &Context<'_>,
+    ) -> Poll<Option<usize>> {
         let key = *self.key.get_or_insert_with(task_key);
         let register = self.patience.exhausted();
         match poller
             .driver
             .poll_task(max_events, key, cx.waker(), register)
         {
-            TaskPoll::Ready(n) => {
+            TaskPoll::Handled(n) => {
                 self.cancel(poller);
-                Poll::Ready(n)
+                Poll::Ready(Some(n))
+            }
+            TaskPoll::Finished => {
+                self.cancel(poller);
+                Poll::Ready(None)
             }
             TaskPoll::Pending(None) if !register => {
                 // Still patient: let the executor run others, then look
