@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::producer::Producer;
+use super::route::Spread;
 use super::{discard, event_in, refused_batch, Full, Receipt, Refusal, Topic, TopicInner};
 use crate::clock;
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
@@ -192,50 +193,21 @@ impl<E: Send + Sync + 'static> Future for Publish<'_, E> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let inner = &*this.topic.inner;
-        if this.entry.is_none() {
-            panic!("`Publish` polled after it completed");
-        }
-        let partition = match this.partition {
-            Some(partition) => partition,
-            None => match inner.partition_of(event_in(&this.entry), &this.topic.spread) {
-                Ok(partition) => *this.partition.insert(partition),
-                Err(why) => {
-                    return Poll::Ready(Err(
-                        inner.refuse_entry(Refusal::Unroutable(why), &mut this.entry)
-                    ))
-                }
-            },
+        let one = One {
+            inner,
+            entry: &mut this.entry,
+            partition: &mut this.partition,
+            wait: &mut this.wait,
         };
-        let ring = &inner.rings[partition as usize];
-        for _ in 0..ATTEMPTS_PER_POLL {
-            let pushed = ring.push_from(&mut this.entry, clock::now_raw, || {
-                Err::<(), _>(Full::Refused(PublishErrorKind::Full))
-            });
-            let why = match pushed {
-                Ok(sequence) => {
-                    this.wait.done();
-                    return Poll::Ready(Ok(Receipt::Accepted {
-                        partition,
-                        sequence,
-                    }));
-                }
-                Err(Refused::Closed) => Refusal::Kind(PublishErrorKind::Closed),
-                Err(Refused::Full(_)) => match this.wait.full(inner, ring, partition, cx) {
-                    Step::Retry => continue,
-                    Step::Pending => return Poll::Pending,
-                    Step::Yield => return yield_now(cx),
-                    Step::Dropped => {
-                        discard(ring, &mut this.entry);
-                        return Poll::Ready(Ok(Receipt::Dropped { partition }));
-                    }
-                    Step::Refused(kind) => Refusal::Kind(kind),
-                },
-            };
-            this.wait.done();
-            return Poll::Ready(Err(inner.refuse_entry(why, &mut this.entry)));
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        one.poll(&this.topic.spread, cx, |partition, entry| {
+            let pushed = inner.rings[partition as usize]
+                .push_from(entry, clock::now_raw, || Err::<(), ()>(()));
+            match pushed {
+                Ok(sequence) => Pushed::Accepted(sequence),
+                Err(Refused::Closed) => Pushed::Closed,
+                Err(Refused::Full(())) => Pushed::Full,
+            }
+        })
     }
 }
 
@@ -286,8 +258,7 @@ where
                     Step::Retry => {
                         attempts += 1;
                         if attempts == ATTEMPTS_PER_POLL {
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
+                            return yield_now(cx);
                         }
                     }
                     Step::Pending => return Poll::Pending,
@@ -326,56 +297,106 @@ impl<E: Send + Sync + 'static> Future for ProducerPublish<'_, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let producer = &mut *this.producer;
-        let inner = &*producer.inner;
-        if this.entry.is_none() {
-            panic!("`ProducerPublish` polled after it completed");
-        }
-        let partition = match this.partition {
+        let Producer {
+            inner,
+            lanes,
+            spread,
+        } = &mut *this.producer;
+        let one = One {
+            inner,
+            entry: &mut this.entry,
+            partition: &mut this.partition,
+            wait: &mut this.wait,
+        };
+        one.poll(spread, cx, |partition, entry| {
+            let Some(mut burst) = lanes[partition as usize].burst() else {
+                return Pushed::Closed;
+            };
+            match burst.vacant() {
+                // The burst ends (count stored, readers woken) on return.
+                Some(vacant) => Pushed::Accepted(vacant.write_from(entry, clock::now_raw)),
+                None => Pushed::Full,
+            }
+        })
+    }
+}
+
+/// What one attempt to push a single event did.
+enum Pushed {
+    /// Published with this sequence.
+    Accepted(u64),
+    /// The ring is closed; the event is still in hand.
+    Closed,
+    /// The ring is full; the event is still in hand.
+    Full,
+}
+
+/// The state of a one-event publish future, borrowed for one poll: the
+/// shared body of [`Publish`] and [`ProducerPublish`], which differ only in
+/// how they push.
+struct One<'a, E> {
+    inner: &'a TopicInner<E>,
+    entry: &'a mut Option<E>,
+    partition: &'a mut Option<u32>,
+    wait: &'a mut RoomWait<E>,
+}
+
+impl<E: Send + Sync + 'static> One<'_, E> {
+    /// Routes the event (once, at the first poll, with `spread`), then
+    /// pushes it with `push` until it is accepted or refused, or the task
+    /// has to wait.
+    fn poll(
+        self,
+        spread: &Spread,
+        cx: &Context<'_>,
+        mut push: impl FnMut(u32, &mut Option<E>) -> Pushed,
+    ) -> Poll<Result<Receipt, PublishError<E>>> {
+        let One {
+            inner,
+            entry,
+            partition,
+            wait,
+        } = self;
+        assert!(
+            entry.is_some(),
+            "a publish future polled after it completed"
+        );
+        let partition = match *partition {
             Some(partition) => partition,
-            None => match inner.partition_of(event_in(&this.entry), &producer.spread) {
-                Ok(partition) => *this.partition.insert(partition),
+            None => match inner.partition_of(event_in(entry), spread) {
+                Ok(p) => *partition.insert(p),
                 Err(why) => {
-                    return Poll::Ready(Err(
-                        inner.refuse_entry(Refusal::Unroutable(why), &mut this.entry)
-                    ))
+                    return Poll::Ready(Err(inner.refuse_entry(Refusal::Unroutable(why), entry)))
                 }
             },
         };
-        let lane = &mut producer.lanes[partition as usize];
+        let ring = &inner.rings[partition as usize];
         for _ in 0..ATTEMPTS_PER_POLL {
-            let why = {
-                let Some(mut burst) = lane.burst() else {
-                    this.wait.done();
-                    return Poll::Ready(Err(inner
-                        .refuse_entry(Refusal::Kind(PublishErrorKind::Closed), &mut this.entry)));
-                };
-                if let Some(vacant) = burst.vacant() {
-                    let sequence = vacant.write_from(&mut this.entry, clock::now_raw);
-                    drop(burst);
-                    this.wait.done();
+            let why = match push(partition, entry) {
+                Pushed::Accepted(sequence) => {
+                    wait.done();
                     return Poll::Ready(Ok(Receipt::Accepted {
                         partition,
                         sequence,
                     }));
                 }
-                drop(burst);
-                match this.wait.full(inner, lane.ring(), partition, cx) {
+                Pushed::Closed => Refusal::Kind(PublishErrorKind::Closed),
+                Pushed::Full => match wait.full(inner, ring, partition, cx) {
                     Step::Retry => continue,
                     Step::Pending => return Poll::Pending,
                     Step::Yield => return yield_now(cx),
                     Step::Dropped => {
-                        discard(lane.ring(), &mut this.entry);
+                        wait.done();
+                        discard(ring, entry);
                         return Poll::Ready(Ok(Receipt::Dropped { partition }));
                     }
                     Step::Refused(kind) => Refusal::Kind(kind),
-                }
+                },
             };
-            this.wait.done();
-            return Poll::Ready(Err(inner.refuse_entry(why, &mut this.entry)));
+            wait.done();
+            return Poll::Ready(Err(inner.refuse_entry(why, entry)));
         }
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        yield_now(cx)
     }
 }
 
