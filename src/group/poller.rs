@@ -433,8 +433,6 @@ where
             }
         }
         state.finished = true;
-        // A task waiting in `poll_async` learns that nothing more will come.
-        crate::ring::wake_reader_tasks(self.core.rings.iter().map(|r| &**r));
         let counters = &self.core.shared.counters[0];
         if !state.started {
             state.started = true;
@@ -447,6 +445,12 @@ where
             &counters.drop_panics,
             guarded(|| state.listener.on_shutdown()),
         );
+        drop(state);
+        // A task waiting in `poll_async` learns that nothing more will come.
+        // Only now, with the group's lock released: a task woken while it
+        // was held would find the group busy and sleep again, with no
+        // wake-up left to come (see `task::Idle::Busy`).
+        crate::ring::wake_reader_tasks(self.core.rings.iter().map(|r| &**r));
     }
 
     fn dead_letter_rest(&self) -> u64 {

@@ -40,7 +40,7 @@ enum Idle {
     /// earliest retry due).
     Waiting(Option<Instant>),
     /// Shutdown is draining the group on another thread right now; it wakes
-    /// the task when it is done.
+    /// the task once it is done and has released the group.
     Busy,
 }
 
