@@ -179,6 +179,8 @@
 mod loom;
 mod ring;
 
+#[cfg(all(feature = "nats", not(veltrix_loom)))]
+pub mod bridge;
 #[cfg(not(veltrix_loom))]
 mod clock;
 // Behind `serde`: every config type is a serde type, and a build without

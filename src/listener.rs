@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::Timestamp;
 
@@ -17,6 +18,7 @@ pub struct EventContext<'a> {
     pub(crate) sequence: u64,
     pub(crate) published_at: Option<Timestamp>,
     pub(crate) end_of_batch: bool,
+    pub(crate) cancelled: &'a AtomicBool,
 }
 
 impl<'a> EventContext<'a> {
@@ -61,6 +63,16 @@ impl<'a> EventContext<'a> {
     #[must_use]
     pub fn end_of_batch(&self) -> bool {
         self.end_of_batch
+    }
+
+    /// Whether a shutdown deadline has passed
+    /// ([`Engine::shutdown_timeout`](crate::Engine::shutdown_timeout)): a
+    /// listener that waits on something outside the engine (I/O, a remote
+    /// acknowledgement) should give up its wait and return when it turns
+    /// `true`; the group hands out no further event after it.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 

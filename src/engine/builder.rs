@@ -85,6 +85,9 @@ pub struct EngineBuilder {
     memory_budget: u64,
     /// `publishes_to` edges: (group, topic).
     edges: Vec<(String, String)>,
+    /// The exports added to this builder (the engine's imports join later).
+    #[cfg(feature = "nats")]
+    bridges: Arc<crate::bridge::Registry>,
 }
 
 /// A `validate` call, applied to its topic at build.
@@ -131,6 +134,8 @@ impl EngineBuilder {
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
             edges: Vec::new(),
+            #[cfg(feature = "nats")]
+            bridges: Arc::default(),
         }
     }
 
@@ -326,6 +331,21 @@ impl EngineBuilder {
         self
     }
 
+    /// Where the engine built from this builder keeps its bridges' counts.
+    #[cfg(feature = "nats")]
+    pub(crate) fn bridges(&self) -> &Arc<crate::bridge::Registry> {
+        &self.bridges
+    }
+
+    /// The partition count of topic `name`, if it has been declared.
+    #[cfg(feature = "nats")]
+    pub(crate) fn partitions_of(&self, name: &str) -> Option<u32> {
+        self.topics
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.options().partitions)
+    }
+
     /// Declares that the listener of group `group` publishes into topic
     /// `topic` (a router, a stage of a pipeline). Shutdown then closes
     /// `topic` only after `group` has drained, so the events `group`
@@ -472,7 +492,14 @@ impl EngineBuilder {
             sampling: self.latency_sampling,
             buckets: self.latency_buckets,
         };
-        Ok(Engine::from_parts(topics, groups, plan, Arc::new(metrics)))
+        Ok(Engine::from_parts(
+            topics,
+            groups,
+            plan,
+            Arc::new(metrics),
+            #[cfg(feature = "nats")]
+            self.bridges,
+        ))
     }
 
     fn check(&self) -> Vec<BuildError> {

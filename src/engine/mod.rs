@@ -128,6 +128,8 @@ pub struct Engine {
     plan: ShutdownPlan,
     shut_down: bool,
     metrics: Arc<crate::metrics::MetricsSettings>,
+    #[cfg(feature = "nats")]
+    bridges: Arc<crate::bridge::Registry>,
 }
 
 impl fmt::Debug for Engine {
@@ -153,6 +155,7 @@ impl Engine {
         groups: Vec<Arc<dyn GroupControl>>,
         plan: ShutdownPlan,
         metrics: Arc<crate::metrics::MetricsSettings>,
+        #[cfg(feature = "nats")] bridges: Arc<crate::bridge::Registry>,
     ) -> Self {
         Engine {
             topics,
@@ -160,7 +163,15 @@ impl Engine {
             plan,
             shut_down: false,
             metrics,
+            #[cfg(feature = "nats")]
+            bridges,
         }
+    }
+
+    /// Where this engine keeps its bridges' counts.
+    #[cfg(feature = "nats")]
+    pub(crate) fn bridges(&self) -> &Arc<crate::bridge::Registry> {
+        &self.bridges
     }
 
     /// The handle of topic `name`, which carries events of type `E`.
@@ -270,6 +281,10 @@ impl Engine {
         Report {
             topics: self.topics.iter().map(|t| t.control.report()).collect(),
             groups: self.groups.iter().map(|g| g.report()).collect(),
+            #[cfg(feature = "nats")]
+            exports: self.bridges.exports(),
+            #[cfg(feature = "nats")]
+            imports: self.bridges.imports(),
         }
     }
 
@@ -289,6 +304,8 @@ impl Engine {
             self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
             self.groups.clone(),
             Arc::clone(&self.metrics),
+            #[cfg(feature = "nats")]
+            Arc::clone(&self.bridges),
         )
     }
 }

@@ -96,6 +96,16 @@ pub struct Report {
     pub topics: Vec<TopicReport>,
     /// One entry per group, in declaration order.
     pub groups: Vec<GroupReport>,
+    /// One entry per topic exported to NATS JetStream (feature `nats`), in
+    /// the order the exports were added: per partition exported, acked, in
+    /// flight, failed.
+    #[cfg(feature = "nats")]
+    pub exports: Vec<crate::bridge::ExportReport>,
+    /// One entry per import from NATS JetStream into this engine (feature
+    /// `nats`): per partition received, imported, acked, redelivered,
+    /// duplicates removed.
+    #[cfg(feature = "nats")]
+    pub imports: Vec<crate::bridge::ImportReport>,
 }
 
 impl Report {

@@ -217,6 +217,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 sequence,
                 published_at: Timestamp::from_raw(published),
                 end_of_batch: last,
+                cancelled: &shared.abort,
             };
             // Latency is sampled: one event in `sample_mask + 1` of each
             // partition (by sequence, so the choice costs nothing) is timed.

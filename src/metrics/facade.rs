@@ -1,6 +1,6 @@
 //! Feeding the `metrics` facade (feature `metrics`).
 
-use super::families::{histogram_series, Kind, Part, Value, FAMILIES};
+use super::families::{families, histogram_series, Kind, Part, Value};
 use super::MetricsSnapshot;
 
 impl MetricsSnapshot {
@@ -16,7 +16,7 @@ impl MetricsSnapshot {
     /// native exposition. Call it periodically (say once a second) from any
     /// thread, with a snapshot from a [`MetricsHandle`](super::MetricsHandle).
     pub fn record_to_metrics(&self) {
-        for family in FAMILIES {
+        for family in families() {
             family.samples(self, &mut |values, value| {
                 let labels: Vec<(&'static str, String)> = family
                     .labels()

@@ -64,6 +64,14 @@ enum Source {
     PerGroupLatency(fn(&GroupMetrics) -> Option<&LatencySummary>),
     /// Any other shape: its label names, and what emits its samples.
     Custom(&'static [&'static str], fn(&MetricsSnapshot, &mut Emit<'_>)),
+    /// One count per partition of each export, labelled `topic`, `stream`,
+    /// `partition`.
+    #[cfg(feature = "nats")]
+    PerExport(fn(&crate::bridge::ExportFlow) -> u64),
+    /// One count per partition of each import, labelled `topic`, `stream`,
+    /// `partition`.
+    #[cfg(feature = "nats")]
+    PerImport(fn(&crate::bridge::ImportFlow) -> u64),
 }
 
 impl Family {
@@ -75,6 +83,8 @@ impl Family {
             Source::PerPartition(_) => &["topic", "partition"],
             Source::PerGroup(_) | Source::PerGroupLatency(_) => &["group", "topic"],
             Source::Custom(labels, _) => labels,
+            #[cfg(feature = "nats")]
+            Source::PerExport(_) | Source::PerImport(_) => &["topic", "stream", "partition"],
         }
     }
 
@@ -107,6 +117,24 @@ impl Family {
                 }
             }
             Source::Custom(_, samples) => samples(snapshot, emit),
+            #[cfg(feature = "nats")]
+            Source::PerExport(read) => {
+                for e in &snapshot.exports {
+                    for f in &e.partitions {
+                        let partition = f.partition.to_string();
+                        emit(&[&e.topic, &e.stream, &partition], Value::Count(read(f)));
+                    }
+                }
+            }
+            #[cfg(feature = "nats")]
+            Source::PerImport(read) => {
+                for i in &snapshot.imports {
+                    for f in &i.partitions {
+                        let partition = f.partition.to_string();
+                        emit(&[&i.topic, &i.stream, &partition], Value::Count(read(f)));
+                    }
+                }
+            }
         }
     }
 }
@@ -181,8 +209,105 @@ pub(crate) fn histogram_series(
     emit(&format!("{name}_count"), Part::Count(h.count));
 }
 
-/// Every family, in the order they are exported.
-pub(crate) const FAMILIES: &[Family] = &[
+/// Every family, in the order they are exported: the engine's, then (with
+/// the `nats` feature) the bridge's.
+pub(crate) fn families() -> impl Iterator<Item = &'static Family> {
+    let engine = FAMILIES.iter();
+    #[cfg(feature = "nats")]
+    let engine = engine.chain(BRIDGE_FAMILIES);
+    engine
+}
+
+/// A bridge family: one sample per partition of each export or import.
+#[cfg(feature = "nats")]
+const fn bridge(name: &'static str, kind: Kind, help: &'static str, source: Source) -> Family {
+    Family {
+        name,
+        kind,
+        help,
+        source,
+    }
+}
+
+/// The NATS bridge's families.
+#[cfg(feature = "nats")]
+const BRIDGE_FAMILIES: &[Family] = &[
+    bridge(
+        "veltrix_bridge_exported_total",
+        Kind::Counter,
+        "Events an export took from its topic and sent to JetStream.",
+        Source::PerExport(|f| f.exported),
+    ),
+    bridge(
+        "veltrix_bridge_export_acked_total",
+        Kind::Counter,
+        "Exported events JetStream acknowledged (stored).",
+        Source::PerExport(|f| f.acked),
+    ),
+    bridge(
+        "veltrix_bridge_export_in_flight",
+        Kind::Gauge,
+        "Exported events sent and not yet acknowledged.",
+        Source::PerExport(|f| f.in_flight),
+    ),
+    bridge(
+        "veltrix_bridge_export_failed_total",
+        Kind::Counter,
+        "Events an export gave up on (unencodable, too large, unacknowledged at a shutdown deadline).",
+        Source::PerExport(|f| f.failed),
+    ),
+    bridge(
+        "veltrix_bridge_export_resent_total",
+        Kind::Counter,
+        "Messages sent again after a failed or timed-out acknowledgement.",
+        Source::PerExport(|f| f.resent),
+    ),
+    bridge(
+        "veltrix_bridge_received_total",
+        Kind::Counter,
+        "Messages an import's consumer delivered, redeliveries included.",
+        Source::PerImport(|f| f.received),
+    ),
+    bridge(
+        "veltrix_bridge_imported_total",
+        Kind::Counter,
+        "Events an import published into its local partition.",
+        Source::PerImport(|f| f.imported),
+    ),
+    bridge(
+        "veltrix_bridge_import_acked_total",
+        Kind::Counter,
+        "Imported messages acknowledged to JetStream once every local group consumed them.",
+        Source::PerImport(|f| f.acked),
+    ),
+    bridge(
+        "veltrix_bridge_redelivered_total",
+        Kind::Counter,
+        "Deliveries JetStream marked as redeliveries.",
+        Source::PerImport(|f| f.redelivered),
+    ),
+    bridge(
+        "veltrix_bridge_duplicates_total",
+        Kind::Counter,
+        "Messages an import dropped as copies of events it had imported.",
+        Source::PerImport(|f| f.duplicates),
+    ),
+    bridge(
+        "veltrix_bridge_undecodable_total",
+        Kind::Counter,
+        "Messages an import could not decode or validate (terminated or set aside).",
+        Source::PerImport(|f| f.undecodable),
+    ),
+    bridge(
+        "veltrix_bridge_gaps_total",
+        Kind::Counter,
+        "Holes in an export's order an import passed over after its gap timeout.",
+        Source::PerImport(|f| f.gaps),
+    ),
+];
+
+/// The engine's families, in the order they are exported.
+const FAMILIES: &[Family] = &[
     Family {
         name: "veltrix_published_total",
         kind: Kind::Counter,

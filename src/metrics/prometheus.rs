@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::families::{histogram_series, Kind, Part, Value, FAMILIES};
+use super::families::{families, histogram_series, Kind, Part, Value};
 use super::{LatencySummary, MetricsSnapshot};
 
 /// Writes metric families: `# HELP`, `# TYPE`, then samples.
@@ -80,7 +80,7 @@ impl MetricsSnapshot {
     #[must_use]
     pub fn to_prometheus(&self) -> String {
         let mut e = Exposition { out: String::new() };
-        for family in FAMILIES {
+        for family in families() {
             e.family(family.name, family.kind.prometheus(), family.help);
             family.samples(self, &mut |values, value| {
                 let labels: Vec<(&str, &str)> = family

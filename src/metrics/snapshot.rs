@@ -34,6 +34,8 @@ pub struct MetricsHandle {
     topics: Vec<Arc<dyn TopicControl>>,
     groups: Vec<Arc<dyn GroupControl>>,
     settings: Arc<MetricsSettings>,
+    #[cfg(feature = "nats")]
+    bridges: Arc<crate::bridge::Registry>,
 }
 
 /// The engine-wide settings of its latency metrics.
@@ -59,11 +61,14 @@ impl MetricsHandle {
         topics: Vec<Arc<dyn TopicControl>>,
         groups: Vec<Arc<dyn GroupControl>>,
         settings: Arc<MetricsSettings>,
+        #[cfg(feature = "nats")] bridges: Arc<crate::bridge::Registry>,
     ) -> Self {
         MetricsHandle {
             topics,
             groups,
             settings,
+            #[cfg(feature = "nats")]
+            bridges,
         }
     }
 
@@ -118,6 +123,10 @@ impl MetricsHandle {
             topics,
             groups,
             latency_sampling: self.settings.sampling,
+            #[cfg(feature = "nats")]
+            exports: self.bridges.exports(),
+            #[cfg(feature = "nats")]
+            imports: self.bridges.imports(),
         }
     }
 }
@@ -135,6 +144,12 @@ pub struct MetricsSnapshot {
     /// latency histograms
     /// ([`EngineBuilder::latency_sampling`](crate::EngineBuilder::latency_sampling)).
     pub latency_sampling: u32,
+    /// The engine's exports to NATS JetStream (feature `nats`).
+    #[cfg(feature = "nats")]
+    pub exports: Vec<crate::bridge::ExportReport>,
+    /// The imports from NATS JetStream into the engine (feature `nats`).
+    #[cfg(feature = "nats")]
+    pub imports: Vec<crate::bridge::ImportReport>,
 }
 
 impl MetricsSnapshot {

@@ -717,6 +717,13 @@ impl<T> Ring<T> {
     }
 
     /// The slowest reader's cursor.
+    /// The slowest reader's cursor: every reader has consumed the
+    /// sequences below it. Not on any per-event path.
+    #[cfg(feature = "nats")]
+    pub(crate) fn slowest_cursor(&self) -> u64 {
+        self.min_cursor()
+    }
+
     fn min_cursor(&self) -> u64 {
         self.cursors
             .iter()

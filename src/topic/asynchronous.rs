@@ -88,6 +88,21 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
+    /// As [`publish_async`](Self::publish_async), into `partition` rather
+    /// than where the partitioner would put it. For the NATS import, which
+    /// keeps an event's partition end to end; the caller checks `partition`
+    /// against the topic and applies its validators (`validation`).
+    #[cfg(feature = "nats")]
+    pub(crate) fn publish_async_to(&self, partition: u32, event: E) -> Publish<'_, E> {
+        debug_assert!(partition < self.partitions());
+        Publish {
+            topic: self,
+            entry: Some(event),
+            partition: Some(partition),
+            wait: RoomWait::new(),
+        }
+    }
+
     /// Publishes every event of `events` in order from an async task,
     /// waiting (without blocking the thread) wherever a partition is full,
     /// as [`publish_async`](Self::publish_async) does for one event.

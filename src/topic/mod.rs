@@ -663,6 +663,23 @@ impl<E: Send + Sync + 'static> TopicInner<E> {
         }
     }
 
+    /// Why the topic's validators refuse `event`, if one does.
+    #[cfg(feature = "nats")]
+    pub(crate) fn validation(&self, event: &E) -> Option<String> {
+        if self.validators.is_empty() {
+            None
+        } else {
+            self.refusal(event)
+        }
+    }
+
+    /// How many events of `partition` every group has consumed (handled,
+    /// dead-lettered, skipped or de-duplicated): the slowest group's cursor.
+    #[cfg(feature = "nats")]
+    pub(crate) fn consumed(&self, partition: u32) -> u64 {
+        self.rings[partition as usize].slowest_cursor()
+    }
+
     /// Whether every event goes to partition 0 unchecked: one partition, a
     /// keyless partitioner, no validator.
     #[inline]

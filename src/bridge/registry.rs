@@ -1,0 +1,33 @@
+//! The bridges of one engine, so that its report and its metrics show them.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::stats::{ExportReport, ExportStats, ImportReport, ImportStats};
+
+/// Every export and import an engine has had, in the order they started.
+/// An engine and its metrics handles share one.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    exports: Mutex<Vec<Arc<ExportStats>>>,
+    imports: Mutex<Vec<Arc<ImportStats>>>,
+}
+
+impl Registry {
+    pub(crate) fn add_export(&self, stats: Arc<ExportStats>) {
+        self.exports.lock().push(stats);
+    }
+
+    pub(crate) fn add_import(&self, stats: Arc<ImportStats>) {
+        self.imports.lock().push(stats);
+    }
+
+    pub(crate) fn exports(&self) -> Vec<ExportReport> {
+        self.exports.lock().iter().map(|s| s.report()).collect()
+    }
+
+    pub(crate) fn imports(&self) -> Vec<ImportReport> {
+        self.imports.lock().iter().map(|s| s.report()).collect()
+    }
+}
