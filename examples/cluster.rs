@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! cargo run --release --features nats --example cluster -- [--nats URL] [--players N] [--inputs N]
-//! cargo run --release --features nats --example cluster -- --bench [--events N]
+//! cargo run --release --features nats --example cluster -- --bench [--events N] [--reps N]
 //! ```
 
 #[path = "../tests/common/nats_server.rs"]
@@ -50,12 +50,17 @@ struct Input {
 
 const PARTITIONS: u32 = 8;
 
+/// Raw publishes in flight: as many as the export's two workers may hold
+/// together with the default `max_in_flight` of 2048.
+const RAW_IN_FLIGHT: usize = 4096;
+
 struct Args {
     nats: Option<String>,
     players: u32,
     inputs: u32,
     bench: bool,
     events: u64,
+    reps: usize,
 }
 
 fn args() -> Result<Args, String> {
@@ -65,6 +70,7 @@ fn args() -> Result<Args, String> {
         inputs: 100,
         bench: false,
         events: 100_000,
+        reps: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -75,6 +81,7 @@ fn args() -> Result<Args, String> {
             "--players" => args.players = number(value("--players")?)? as u32,
             "--inputs" => args.inputs = number(value("--inputs")?)? as u32,
             "--events" => args.events = number(value("--events")?)?,
+            "--reps" => args.reps = number(value("--reps")?)?.max(1) as usize,
             "--bench" => args.bench = true,
             other => {
                 return Err(format!(
@@ -109,7 +116,7 @@ fn main() -> ExitCode {
         },
     };
     let outcome = if args.bench {
-        bench(&url, args.events)
+        bench(&url, args.events, args.reps)
     } else {
         demo(&url, server.as_mut(), &args)
     };
@@ -356,8 +363,8 @@ fn rate(n: u64, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64()
 }
 
-/// Raw async-nats on the same server: pipelined publish+ack (1024 in
-/// flight, as the export) of `n` messages the size of an encoded `Input`,
+/// Raw async-nats on the same server: pipelined publish+ack
+/// (`RAW_IN_FLIGHT` in flight, as the export's workers together) of `n` messages the size of an encoded `Input`,
 /// then a durable pull consumer reading and acknowledging each.
 fn raw(url: &str, n: u64) -> Result<(f64, f64), Box<dyn Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -387,7 +394,7 @@ fn raw(url: &str, n: u64) -> Result<(f64, f64), Box<dyn Error>> {
                 js.send_publish(format!("raw.{}", i % u64::from(PARTITIONS)), message)
                     .await?,
             );
-            if acks.len() >= 1024 {
+            if acks.len() >= RAW_IN_FLIGHT {
                 acks.pop_front().expect("queued").await?;
             }
         }
@@ -417,15 +424,16 @@ fn raw(url: &str, n: u64) -> Result<(f64, f64), Box<dyn Error>> {
     })
 }
 
-fn bench(url: &str, n: u64) -> Result<(), Box<dyn Error>> {
+/// One round of the rate measurements: raw publish+ack and consume+ack,
+/// then the export alone (first publish to last acknowledgement) and the
+/// import alone (a full stream to the last event handled).
+fn rates(nats: &Nats, url: &str, n: u64, start: Instant) -> Result<[f64; 4], Box<dyn Error>> {
     let players = 1000;
     let (raw_publish, raw_consume) = raw(url, n)?;
-    let nats = Nats::connect(NatsOptions::new(url))?;
-    let start = Instant::now();
-    // Export alone: from the first publish to the last acknowledgement.
     let spec = StreamSpec::new("BENCH_INPUT", "bench.input");
     delete_stream(url, spec.name())?;
-    let (edge, export) = start_edge(&nats, &spec)?;
+    delete_stream(url, &format!("veltrix-import-{}", spec.name()))?;
+    let (edge, export) = start_edge(nats, &spec)?;
     let input = edge.topic::<Input>("input")?;
     let t = Instant::now();
     for i in 0..n {
@@ -441,33 +449,61 @@ fn bench(url: &str, n: u64) -> Result<(), Box<dyn Error>> {
     edge.shutdown();
     let export_rate = rate(n, t.elapsed());
     assert_eq!(export.report().total().acked, n);
-    // Import alone: the stream full, from the start to the last handled.
     let t = Instant::now();
-    let sim = start_sim(&nats, &spec, players as u32, start)?;
+    let sim = start_sim(nats, &spec, players as u32, start)?;
     wait_for("the import", Duration::from_secs(300), || {
         sim.handled.load(Ordering::Relaxed) >= n
     })?;
     let import_rate = rate(n, t.elapsed());
     sim.import.shutdown(Duration::from_secs(10));
     sim.engine.shutdown();
+    Ok([raw_publish, export_rate, raw_consume, import_rate])
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn bench(url: &str, n: u64, reps: usize) -> Result<(), Box<dyn Error>> {
+    let players = 1000;
+    let nats = Nats::connect(NatsOptions::new(url))?;
+    let start = Instant::now();
+    // Rounds alternate raw and bridged, so a noisy moment hits both; each
+    // figure is the median of its rounds, each ratio the median of the
+    // rounds' ratios.
+    let mut rounds = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        rounds.push(rates(&nats, url, n, start)?);
+    }
+    let column = |i: usize| median(rounds.iter().map(|r| r[i]).collect());
+    let ratio = |a: usize, b: usize| median(rounds.iter().map(|r| r[a] / r[b]).collect());
+    let (raw_publish, export_rate, raw_consume, import_rate) =
+        (column(0), column(1), column(2), column(3));
+    let (export_ratio, import_ratio) = (ratio(1, 0), ratio(3, 2));
     // End to end, both at once, on a fresh stream, as fast as it goes.
     let (e2e_rate, _) = end_to_end(&nats, url, "BENCH_E2E", n, None, start)?;
     // End to end at a steady 10k events/s: the latency of each event.
     let paced = (n / 10).max(1000);
     let (_, latency) = end_to_end(&nats, url, "BENCH_PACED", paced, Some(10_000), start)?;
     let raw_latency = raw_latency(url, paced, 10_000)?;
-    println!("bridge bench: {n} events of {players} players, {PARTITIONS} partitions, loopback nats-server, CPU {}", cpu_model());
+    println!(
+        "bridge bench: {n} events of {players} players, {PARTITIONS} partitions, loopback nats-server, medians of {reps} rounds, CPU {}",
+        cpu_model()
+    );
     println!("| what | events/s | vs raw |");
     println!("| --- | ---: | ---: |");
-    println!("| raw async-nats publish+ack (1024 in flight) | {raw_publish:.0} | 1.00 |");
+    println!(
+        "| raw async-nats publish+ack ({RAW_IN_FLIGHT} in flight) | {raw_publish:.0} | 1.00 |"
+    );
     println!(
         "| veltrix export (publish -> acked) | {export_rate:.0} | {:.2} |",
-        export_rate / raw_publish
+        export_ratio
     );
     println!("| raw async-nats consume+ack | {raw_consume:.0} | 1.00 |");
     println!(
         "| veltrix import (stream -> handled, acked) | {import_rate:.0} | {:.2} |",
-        import_rate / raw_consume
+        import_ratio
     );
     println!(
         "| veltrix end to end (publish -> handled in the other engine, both at once) | {e2e_rate:.0} | {:.2} of the slower raw |",
@@ -482,8 +518,8 @@ fn bench(url: &str, n: u64) -> Result<(), Box<dyn Error>> {
         ms(&raw_latency, 0.99)
     );
     for (name, ratio) in [
-        ("bridge_export_vs_raw_publish", export_rate / raw_publish),
-        ("bridge_import_vs_raw_consume", import_rate / raw_consume),
+        ("bridge_export_vs_raw_publish", export_ratio),
+        ("bridge_import_vs_raw_consume", import_ratio),
     ] {
         let verdict = if ratio >= 0.8 { "PASS" } else { "FAIL" };
         println!("TARGET {name} ratio={ratio:.2} goal=0.80 {verdict}");

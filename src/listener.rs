@@ -18,6 +18,7 @@ pub struct EventContext<'a> {
     pub(crate) sequence: u64,
     pub(crate) published_at: Option<Timestamp>,
     pub(crate) end_of_batch: bool,
+    pub(crate) attempt: u32,
     pub(crate) cancelled: &'a AtomicBool,
 }
 
@@ -63,6 +64,13 @@ impl<'a> EventContext<'a> {
     #[must_use]
     pub fn end_of_batch(&self) -> bool {
         self.end_of_batch
+    }
+
+    /// Which attempt at this event this is: 1 the first time, 2 for the
+    /// first retry of the group's failure policy, and so on.
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// Whether a shutdown deadline has passed

@@ -55,15 +55,22 @@ fn fault(seed: u64, id: u64, attempt: u32, rate_percent: u64) -> Option<bool> {
 struct Flaky {
     seed: u64,
     rate: u64,
+    /// Attempts counted by hand, to check `EventContext::attempt`.
     attempts: HashMap<u64, u32>,
+    /// Calls where `ctx.attempt()` differed from the count (an assertion
+    /// here would be caught as a listener failure, so it is counted).
+    wrong_attempts: Arc<AtomicU64>,
     handled: Arc<Mutex<Vec<u64>>>,
 }
 
 impl Listener<Job> for Flaky {
-    fn on_event(&mut self, job: &Job, _: &EventContext<'_>) -> Result<(), ListenerError> {
+    fn on_event(&mut self, job: &Job, ctx: &EventContext<'_>) -> Result<(), ListenerError> {
         let attempt = self.attempts.entry(job.id).or_insert(0);
         *attempt += 1;
-        match fault(self.seed, job.id, *attempt, self.rate) {
+        if ctx.attempt() != *attempt {
+            self.wrong_attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        match fault(self.seed, job.id, ctx.attempt(), self.rate) {
             Some(true) => panic!("injected panic on {}", job.id),
             Some(false) => Err(format!("injected error on {}", job.id).into()),
             None => {
@@ -84,7 +91,8 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
     quiet_panics();
     let handled = Arc::new(Mutex::new(Vec::new()));
     let dead = Arc::new(Mutex::new(Vec::new()));
-    let (h, d) = (handled.clone(), dead.clone());
+    let wrong_attempts = Arc::new(AtomicU64::new(0));
+    let (h, d, w) = (handled.clone(), dead.clone(), wrong_attempts.clone());
     let engine = Engine::builder()
         .topic_with::<Job, _>(
             "jobs",
@@ -100,6 +108,7 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
                 seed,
                 rate,
                 attempts: HashMap::new(),
+                wrong_attempts: w.clone(),
                 handled: h.clone(),
             },
         )
@@ -130,6 +139,11 @@ fn run(policy: FailurePolicy, seed: u64, rate: u64) -> Outcome {
         p.join().unwrap();
     }
     let report = engine.shutdown();
+    assert_eq!(
+        wrong_attempts.load(Ordering::Relaxed),
+        0,
+        "EventContext::attempt differed from the attempts counted"
+    );
     let handled = std::mem::take(&mut *handled.lock().unwrap());
     let dead = std::mem::take(&mut *dead.lock().unwrap());
     Outcome {

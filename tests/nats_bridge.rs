@@ -98,6 +98,35 @@ fn assert_exactly_once_in_order(seen: &Shared, per_player: u64) {
     }
 }
 
+/// `promtool check metrics` passes the exposition, where promtool is
+/// installed (CI installs it).
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool not installed: the exposition was not checked by it");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn connect(server: &NatsServer) -> Nats {
     Nats::connect(NatsOptions::new(&server.url()).ack_timeout(Duration::from_secs(1)))
         .expect("connects")
@@ -138,6 +167,7 @@ fn hundred_thousand_keyed_events_cross_two_engines_once_each_in_order() {
         .unwrap();
 
     let sent_on = publish_all(&edge, 0..100);
+    let edge_metrics = edge.metrics().to_prometheus();
     let edge_report = edge.shutdown();
     edge_report.check_conservation().unwrap();
     let exported = export.report().total();
@@ -176,6 +206,8 @@ fn hundred_thousand_keyed_events_cross_two_engines_once_each_in_order() {
         "{text}"
     );
     assert!(text.contains("# TYPE veltrix_bridge_import_acked_total counter"));
+    promtool_accepts(&text);
+    promtool_accepts(&edge_metrics);
     assert_exactly_once_in_order(&seen, 100);
     // Partition p went to partition p.
     assert_eq!(seen.lock().unwrap().partition, sent_on);
@@ -677,4 +709,40 @@ fn a_shutdown_deadline_stops_an_export_waiting_for_a_server_that_is_gone() {
         "{:?}",
         export.report().errors
     );
+}
+
+#[test]
+fn export_windows_larger_than_the_clients_default_permits_do_not_wait_for_each_other() {
+    // Four workers of 4096 messages each: more than async-nats' default of
+    // 5000 unacknowledged publishes per context. Each worker sends its whole
+    // window before it awaits it, so a shared bound below their sum leaves
+    // workers waiting for permits the others hold (with that bound back,
+    // this test hangs).
+    let Some(server) = NatsServer::start("export_windows") else {
+        return;
+    };
+    let nats = connect(&server);
+    let spec = StreamSpec::new("INPUT", "game.input");
+    let (builder, export) = nats
+        .export::<Input, _>(
+            Engine::builder().topic_with::<Input, _>(
+                "input",
+                TopicOptions::new(PARTITIONS).capacity(8192),
+                by_key(|i: &Input| i.player),
+            ),
+            "input",
+            Postcard,
+            ExportOptions::new(spec).workers(4).max_in_flight(4096),
+        )
+        .unwrap();
+    let edge = builder.build().unwrap();
+    let input = edge.topic::<Input>("input").unwrap();
+    // All before the workers start taking them: full windows.
+    input
+        .publish_batch((0..60_000).map(|n| Input { player: n % 64, n }))
+        .unwrap();
+    wait_until("every event acknowledged", Duration::from_secs(60), || {
+        export.report().total().acked == 60_000
+    });
+    edge.shutdown().check_conservation().unwrap();
 }

@@ -12,6 +12,10 @@ use tokio::runtime::{Handle, Runtime};
 use super::error::BridgeError;
 use crate::Backoff;
 
+/// The client's bound on unacknowledged publishes, far above what the
+/// export windows hold together (the semaphore's own limit is higher).
+const MAX_ACK_PERMITS: usize = 1 << 24;
+
 /// How to reach the server.
 ///
 /// # Examples
@@ -139,6 +143,12 @@ impl Nats {
             let _inside = runtime.enter();
             jetstream::ContextBuilder::new()
                 .timeout(options.ack_timeout)
+                // Each export worker bounds its own window
+                // (`ExportOptions::max_in_flight`) and sends it whole before
+                // it awaits the acknowledgements: a shared bound below the
+                // sum of the windows would let two workers wait for each
+                // other's permits.
+                .max_ack_inflight(MAX_ACK_PERMITS)
                 .build(client.clone())
         };
         Ok(Nats {

@@ -51,7 +51,7 @@ pub struct ExportOptions {
 impl ExportOptions {
     /// Export into `stream`: two workers (while one waits for its batch's
     /// acknowledgements the other sends; fewer if the topic has fewer
-    /// partitions), up to 1024 unacknowledged messages each,
+    /// partitions), up to 2048 unacknowledged messages each,
     /// re-sends after 10 ms doubling to 1 s, events that cannot be sent
     /// skipped (counted).
     #[must_use]
@@ -59,7 +59,7 @@ impl ExportOptions {
         ExportOptions {
             stream,
             workers: 2,
-            max_in_flight: 1024,
+            max_in_flight: 2048,
             backoff: Backoff {
                 initial: Duration::from_millis(10),
                 max: Duration::from_secs(1),
@@ -456,14 +456,14 @@ impl<E: Send + Sync + 'static, C: Codec<E>> Listener<E> for ExportListener<E, C>
         } else {
             self.last = Some(key);
             self.refused = None;
-            let shared = self.shared.clone();
-            let counts = &shared.stats.partitions[ctx.partition() as usize];
-            counts.exported.add(1);
-            match self.message(event, ctx) {
+            let message = self.message(event, ctx);
+            let stats = &self.shared.stats;
+            stats.partitions[ctx.partition() as usize].exported.add(1);
+            match message {
                 Ok(message) => self.window.push(message),
                 Err(error) => {
-                    counts.failed.add(1);
-                    shared.stats.errors.record(error.clone());
+                    stats.partitions[ctx.partition() as usize].failed.add(1);
+                    stats.errors.record(error.clone());
                     self.refused = Some(error.clone());
                     // What was taken before it is acknowledged first: the
                     // group may move its cursor past them now.

@@ -27,8 +27,11 @@
 //!   acknowledgement is re-sent with the same id (the stream's duplicate
 //!   window drops copies it stored already), until it is acknowledged or a
 //!   shutdown deadline passes. The import acknowledges a message only after
-//!   every local group consumed its event, and drops redelivered copies by
-//!   stream sequence and by id. A crash means redelivery, never loss.
+//!   every local group consumed its event, and drops copies by message id;
+//!   before acknowledging it saves where each export's order stands (stream
+//!   `veltrix-import-<stream>`), so the next import of the same durable
+//!   drops what was handled and waits for what was not. A crash means
+//!   redelivery, never loss.
 //! * **Order per partition**, from the exporting topic's partition to the
 //!   importing topic's, across server restarts.
 //! * **Counted on both sides**: [`ExportReport`] and [`ImportReport`] give,

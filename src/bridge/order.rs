@@ -76,6 +76,9 @@ pub(crate) enum Verdict {
     Next,
     /// Its predecessor has not come yet: hold it.
     Early,
+    /// It was imported already (its sequence is at or before the chain's
+    /// last): a copy, acknowledged and dropped.
+    Seen,
     /// It comes after a message that followed it in its chain (its
     /// predecessor's gap was passed over): import it, out of order.
     Late,
@@ -92,78 +95,67 @@ struct Held<M> {
 /// The chains of one partition: the last sequence imported of each, and
 /// the messages waiting for their predecessor.
 ///
-/// An import that resumes a durable consumer picks its chains up midway. If
-/// the consumer had messages delivered to a previous import and not
-/// acknowledged, those come again, and they may precede what comes first
-/// now; so until they have come (`unsettled` redeliveries), a chain not seen
-/// yet does not start at its first message: its messages wait, and the
-/// chain starts at the earliest of them once the redeliveries are in.
+/// An import that resumes a durable consumer starts from the positions the
+/// previous import saved (the last sequence of each chain whose message it
+/// acknowledged): a message at or before its chain's position is a copy; one
+/// whose predecessor is after it waits for the predecessor, which is a
+/// message delivered to the previous import and not acknowledged, so
+/// JetStream delivers it again.
 #[derive(Debug)]
 pub(crate) struct Chains<M> {
     last: HashMap<String, u64>,
-    /// Redeliveries still expected from a previous import.
-    unsettled: u64,
+    /// Sequences passed over after a gap timeout: (chain, after, before),
+    /// both ends exclusive. A message from inside one is late, not a copy.
+    gaps: Vec<(String, Option<u64>, u64)>,
     /// Keyed by (chain, the predecessor they wait for).
     held: BTreeMap<(String, u64), Held<M>>,
 }
 
 impl<M> Default for Chains<M> {
     fn default() -> Self {
-        Chains {
-            last: HashMap::new(),
-            unsettled: 0,
-            held: BTreeMap::new(),
-        }
+        Chains::resume(HashMap::new())
     }
 }
 
 impl<M> Chains<M> {
-    /// Chains that expect `redeliveries` messages from a previous import.
-    pub(crate) fn resuming(redeliveries: u64) -> Self {
+    /// Chains that start at `positions` (chain → last sequence imported).
+    pub(crate) fn resume(positions: HashMap<String, u64>) -> Self {
         Chains {
-            unsettled: redeliveries,
-            ..Chains::default()
+            last: positions,
+            gaps: Vec::new(),
+            held: BTreeMap::new(),
         }
-    }
-
-    /// Counts a redelivered message against those expected. Returns the
-    /// messages that can start their chains now that none is expected any
-    /// more (each with its held successors still held).
-    pub(crate) fn redelivered(&mut self) -> Vec<(Place, M)> {
-        if self.unsettled == 0 {
-            return Vec::new();
-        }
-        self.unsettled -= 1;
-        if self.unsettled > 0 {
-            return Vec::new();
-        }
-        // Each chain not started yet starts at its earliest held message.
-        let mut starts: Vec<(String, u64)> = Vec::new();
-        for (chain, previous) in self.held.keys() {
-            if !self.last.contains_key(chain) && !starts.iter().any(|(c, _)| c == chain) {
-                starts.push((chain.clone(), *previous));
-            }
-        }
-        starts
-            .into_iter()
-            .filter_map(|key| self.held.remove(&key))
-            .map(|h| (h.place, h.message))
-            .collect()
     }
 
     /// Where a message at `place` stands.
     pub(crate) fn judge(&self, place: &Place) -> Verdict {
-        match (self.last.get(&place.chain), place.previous) {
-            // A chain's first message starts it (again).
-            (_, None) => Verdict::Next,
-            // A chain seen for the first time starts wherever it is picked
-            // up (an import resuming a durable starts mid-chain), once no
-            // earlier message is expected again.
-            (None, Some(_)) if self.unsettled > 0 => Verdict::Early,
-            (None, Some(_)) => Verdict::Next,
-            (Some(&last), Some(previous)) if previous == last => Verdict::Next,
-            (Some(&last), Some(previous)) if previous > last => Verdict::Early,
-            (Some(_), Some(_)) => Verdict::Late,
+        let Some(&last) = self.last.get(&place.chain) else {
+            // A chain not seen yet starts at its first message; a later one
+            // waits for its predecessors (they were never acknowledged, so
+            // they come), or for the gap timeout.
+            return match place.previous {
+                None => Verdict::Next,
+                Some(_) => Verdict::Early,
+            };
+        };
+        if place.sequence <= last {
+            let passed_over = self.gaps.iter().any(|(c, after, before)| {
+                c == &place.chain
+                    && after.is_none_or(|a| a < place.sequence)
+                    && place.sequence < *before
+            });
+            return if passed_over {
+                Verdict::Late
+            } else {
+                Verdict::Seen
+            };
+        }
+        match place.previous {
+            Some(previous) if previous == last => Verdict::Next,
+            Some(previous) if previous > last => Verdict::Early,
+            // After its chain's last, with a predecessor before it (or none):
+            // the chain went on without it.
+            _ => Verdict::Late,
         }
     }
 
@@ -184,14 +176,15 @@ impl<M> Chains<M> {
     /// Records that the message at `place` was imported (or set aside), and
     /// returns its successor if it was waiting.
     pub(crate) fn imported(&mut self, place: &Place) -> Option<(Place, M)> {
-        let last = self
-            .last
-            .entry(place.chain.clone())
-            .or_insert(place.sequence);
-        // A late message does not move the chain back; a chain's first
-        // message starts it again.
-        if place.previous.is_none() || place.sequence > *last {
-            *last = place.sequence;
+        // A late message does not move the chain back.
+        match self.last.get_mut(&place.chain) {
+            Some(last) => *last = (*last).max(place.sequence),
+            None => {
+                self.last.insert(place.chain.clone(), place.sequence);
+            }
+        }
+        if self.held.is_empty() {
+            return None;
         }
         self.held
             .remove(&(place.chain.clone(), place.sequence))
@@ -222,10 +215,13 @@ impl<M> Chains<M> {
             .min_by_key(|(_, h)| h.since)
             .map(|(k, _)| k.clone())?;
         let held = self.held.remove(&key)?;
-        // The redeliveries it waited for are not coming either.
-        self.unsettled = 0;
-        let last = self.last.get(&held.place.chain).copied().unwrap_or(0);
-        Some((held.place, held.message, last))
+        let last = self.last.get(&held.place.chain).copied();
+        self.gaps
+            .push((held.place.chain.clone(), last, held.place.sequence));
+        if self.gaps.len() > 64 {
+            self.gaps.remove(0);
+        }
+        Some((held.place, held.message, last.unwrap_or(0)))
     }
 }
 
@@ -279,6 +275,7 @@ mod tests {
         for p in arrival {
             match chains.judge(p) {
                 Verdict::Early => chains.hold(p.clone(), p.sequence, now),
+                Verdict::Seen => {}
                 Verdict::Next | Verdict::Late => {
                     let mut next = Some((p.clone(), p.sequence));
                     while let Some((place, seq)) = next {
@@ -321,54 +318,60 @@ mod tests {
             .unwrap();
         assert_eq!((place.sequence, message, last), (2, "two", 0));
         assert!(chains.imported(&place).is_none());
-        // Sequence 1 turns up after all: late, out of order, not lost.
+        // Sequence 1 turns up after all: late, out of order, not lost; 2
+        // again is a copy.
         assert_eq!(
             chains.judge(&super::tests::place(1, Some(0))),
             Verdict::Late
         );
+        assert_eq!(
+            chains.judge(&super::tests::place(2, Some(1))),
+            Verdict::Seen
+        );
     }
 
     #[test]
-    fn a_resumed_import_waits_for_the_redeliveries_before_it_starts_a_chain() {
-        // The previous import took 0..=47 and left 48 unacknowledged; the
-        // new one gets 49 and 50 first, then 48 again.
-        let mut chains = Chains::resuming(1);
+    fn a_resumed_import_drops_what_was_imported_and_waits_for_what_was_not() {
+        // The previous import acknowledged up to 47 and left 48 unacknowledged;
+        // the new one gets 46 (a copy), 49 and 50, then 48 again.
+        let mut chains = Chains::resume(HashMap::from([("a:t".to_owned(), 47)]));
         let now = Instant::now();
+        assert_eq!(chains.judge(&place(46, Some(45))), Verdict::Seen);
+        assert_eq!(chains.judge(&place(47, Some(46))), Verdict::Seen);
         for s in [49, 50] {
             let p = place(s, Some(s - 1));
             assert_eq!(chains.judge(&p), Verdict::Early);
             chains.hold(p, s, now);
         }
         let p48 = place(48, Some(47));
-        assert_eq!(chains.judge(&p48), Verdict::Early);
-        chains.hold(p48, 48, now);
-        let mut starts = chains.redelivered();
-        assert_eq!(starts.len(), 1);
-        let (mut place, first) = starts.pop().unwrap();
-        let mut out = vec![first];
-        while let Some((next, seq)) = chains.imported(&place) {
+        assert_eq!(chains.judge(&p48), Verdict::Next);
+        let mut out = vec![48];
+        let mut next = chains.imported(&p48);
+        while let Some((place, seq)) = next {
             out.push(seq);
-            place = next;
+            next = chains.imported(&place);
         }
         assert_eq!(out, vec![48, 49, 50]);
         assert!(!chains.is_holding());
-        // Chains met later start at once.
+        // A chain never imported waits for its first message.
         let other = Place {
             chain: "b:t".into(),
             sequence: 7,
             previous: Some(6),
         };
-        assert_eq!(chains.judge(&other), Verdict::Next);
+        assert_eq!(chains.judge(&other), Verdict::Early);
     }
 
     proptest! {
         /// Any arrival order in which each message is displaced by at most
-        /// `max_shift` places (what re-sends of a window produce) comes out
-        /// in chain order, every message once.
+        /// `max_shift` places (what re-sends of a window produce), with
+        /// copies of some messages arriving again after they were imported
+        /// (redeliveries), comes out in chain order, every message once.
         #[test]
         fn bounded_reorderings_come_out_in_chain_order(
             len in 1usize..200,
             shifts in proptest::collection::vec(0usize..16, 200),
+            copies in proptest::collection::vec((0usize..200, 0usize..64), 0..20),
         ) {
             let chain: Vec<Place> = (0..len as u64).map(|s| place(s, s.checked_sub(1))).collect();
             // Each message gets a key of its index plus a shift; stable sort
@@ -376,7 +379,18 @@ mod tests {
             // up where it starts).
             let mut order: Vec<usize> = (0..len).collect();
             order[1..].sort_by_key(|&i| i + shifts[i]);
-            let arrival: Vec<Place> = order.iter().map(|&i| chain[i].clone()).collect();
+            let mut arrival: Vec<Place> = order.iter().map(|&i| chain[i].clone()).collect();
+            // A copy of message i arrives again, `delay` places after the
+            // latest of i and its predecessors (by then it was imported).
+            for (i, delay) in copies {
+                let i = i % len;
+                let imported_by = (0..=i)
+                    .map(|j| arrival.iter().position(|p| p.sequence == j as u64).unwrap())
+                    .max()
+                    .unwrap();
+                let at = (imported_by + 1 + delay).min(arrival.len());
+                arrival.insert(at, chain[i].clone());
+            }
             prop_assert_eq!(replay(&arrival), (0..len as u64).collect::<Vec<_>>());
         }
     }

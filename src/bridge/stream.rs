@@ -122,6 +122,11 @@ impl StreamSpec {
         &self.name
     }
 
+    /// The number of replicas.
+    pub(crate) fn replicas_count(&self) -> usize {
+        self.replicas
+    }
+
     /// The subject prefix.
     #[must_use]
     pub fn subject_prefix(&self) -> &str {

@@ -217,6 +217,11 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 sequence,
                 published_at: Timestamp::from_raw(published),
                 end_of_batch: last,
+                attempt: if first_try {
+                    1
+                } else {
+                    retry.as_ref().map_or(1, |r| r.failures.saturating_add(1))
+                },
                 cancelled: &shared.abort,
             };
             // Latency is sampled: one event in `sample_mask + 1` of each

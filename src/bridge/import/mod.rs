@@ -3,6 +3,7 @@
 //! local group has consumed its event.
 
 mod partition;
+mod positions;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use super::stats::{ImportReport, ImportStats};
 use super::stream::StreamSpec;
 use crate::{Backoff, Engine, Topic};
 use partition::PartitionImport;
+use positions::Positions;
 
 /// How a topic is imported.
 ///
@@ -212,10 +214,13 @@ impl Nats {
     ///
     /// Each message is acknowledged only after every group of `topic` has
     /// consumed its event (handled, dead-lettered or skipped): a crash
-    /// before that means a redelivery, never a loss. A redelivered message
-    /// whose event was imported already (same stream sequence, or a
-    /// `Nats-Msg-Id` seen within the window) is acknowledged and counted as
-    /// a duplicate, not imported again. A message that cannot be decoded
+    /// before that means a redelivery, never a loss. A message whose event
+    /// was imported already (its `Nats-Msg-Id` seen within the window, or
+    /// its place in its export's order at or before the position a previous
+    /// import of this durable saved in stream `veltrix-import-<stream>`) is
+    /// acknowledged and counted as a duplicate, not imported again; one that
+    /// arrives before its predecessor waits for it (see
+    /// [`ImportOptions::gap_timeout`]). A message that cannot be decoded
     /// (or that the topic's validators refuse) is counted, recorded with its
     /// subject and stream sequence, and terminated or sent to the
     /// `undecodable` topic; it is never retried forever.
@@ -223,6 +228,8 @@ impl Nats {
     /// # Errors
     ///
     /// A stream error (as for [`export`](Nats::export)),
+    /// [`BridgeError::InvalidName`] for a durable name other than ASCII
+    /// letters, digits, `-` and `_`,
     /// [`BridgeError::ConsumerMismatch`] when a durable consumer of that name
     /// exists with another filter, [`BridgeError::Topic`] for a topic the
     /// engine does not have (or of another event type), or a zero window or
@@ -242,6 +249,15 @@ impl Nats {
             topic: topic.to_owned(),
             problem: e.to_string(),
         })?;
+        let durable_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if options.durable.is_empty() || !options.durable.chars().all(durable_ok) {
+            return Err(BridgeError::InvalidName {
+                what: "durable name",
+                value: options.durable.clone(),
+                rule: "a durable name is non-empty ASCII letters, digits, '-' and '_' (e.g. \"game-sim\")",
+            });
+        }
+        options.stream.validate()?;
         if options.dedup_window == 0 || options.batch == 0 || options.max_ack_pending == 0 {
             return Err(BridgeError::Topic {
                 topic: topic.name().to_owned(),
@@ -259,9 +275,17 @@ impl Nats {
                 .get_stream(options.stream.name())
                 .await
                 .map_err(|e| BridgeError::jetstream("stream lookup", e))?;
+            let stream_name = options.stream.name();
+            let bucket = positions::bucket(js, stream_name, options.stream.replicas_count())
+                .await
+                .map_err(|e| BridgeError::jetstream("import positions", e))?;
             let mut consumers = Vec::with_capacity(partitions as usize);
             for p in 0..partitions {
-                consumers.push(consumer(&stream, &options, p).await?);
+                let consumer = consumer(&stream, &options, p).await?;
+                let positions = Positions::load(js, &bucket, stream_name, &options.durable, p)
+                    .await
+                    .map_err(|e| BridgeError::jetstream("import positions", e))?;
+                consumers.push((consumer, positions));
             }
             Ok::<_, BridgeError>(consumers)
         })?;
@@ -276,14 +300,14 @@ impl Nats {
         let tasks = consumers
             .into_iter()
             .enumerate()
-            .map(|(p, (consumer, unsettled))| {
+            .map(|(p, (consumer, positions))| {
                 let partition = PartitionImport::new(
                     p as u32,
                     topic.clone(),
                     codec.clone(),
                     stats.clone(),
                     &options,
-                    unsettled,
+                    positions,
                 );
                 self.handle().spawn(partition.run(
                     consumer,
@@ -302,14 +326,12 @@ impl Nats {
     }
 }
 
-/// The durable consumer of `partition`, created or checked, and how many
-/// messages it delivered to a previous import without an acknowledgement
-/// (they come again).
+/// The durable consumer of `partition`, created or checked.
 async fn consumer(
     stream: &async_nats::jetstream::stream::Stream,
     options: &ImportOptions,
     partition: u32,
-) -> Result<(Consumer<PullConfig>, u64), BridgeError> {
+) -> Result<Consumer<PullConfig>, BridgeError> {
     let name = options.consumer(partition);
     let subject = options.stream.subject(partition);
     let config = PullConfig {
@@ -352,5 +374,5 @@ async fn consumer(
             format!("{:?}", info.config.ack_policy),
         ));
     }
-    Ok((consumer, info.num_ack_pending as u64))
+    Ok(consumer)
 }

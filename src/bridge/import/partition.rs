@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::super::codec::Codec;
 use super::super::order::{Chains, Place, Verdict, HEADER};
 use super::super::stats::{ImportCounts, ImportStats};
+use super::positions::Positions;
 use super::{ImportOptions, Undecodable};
 use crate::group::DedupWindow;
 use crate::{Backoff, PublishError, Receipt, Topic};
@@ -30,9 +31,13 @@ pub(super) struct PartitionImport<E, C> {
     topic: Topic<E>,
     codec: Arc<C>,
     stats: Arc<ImportStats>,
-    /// Messages whose event is (or may be) not yet consumed by every local
-    /// group: (local sequence it waits for, message), in order.
-    pending: VecDeque<(u64, Message)>,
+    /// Messages to acknowledge once every local group consumed the local
+    /// sequences before their `end`, in order.
+    pending: VecDeque<Pending>,
+    /// Where the chains stand, saved before each round of acknowledgements.
+    positions: Positions,
+    /// When acknowledgements were last sent.
+    last_ack: Instant,
     /// The chains of this partition's exporters, and the messages waiting
     /// for their predecessor (with their stream sequence).
     chains: Chains<(Message, u64)>,
@@ -46,6 +51,23 @@ pub(super) struct PartitionImport<E, C> {
     undecodable: Option<Topic<Undecodable>>,
 }
 
+/// A message waiting for its acknowledgement.
+struct Pending {
+    /// The local sequences before it must be consumed first.
+    end: u64,
+    message: Message,
+    /// Its place in its export's chain, if it has one and was taken now.
+    place: Option<Place>,
+    /// How to acknowledge it (`Term` for a message set aside without a
+    /// topic to hold it).
+    ack: AckKind,
+}
+
+/// Acknowledgements go out at least this often (and a chain position write
+/// with them), or sooner once this many are ready.
+const ACK_EVERY: Duration = Duration::from_millis(10);
+const ACK_BATCH: usize = 256;
+
 /// What became of one delivered message.
 enum Taken {
     /// Imported, judged a duplicate, or set aside.
@@ -56,15 +78,15 @@ enum Taken {
 }
 
 impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
-    /// The import of `partition` into `topic`; `unsettled` messages were
-    /// delivered to a previous import of the durable and not acknowledged.
+    /// The import of `partition` into `topic`, its chains starting at the
+    /// saved `positions`.
     pub(super) fn new(
         partition: u32,
         topic: Topic<E>,
         codec: Arc<C>,
         stats: Arc<ImportStats>,
         options: &ImportOptions,
-        unsettled: u64,
+        positions: Positions,
     ) -> Self {
         PartitionImport {
             partition,
@@ -72,7 +94,9 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
             codec,
             stats,
             pending: VecDeque::new(),
-            chains: Chains::resuming(unsettled),
+            chains: Chains::resume(positions.acked().clone()),
+            positions,
+            last_ack: Instant::now(),
             batch: options.batch,
             gap_timeout: options.gap_timeout,
             published_end: 0,
@@ -129,7 +153,7 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
                         if let Taken::Closed = self.give_up_gaps().await {
                             break 'connect;
                         }
-                        self.acknowledge_consumed().await;
+                        self.acknowledge_consumed(false).await;
                         continue;
                     }
                 };
@@ -151,14 +175,14 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
                     }
                     None => continue 'connect,
                 }
-                self.acknowledge_consumed().await;
+                self.acknowledge_consumed(false).await;
             }
         }
         // Stopping: let the local groups catch up, acknowledge what they
         // handled by the deadline.
         let deadline = stop.borrow().unwrap_or_else(Instant::now);
         loop {
-            self.acknowledge_consumed().await;
+            self.acknowledge_consumed(true).await;
             if self.pending.is_empty() || Instant::now() >= deadline {
                 break;
             }
@@ -202,16 +226,11 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
         };
         if delivered > 1 {
             self.counts().redelivered.add(1);
-            for (place, (held, sequence)) in self.chains.redelivered() {
-                if let Taken::Closed = self.import_chain(place, held, sequence).await {
-                    return Taken::Closed;
-                }
-            }
         }
         if self.is_known(&message, stream_sequence) {
             // Taken already: acknowledged once that copy is consumed.
             self.counts().duplicates.add(1);
-            self.pending.push_back((self.published_end, message));
+            self.acknowledge_later(message, None, AckKind::Ack);
             return Taken::Done;
         }
         let id = header(&message, async_nats::header::NATS_MESSAGE_ID.as_ref());
@@ -220,7 +239,7 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
             .and_then(|(id, h)| Place::parse(id, h));
         let Some((_, place)) = place else {
             // Not from a veltrix export: in stream order.
-            return self.import(message, stream_sequence).await;
+            return self.import(message, stream_sequence, None).await;
         };
         match self.chains.judge(&place) {
             Verdict::Early => {
@@ -231,6 +250,13 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
                 "partition {}: message {stream_sequence} ({} sequence {}) arrived after its successors, whose wait for it had timed out: imported out of order",
                 self.partition, place.chain, place.sequence
             )),
+            Verdict::Seen => {
+                // Imported by a previous import, whose acknowledgement was
+                // lost: a copy.
+                self.counts().duplicates.add(1);
+                self.acknowledge_later(message, None, AckKind::Ack);
+                return Taken::Done;
+            }
             Verdict::Next => {}
         }
         self.import_chain(place, message, stream_sequence).await
@@ -245,10 +271,11 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
     ) -> Taken {
         let mut next = Some((place, (message, stream_sequence)));
         while let Some((place, (message, stream_sequence))) = next {
-            if let Taken::Closed = self.import(message, stream_sequence).await {
+            let imported = self.chains.imported(&place);
+            if let Taken::Closed = self.import(message, stream_sequence, Some(place)).await {
                 return Taken::Closed;
             }
-            next = self.chains.imported(&place);
+            next = imported;
         }
         Taken::Done
     }
@@ -277,13 +304,24 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
 
     /// Decodes, checks and publishes one message's event into the local
     /// partition (or sets the message aside).
-    async fn import(&mut self, message: Message, stream_sequence: u64) -> Taken {
+    async fn import(
+        &mut self,
+        message: Message,
+        stream_sequence: u64,
+        place: Option<Place>,
+    ) -> Taken {
         let event = match self.decode(&message) {
             Ok(event) => event,
-            Err(reason) => return self.set_aside(message, stream_sequence, reason).await,
+            Err(reason) => {
+                return self
+                    .set_aside(message, stream_sequence, place, reason)
+                    .await
+            }
         };
         if let Some(reason) = self.topic.inner().validation(&event) {
-            return self.set_aside(message, stream_sequence, reason).await;
+            return self
+                .set_aside(message, stream_sequence, place, reason)
+                .await;
         }
         let mut event = event;
         loop {
@@ -293,7 +331,7 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
                         self.published_end = sequence + 1;
                     }
                     self.counts().imported.add(1);
-                    self.pending.push_back((self.published_end, message));
+                    self.acknowledge_later(message, place, AckKind::Ack);
                     return Taken::Done;
                 }
                 Err(PublishError::Closed { .. }) => return Taken::Closed,
@@ -305,7 +343,9 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
                 }
                 Err(other) => {
                     let reason = other.to_string();
-                    return self.set_aside(message, stream_sequence, reason).await;
+                    return self
+                        .set_aside(message, stream_sequence, place, reason)
+                        .await;
                 }
             }
         }
@@ -339,8 +379,15 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
     }
 
     /// A message that cannot be imported: counted, recorded, then sent to
-    /// the undecodable topic (acknowledged once there) or terminated.
-    async fn set_aside(&mut self, message: Message, stream_sequence: u64, reason: String) -> Taken {
+    /// the undecodable topic (acknowledged once there) or terminated, in
+    /// turn with the others.
+    async fn set_aside(
+        &mut self,
+        message: Message,
+        stream_sequence: u64,
+        place: Option<Place>,
+        reason: String,
+    ) -> Taken {
         self.counts().undecodable.add(1);
         let letter = Undecodable {
             stream: self.stream.clone(),
@@ -350,37 +397,61 @@ impl<E: Send + Sync + 'static, C: Codec<E>> PartitionImport<E, C> {
             reason,
         };
         self.stats.errors.record(letter.to_string());
-        if let Some(topic) = &self.undecodable {
-            if topic.publish_async(letter).await.is_ok() {
-                if message.ack().await.is_ok() {
-                    self.counts().acked.add(1);
-                }
-                return Taken::Done;
-            }
-        }
-        if message.ack_with(AckKind::Term).await.is_ok() {
-            self.counts().acked.add(1);
-        }
+        let kept = match &self.undecodable {
+            Some(topic) => topic.publish_async(letter).await.is_ok(),
+            None => false,
+        };
+        let ack = if kept { AckKind::Ack } else { AckKind::Term };
+        self.acknowledge_later(message, place, ack);
         Taken::Done
     }
 
+    /// Queues `message`'s acknowledgement behind the events imported so far.
+    fn acknowledge_later(&mut self, message: Message, place: Option<Place>, ack: AckKind) {
+        self.pending.push_back(Pending {
+            end: self.published_end,
+            message,
+            place,
+            ack,
+        });
+    }
+
     /// Acknowledges, in order, the messages whose events every local group
-    /// has consumed.
-    async fn acknowledge_consumed(&mut self) {
-        if self.pending.is_empty() {
+    /// has consumed: every `ACK_EVERY`, or once `ACK_BATCH` are ready, or at
+    /// once when `now`. The chains' positions are saved first.
+    async fn acknowledge_consumed(&mut self, now: bool) {
+        // Decided before walking `pending`: this runs after every message.
+        if self.pending.is_empty()
+            || !(now || self.pending.len() >= ACK_BATCH || self.last_ack.elapsed() >= ACK_EVERY)
+        {
             return;
         }
         let consumed = self.topic.inner().consumed(self.partition);
-        while self
+        let ready = self
             .pending
-            .front()
-            .is_some_and(|(end, _)| *end <= consumed)
-        {
-            let Some((_, message)) = self.pending.pop_front() else {
-                break;
-            };
-            match message.ack().await {
-                Ok(()) => self.counts().acked.add(1),
+            .iter()
+            .take_while(|p| p.end <= consumed)
+            .count();
+        if ready == 0 {
+            return;
+        }
+        for p in self.pending.iter().take(ready) {
+            if let Some(place) = &p.place {
+                self.positions.advance(&place.chain, place.sequence);
+            }
+        }
+        if let Err(error) = self.positions.save().await {
+            // Not acknowledged then: redelivered, and dropped as copies by
+            // the id window (or imported again by the next import).
+            self.stats
+                .errors
+                .record(format!("partition {}: {error}", self.partition));
+            return;
+        }
+        self.last_ack = Instant::now();
+        for p in self.pending.drain(..ready) {
+            match p.message.ack_with(p.ack).await {
+                Ok(()) => self.stats.partitions[self.partition as usize].acked.add(1),
                 Err(error) => self.stats.errors.record(format!(
                     "partition {}: acknowledgement failed (the message will be redelivered and dropped as a duplicate): {error}",
                     self.partition
