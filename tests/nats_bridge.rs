@@ -746,3 +746,25 @@ fn export_windows_larger_than_the_clients_default_permits_do_not_wait_for_each_o
     });
     edge.shutdown().check_conservation().unwrap();
 }
+
+#[test]
+fn an_export_keeps_its_connection_when_the_host_drops_its_handle() {
+    let Some(server) = NatsServer::start("export_keeps_connection") else {
+        return;
+    };
+    let nats = connect(&server);
+    let (builder, export) = nats
+        .export::<Input, _>(
+            input_topic(Engine::builder()),
+            "input",
+            Postcard,
+            ExportOptions::new(StreamSpec::new("INPUT", "game.input")),
+        )
+        .unwrap();
+    let edge = builder.build().unwrap();
+    drop(nats);
+    publish_all(&edge, 0..2);
+    edge.shutdown().check_conservation().unwrap();
+    let flow = export.report().total();
+    assert_eq!((flow.acked, flow.failed), (2 * PLAYERS, 0), "{flow:?}");
+}

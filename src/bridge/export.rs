@@ -212,6 +212,7 @@ impl Nats {
             options.instance.clone().unwrap_or_else(random_instance)
         );
         let shared = Arc::new(ExportShared {
+            _nats: self.clone(),
             js: self.shared.js.clone(),
             handle: self.handle().clone(),
             codec,
@@ -256,6 +257,9 @@ fn random_instance() -> String {
 
 /// What every worker of one export shares.
 struct ExportShared<E, C> {
+    /// Keeps the connection and its runtime alive for as long as the
+    /// export's workers may send, whatever the host does with its handle.
+    _nats: Nats,
     js: Context,
     handle: Handle,
     codec: C,
