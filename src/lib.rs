@@ -207,6 +207,8 @@ mod panics;
 #[cfg(not(veltrix_loom))]
 pub mod partitioner;
 #[cfg(not(veltrix_loom))]
+mod report;
+#[cfg(not(veltrix_loom))]
 pub mod router;
 #[cfg(not(veltrix_loom))]
 mod rules;
@@ -217,8 +219,8 @@ mod topic;
 pub use clock::Timestamp;
 #[cfg(not(veltrix_loom))]
 pub use engine::{
-    ConservationError, Engine, EngineBuilder, Leftovers, Report, Shutdown, TopicReport, Unhandled,
-    DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET, DROP_TIMEOUT, STUCK_GRACE,
+    Engine, EngineBuilder, Leftovers, Shutdown, Unhandled, DEFAULT_LATENCY_SAMPLING,
+    DEFAULT_MEMORY_BUDGET, DROP_TIMEOUT, STUCK_GRACE,
 };
 #[cfg(not(veltrix_loom))]
 pub use error::{
@@ -226,8 +228,8 @@ pub use error::{
 };
 #[cfg(not(veltrix_loom))]
 pub use group::{
-    Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions,
-    GroupReport, Poller, Retries, StuckWorker, WaitStrategy, MAX_BACKOFF,
+    Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions, Poller,
+    Retries, WaitStrategy, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
@@ -235,6 +237,8 @@ pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
 pub use panics::quiet_listener_panics;
 #[cfg(not(veltrix_loom))]
 pub use partitioner::Partitioner;
+#[cfg(not(veltrix_loom))]
+pub use report::{ConservationError, GroupReport, Report, StuckWorker, TopicReport};
 #[cfg(not(veltrix_loom))]
 pub use rules::{Rule, Severity, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_WORKERS};
 #[cfg(not(veltrix_loom))]

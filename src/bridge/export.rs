@@ -18,8 +18,9 @@ use super::codec::Codec;
 use super::connection::Nats;
 use super::error::BridgeError;
 use super::order::{Place, HEADER};
-use super::stats::{ExportReport, ExportStats};
+use super::stats::ExportStats;
 use super::stream::StreamSpec;
+use crate::report::ExportReport;
 use crate::{
     Backoff, EngineBuilder, EventContext, FailurePolicy, GroupOptions, Listener, ListenerError,
     WorkerInfo,

@@ -94,12 +94,12 @@ mod registry;
 mod stats;
 mod stream;
 
+pub use crate::report::{BridgeImbalance, ExportFlow, ExportReport, ImportFlow, ImportReport};
 pub use codec::{Codec, CodecError, Json, Postcard};
 pub use connection::{Nats, NatsOptions};
 pub use error::BridgeError;
 pub use export::{Export, ExportOptions};
 pub use import::{Import, ImportOptions, Undecodable};
-pub use stats::{BridgeImbalance, ExportFlow, ExportReport, ImportFlow, ImportReport};
 pub use stream::{Retention, Storage, StreamSpec};
 
 pub(crate) use registry::Registry;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::stats::{ExportReport, ExportStats, ImportReport, ImportStats};
+use super::stats::{ExportStats, ImportStats};
+use crate::report::{ExportReport, ImportReport};
 
 /// Every export and import an engine has had, in the order they started.
 /// An engine and its metrics handles share one.

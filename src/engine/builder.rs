@@ -11,10 +11,10 @@ use super::{Engine, TopicEntry};
 use crate::error::{BuildError, InvalidSetting};
 use crate::group::{
     DeadLetter, DedupWindow, Exhausted, GroupBlueprint, GroupControl, GroupMode, GroupOptions,
-    Histograms, StartContext, TypedGroup,
+    StartContext, TypedGroup,
 };
 use crate::listener::{Listener, WorkerInfo};
-use crate::metrics::{MetricsSettings, DEFAULT_LATENCY_BUCKETS};
+use crate::metrics::{Histograms, MetricsSettings, DEFAULT_LATENCY_BUCKETS};
 use crate::partitioner::Partitioner;
 use crate::ring::Claimers;
 use crate::ring::Ring;

@@ -2,11 +2,10 @@
 //! down.
 
 mod builder;
-mod report;
+mod live;
 mod shutdown;
 
 pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET};
-pub use report::{ConservationError, Report, TopicReport};
 pub use shutdown::{Leftovers, Shutdown, Unhandled, DROP_TIMEOUT, STUCK_GRACE};
 
 pub(crate) use shutdown::ShutdownPlan;
@@ -19,6 +18,7 @@ use std::time::Duration;
 
 use crate::error::LookupError;
 use crate::group::{GroupControl, Poller};
+use crate::report::{Report, TopicReport};
 use crate::topic::Topic;
 
 /// The type-erased face of a topic the engine needs.
@@ -300,13 +300,13 @@ impl Engine {
     /// engine lives and after.
     #[must_use]
     pub fn metrics_handle(&self) -> crate::metrics::MetricsHandle {
-        crate::metrics::MetricsHandle::new(
-            self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
-            self.groups.clone(),
-            Arc::clone(&self.metrics),
+        let live = live::Live {
+            topics: self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
+            groups: self.groups.clone(),
             #[cfg(feature = "nats")]
-            Arc::clone(&self.bridges),
-        )
+            bridges: Arc::clone(&self.bridges),
+        };
+        crate::metrics::MetricsHandle::new(Arc::new(live), Arc::clone(&self.metrics))
     }
 }
 

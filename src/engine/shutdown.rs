@@ -5,8 +5,9 @@ use std::any::Any;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::{Engine, Report};
+use super::Engine;
 use crate::error::LookupError;
+use crate::report::Report;
 
 /// How long a shutdown waiting for workers sleeps when no poll-mode group
 /// had anything to do.

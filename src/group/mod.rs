@@ -15,8 +15,6 @@ mod idle;
 mod options;
 mod policy;
 mod poller;
-mod recorder;
-mod report;
 mod worker;
 
 pub use dead_letter::DeadLetter;
@@ -24,14 +22,14 @@ pub use idle::WaitStrategy;
 pub use options::{Assignment, GroupMode, GroupOptions};
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
-pub use report::{GroupReport, StuckWorker};
 
+use crate::metrics::Histograms;
+use crate::report::{GroupReport, StuckWorker};
 pub(crate) use dedup::DedupWindow;
 use driving::drives;
 pub(crate) use poller::PollDriver;
 #[cfg(feature = "async")]
 pub use poller::{Batches, PollEvents};
-pub(crate) use recorder::Histograms;
 
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;

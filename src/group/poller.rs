@@ -9,8 +9,9 @@ use parking_lot::Mutex;
 
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::driving::{drives, enter_reader, nesting};
-use super::{GroupControl, GroupCore, GroupReport};
+use super::{GroupControl, GroupCore};
 use crate::listener::{Listener, WorkerInfo};
+use crate::report::GroupReport;
 #[cfg(feature = "async")]
 use crate::ring::TaskKey;
 use crate::ring::{thread_token, FROM_HOST};
@@ -489,7 +490,7 @@ where
         })
     }
 
-    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<crate::metrics::Histograms>) {
         self.core.metrics()
     }
 

@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::driving::enter_reader;
 use super::idle::{Idle, WaitStrategy};
-use super::{GroupControl, GroupCore, GroupReport};
+use super::{GroupControl, GroupCore};
 use crate::listener::{Listener, WorkerInfo};
+use crate::report::GroupReport;
 use crate::ring::thread_token;
 
 /// What one worker thread owns.
@@ -204,7 +205,7 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.core.report("threads")
     }
 
-    fn metrics(&self) -> (Vec<(u32, u64)>, Option<super::Histograms>) {
+    fn metrics(&self) -> (Vec<(u32, u64)>, Option<crate::metrics::Histograms>) {
         self.core.metrics()
     }
 

@@ -67,11 +67,11 @@ enum Source {
     /// One count per partition of each export, labelled `topic`, `stream`,
     /// `partition`.
     #[cfg(feature = "nats")]
-    PerExport(fn(&crate::bridge::ExportFlow) -> u64),
+    PerExport(fn(&crate::report::ExportFlow) -> u64),
     /// One count per partition of each import, labelled `topic`, `stream`,
     /// `partition`.
     #[cfg(feature = "nats")]
-    PerImport(fn(&crate::bridge::ImportFlow) -> u64),
+    PerImport(fn(&crate::report::ImportFlow) -> u64),
 }
 
 impl Family {

@@ -8,12 +8,18 @@
 //! HdrHistograms recorded by each worker. Render it with
 //! [`MetricsSnapshot::to_prometheus`], serialize it (feature `serde`), or
 //! feed the `metrics` facade (feature `metrics`).
+//!
+//! This module sits below the engine: the workers record into its
+//! histograms, and a [`MetricsHandle`] reads the engine through a small
+//! interface the engine implements; nothing here reaches up into the
+//! engine or the groups.
 
 mod buckets;
 mod families;
 #[cfg(feature = "http")]
 mod http;
 mod prometheus;
+mod recorder;
 mod snapshot;
 
 #[cfg(feature = "metrics")]
@@ -22,8 +28,9 @@ mod facade;
 pub use buckets::{Bucket, DEFAULT_LATENCY_BUCKETS, MAX_LATENCY_BUCKETS};
 #[cfg(feature = "http")]
 pub use http::MetricsServer;
-pub(crate) use snapshot::MetricsSettings;
+pub(crate) use recorder::Histograms;
 pub use snapshot::{
     GroupMetrics, LatencySummary, MetricsHandle, MetricsSnapshot, PartitionLag, PartitionMetrics,
     TopicMetrics,
 };
+pub(crate) use snapshot::{GroupReading, MetricsSettings, Source};

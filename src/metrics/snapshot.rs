@@ -7,9 +7,33 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::buckets::{self, Bucket};
+use super::recorder::Histograms;
+use crate::report::{GroupReport, TopicReport};
 
-use crate::engine::{TopicControl, TopicReport};
-use crate::group::{GroupControl, GroupReport};
+/// What a snapshot reads: the live counters of one engine, behind one
+/// interface, so that this module knows nothing of the engine (the engine
+/// implements it).
+pub(crate) trait Source: Send + Sync {
+    /// Every topic, in declaration order.
+    fn topics(&self) -> Vec<TopicMetrics>;
+    /// Every group, in declaration order.
+    fn groups(&self) -> Vec<GroupReading>;
+    /// The engine's exports to NATS JetStream.
+    #[cfg(feature = "nats")]
+    fn exports(&self) -> Vec<crate::report::ExportReport>;
+    /// The engine's imports from NATS JetStream.
+    #[cfg(feature = "nats")]
+    fn imports(&self) -> Vec<crate::report::ImportReport>;
+}
+
+/// One group as a [`Source`] reads it.
+pub(crate) struct GroupReading {
+    pub(crate) report: GroupReport,
+    /// `(partition, lag)` of every partition the group reads.
+    pub(crate) lags: Vec<(u32, u64)>,
+    /// Its workers' histograms merged; `None` with metrics off.
+    pub(crate) histograms: Option<Histograms>,
+}
 
 /// Takes [`MetricsSnapshot`]s of one engine from any thread.
 ///
@@ -31,11 +55,8 @@ use crate::group::{GroupControl, GroupReport};
 /// ```
 #[derive(Clone)]
 pub struct MetricsHandle {
-    topics: Vec<Arc<dyn TopicControl>>,
-    groups: Vec<Arc<dyn GroupControl>>,
+    source: Arc<dyn Source>,
     settings: Arc<MetricsSettings>,
-    #[cfg(feature = "nats")]
-    bridges: Arc<crate::bridge::Registry>,
 }
 
 /// The engine-wide settings of its latency metrics.
@@ -50,26 +71,14 @@ pub(crate) struct MetricsSettings {
 impl std::fmt::Debug for MetricsHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsHandle")
-            .field("topics", &self.topics.len())
-            .field("groups", &self.groups.len())
-            .finish()
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl MetricsHandle {
-    pub(crate) fn new(
-        topics: Vec<Arc<dyn TopicControl>>,
-        groups: Vec<Arc<dyn GroupControl>>,
-        settings: Arc<MetricsSettings>,
-        #[cfg(feature = "nats")] bridges: Arc<crate::bridge::Registry>,
-    ) -> Self {
-        MetricsHandle {
-            topics,
-            groups,
-            settings,
-            #[cfg(feature = "nats")]
-            bridges,
-        }
+    pub(crate) fn new(source: Arc<dyn Source>, settings: Arc<MetricsSettings>) -> Self {
+        MetricsHandle { source, settings }
     }
 
     /// Reads every counter and merges every worker's histograms. Counters are
@@ -77,56 +86,39 @@ impl MetricsHandle {
     /// one atomic instant.
     #[must_use]
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let topics = self
-            .topics
-            .iter()
-            .map(|t| TopicMetrics {
-                report: t.report(),
-                partitions: t
-                    .partitions()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(p, (published, depth))| PartitionMetrics {
-                        partition: p as u32,
-                        published,
-                        depth,
-                    })
-                    .collect(),
-            })
-            .collect();
         let bounds = &self.settings.buckets;
         let groups = self
-            .groups
-            .iter()
+            .source
+            .groups()
+            .into_iter()
             .map(|g| {
-                let (lags, histograms) = g.metrics();
-                let lag_max = lags.iter().map(|(_, lag)| *lag).max().unwrap_or(0);
+                let lag_max = g.lags.iter().map(|(_, lag)| *lag).max().unwrap_or(0);
+                let histograms = g.histograms.as_ref();
                 GroupMetrics {
-                    report: g.report(),
-                    lag: lags
+                    report: g.report,
+                    lag: g
+                        .lags
                         .into_iter()
                         .map(|(partition, lag)| PartitionLag { partition, lag })
                         .collect(),
                     lag_max,
                     latency: histograms
-                        .as_ref()
                         .map(|h| LatencySummary::of(&h.latency, h.latency_sum, bounds)),
                     handler: histograms
-                        .as_ref()
                         .map(|h| LatencySummary::of(&h.handler, h.handler_sum, bounds)),
-                    polls: histograms.as_ref().map_or(0, |h| h.polls),
-                    polls_budget_exhausted: histograms.as_ref().map_or(0, |h| h.budget_exhausted),
+                    polls: histograms.map_or(0, |h| h.polls),
+                    polls_budget_exhausted: histograms.map_or(0, |h| h.budget_exhausted),
                 }
             })
             .collect();
         MetricsSnapshot {
-            topics,
+            topics: self.source.topics(),
             groups,
             latency_sampling: self.settings.sampling,
             #[cfg(feature = "nats")]
-            exports: self.bridges.exports(),
+            exports: self.source.exports(),
             #[cfg(feature = "nats")]
-            imports: self.bridges.imports(),
+            imports: self.source.imports(),
         }
     }
 }
@@ -146,10 +138,10 @@ pub struct MetricsSnapshot {
     pub latency_sampling: u32,
     /// The engine's exports to NATS JetStream (feature `nats`).
     #[cfg(feature = "nats")]
-    pub exports: Vec<crate::bridge::ExportReport>,
+    pub exports: Vec<crate::report::ExportReport>,
     /// The imports from NATS JetStream into the engine (feature `nats`).
     #[cfg(feature = "nats")]
-    pub imports: Vec<crate::bridge::ImportReport>,
+    pub imports: Vec<crate::report::ImportReport>,
 }
 
 impl MetricsSnapshot {

@@ -1,8 +1,19 @@
-//! What the engine reports: per-topic and per-group counts.
+//! What the engine reports: per-topic and per-group counts, and (feature
+//! `nats`) per bridged topic and partition.
+//!
+//! Plain values with no reference to the running engine: every layer that
+//! counts (topics, groups, bridges) fills them in, and the engine, the
+//! metrics and the edges read them.
 
 use std::fmt;
 
-use crate::group::GroupReport;
+#[cfg(feature = "nats")]
+mod bridge;
+mod group;
+
+#[cfg(feature = "nats")]
+pub use bridge::{BridgeImbalance, ExportFlow, ExportReport, ImportFlow, ImportReport};
+pub use group::{GroupReport, StuckWorker};
 
 /// Counts of one topic.
 ///
@@ -100,12 +111,12 @@ pub struct Report {
     /// the order the exports were added: per partition exported, acked, in
     /// flight, failed.
     #[cfg(feature = "nats")]
-    pub exports: Vec<crate::bridge::ExportReport>,
+    pub exports: Vec<ExportReport>,
     /// One entry per import from NATS JetStream into this engine (feature
     /// `nats`): per partition received, imported, acked, redelivered,
     /// duplicates removed.
     #[cfg(feature = "nats")]
-    pub imports: Vec<crate::bridge::ImportReport>,
+    pub imports: Vec<ImportReport>,
 }
 
 impl Report {
