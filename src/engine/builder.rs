@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::{Engine, TopicEntry};
 use crate::error::{BuildError, InvalidSetting};
 use crate::group::{
-    DeadLetter, DedupWindow, Exhausted, GroupBlueprint, GroupControl, GroupMode, GroupOptions,
-    StartContext, TypedGroup,
+    DeadLetter, DedupSpec, DedupWindow, Exhausted, GroupBlueprint, GroupControl, GroupMode,
+    GroupOptions, StartContext, TypedGroup,
 };
 use crate::listener::{Listener, WorkerInfo};
 use crate::metrics::{Histograms, MetricsSettings, DEFAULT_LATENCY_BUCKETS};
@@ -19,7 +19,7 @@ use crate::partitioner::Partitioner;
 use crate::ring::Claimers;
 use crate::ring::Ring;
 use crate::rules;
-use crate::topic::{stamped_sequences, DedupSpec, PartitionerKind, Topic, TopicOptions, Validator};
+use crate::topic::{stamped_sequences, PartitionerKind, Topic, TopicOptions, Validator};
 use crate::topic::{Producer, Producers, Route};
 
 /// Per-worker bookkeeping besides the histograms (counters, thread-local
@@ -103,8 +103,8 @@ struct PendingDedup {
     topic: String,
     window: usize,
     event: (TypeId, &'static str),
-    /// The `DedupSpec<E>`.
-    spec: Box<dyn Any + Send>,
+    /// The `DedupSpec<E>`, shared by every group of the topic.
+    spec: Arc<dyn Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -169,7 +169,6 @@ impl EngineBuilder {
             options,
             route,
             builtin,
-            dedup: None,
             validators: Vec::new(),
             clone: None,
         }));
@@ -191,7 +190,6 @@ impl EngineBuilder {
             route: Route::builtin(options.partitioner),
             builtin: true,
             options,
-            dedup: None,
             validators: Vec::new(),
             clone: Some(Box::new(clone)),
         }));
@@ -298,7 +296,7 @@ impl EngineBuilder {
             topic: topic.to_owned(),
             window,
             event: (TypeId::of::<E>(), std::any::type_name::<E>()),
-            spec: Box::new(DedupSpec::<E> {
+            spec: Arc::new(DedupSpec::<E> {
                 window,
                 id: Box::new(id),
             }),
@@ -404,14 +402,6 @@ impl EngineBuilder {
             return Err(error);
         }
         self.within_budget()?;
-        for dedup in std::mem::take(&mut self.dedups) {
-            let topic = self
-                .topics
-                .iter_mut()
-                .find(|t| t.name() == dedup.topic)
-                .expect("validated: the topic exists");
-            topic.set_dedup(dedup.spec);
-        }
         for pending in std::mem::take(&mut self.validators) {
             let topic = self
                 .topics
@@ -477,6 +467,11 @@ impl EngineBuilder {
                         .expect("validated: a dead-letter topic");
                     (entry.handle.as_ref() as &dyn Any, clone as &dyn Any)
                 }),
+                dedup: self
+                    .dedups
+                    .iter()
+                    .find(|d| d.topic == blueprint.topic())
+                    .map(|d| Arc::clone(&d.spec)),
                 metrics: self.metrics,
                 latency_sampling: self.latency_sampling,
             };
@@ -786,8 +781,6 @@ trait TopicBlueprint: Send {
     fn footprint(&self, readers: usize) -> u128;
     fn event_type(&self) -> (TypeId, &'static str);
     fn is_dead_letter(&self) -> bool;
-    /// Attaches a `DedupSpec<E>` (type checked by the builder).
-    fn set_dedup(&mut self, spec: Box<dyn Any + Send>);
     /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
     fn add_validator(&mut self, validator: Box<dyn Any + Send>);
     /// Builds the rings; `sampling` is the groups' latency sampling period
@@ -805,7 +798,6 @@ struct TypedTopic<E> {
     route: Route<E>,
     /// Whether `route` is the options' built-in partitioner.
     builtin: bool,
-    dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
     /// For dead-letter topics (`E = DeadLetter<X>`): the `fn(&X) -> X`
     /// copying failed events.
@@ -850,13 +842,6 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
 
     fn is_dead_letter(&self) -> bool {
         self.clone.is_some()
-    }
-
-    fn set_dedup(&mut self, spec: Box<dyn Any + Send>) {
-        let spec = spec
-            .downcast::<DedupSpec<E>>()
-            .expect("builder checked the event type");
-        self.dedup = Some(*spec);
     }
 
     fn add_validator(&mut self, validator: Box<dyn Any + Send>) {
@@ -908,7 +893,6 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
             rings.into_boxed_slice(),
             self.route,
             &self.options,
-            self.dedup,
             self.validators,
         );
         let producer: Option<Box<dyn Any + Send>> = (claimers == Claimers::Sole)

@@ -29,14 +29,11 @@ pub(crate) trait TopicControl: Send + Sync {
     fn report(&self) -> TopicReport;
     /// `(published, depth)` of every partition.
     fn partitions(&self) -> Vec<(u64, u64)>;
-    /// Moves out every event some group did not consume: `(count, Vec<E>)`.
-    ///
-    /// # Safety
-    ///
-    /// No group of this topic may be consuming (all joined).
-    unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>);
-    /// No events, in the form `take_unconsumed` hands them back.
-    fn empty_unhandled(&self) -> Box<dyn Any + Send>;
+    /// Moves out every event some group did not consume, from each closed
+    /// partition whose readers have all been released: `(count, Vec<E>)`.
+    /// A partition a group still reads (a worker left inside its listener)
+    /// keeps its events.
+    fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>);
 }
 
 impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
@@ -76,19 +73,12 @@ impl<E: Send + Sync + 'static> TopicControl for Topic<E> {
             .collect()
     }
 
-    unsafe fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>) {
+    fn take_unconsumed(&self) -> (usize, Box<dyn Any + Send>) {
         let mut events: Vec<E> = Vec::new();
         for ring in self.inner().rings.iter() {
-            // SAFETY: forwarded from this function's own contract: no group
-            // of this topic is consuming.
-            let entries = unsafe { ring.take_unconsumed() };
-            events.extend(entries);
+            events.extend(ring.take_unconsumed().into_iter().flatten());
         }
         (events.len(), Box::new(events))
-    }
-
-    fn empty_unhandled(&self) -> Box<dyn Any + Send> {
-        Box::new(Vec::<E>::new())
     }
 }
 

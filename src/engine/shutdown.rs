@@ -169,9 +169,10 @@ impl Engine {
     /// left behind and named in its group's
     /// [`stuck`](crate::GroupReport::stuck) list (worker, partition,
     /// sequence; also the `veltrix_stuck_workers` gauge and a tracing
-    /// error). It exits by itself once its listener returns; its topic's
-    /// events stay in the rings (counted as lag, not handed back), since
-    /// that worker may still be reading them.
+    /// error). It exits by itself once its listener returns; the events of
+    /// the partitions it reads stay in their rings (counted as lag, not
+    /// handed back), since that worker may still be reading them. The
+    /// topic's other partitions are handed back as usual.
     pub fn shutdown_timeout(self, timeout: Duration) -> Shutdown {
         self.shutdown_timeout_with(timeout, Leftovers::HandBack)
     }
@@ -270,30 +271,19 @@ impl Engine {
         if !hand_back {
             return Shutdown { report, unhandled };
         }
-        // Called from a listener of this engine: the groups the calling
-        // thread is running cannot have been joined (a thread cannot wait
-        // for itself), so their topics keep their events, which those
-        // groups go on draining once the listener returns.
-        // So are groups a deadline left behind inside a listener.
-        let detached: Vec<usize> = (0..self.groups.len())
-            .filter(|&g| {
-                self.groups[g].is_driven_by_current_thread() || self.groups[g].has_stuck_workers()
-            })
-            .map(|g| plan.group_topic[g])
-            .collect();
-        for (t, topic) in self.topics.iter().enumerate() {
-            if detached.contains(&t) {
-                unhandled
-                    .topics
-                    .push((topic.name.clone(), 0, topic.control.empty_unhandled()));
-                continue;
-            }
-            // SAFETY: every group reading this topic has been joined above:
-            // its workers have exited and its poller is marked finished
-            // (later polls return before reading); none is driven by this
-            // thread and none left a worker behind (`detached`). So no
-            // reader of its rings is draining.
-            let (count, events) = unsafe { topic.control.take_unconsumed() };
+        // Every group has been joined: the readers of its exited workers
+        // (of its finished poller) go, and each ring no one reads any more
+        // hands back what is left. Called from a listener of this engine,
+        // the groups the calling thread is running cannot have been joined
+        // (a thread cannot wait for itself); they and the workers a
+        // deadline left inside a listener keep their readers, so their
+        // partitions keep their events, which those groups go on draining
+        // once the listener returns.
+        for group in &self.groups {
+            group.release_readers();
+        }
+        for topic in &self.topics {
+            let (count, events) = topic.control.take_unconsumed();
             unhandled.topics.push((topic.name.clone(), count, events));
         }
         Shutdown { report, unhandled }

@@ -6,6 +6,15 @@
 
 use std::collections::{HashSet, VecDeque};
 
+/// How the groups of a de-duplicated topic
+/// ([`EngineBuilder::deduplicate`](crate::EngineBuilder::deduplicate)) tell
+/// events apart: the window each keeps per partition and the id function,
+/// shared by every group of the topic.
+pub(crate) struct DedupSpec<E> {
+    pub(crate) window: usize,
+    pub(crate) id: Box<dyn Fn(&E) -> u64 + Send + Sync>,
+}
+
 /// The last `capacity` ids seen, with O(1) membership.
 #[derive(Debug)]
 pub(crate) struct DedupWindow {

@@ -5,16 +5,17 @@
 use crate::panics::catch;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::dead_letter::{DeadLetterSink, Origin};
 use super::dedup::DedupWindow;
 use super::policy::{Exhausted, FailurePolicy, MAX_BACKOFF};
+use super::DedupSpec;
 use super::{GroupShared, WorkerCounters};
 use crate::clock::{self, Timestamp};
 use crate::listener::{EventContext, Listener};
 use crate::ring::{Reader, Ring};
-use crate::topic::{DedupSpec, Topic};
 
 /// An event waiting for its next attempt.
 #[derive(Debug)]
@@ -123,28 +124,8 @@ impl Tally {
 pub(crate) struct Dispatcher<E> {
     pub(crate) policy: FailurePolicy,
     pub(crate) dead_letters: Option<DeadLetterSink<E>>,
-    pub(crate) dedup_id: Option<DedupId<E>>,
-}
-
-/// The id function of a de-duplicated topic, shared with the topic.
-pub(crate) struct DedupId<E> {
-    topic: Topic<E>,
-}
-
-impl<E: Send + Sync + 'static> DedupId<E> {
-    pub(crate) fn of(topic: &Topic<E>) -> Option<Self> {
-        topic.inner().dedup.as_ref().map(|_| DedupId {
-            topic: topic.clone(),
-        })
-    }
-
-    fn spec(&self) -> &DedupSpec<E> {
-        self.topic.inner().dedup.as_ref().expect("checked in `of`")
-    }
-
-    pub(crate) fn window(&self) -> usize {
-        self.spec().window
-    }
+    /// De-duplicated topics: the id function and window.
+    pub(crate) dedup: Option<Arc<DedupSpec<E>>>,
 }
 
 impl<E: Send + Sync + 'static> Dispatcher<E> {
@@ -187,7 +168,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         // Only the first event of a call can be a retry (a failure that
         // will be retried ends the call), so this is decided once.
         let retrying = retry.as_ref().map(|r| r.sequence);
-        let dedup_on = dedup.is_some() && self.dedup_id.is_some();
+        let dedup_on = dedup.is_some() && self.dedup.is_some();
         let mut tally = Tally::default();
         let handle = |tally: &mut Tally, sequence: u64, event: &E, last: bool, published: u64| {
             // A shutdown deadline that passed stops the batch between events,
@@ -197,10 +178,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             let first_try = retrying != Some(sequence);
             if dedup_on && first_try {
-                if let (Some(window), Some(id)) = (dedup.as_mut(), &self.dedup_id) {
+                if let (Some(window), Some(spec)) = (dedup.as_mut(), &self.dedup) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
-                    match catch(|| (id.spec().id)(event)) {
+                    match catch(|| (spec.id)(event)) {
                         Ok(id) if window.seen(id) => {
                             tally.deduplicated += 1;
                             return ControlFlow::Continue(());

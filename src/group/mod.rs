@@ -25,8 +25,7 @@ pub use poller::Poller;
 
 use crate::metrics::Histograms;
 use crate::report::{GroupReport, StuckWorker};
-pub(crate) use dedup::DedupWindow;
-use driving::drives;
+pub(crate) use dedup::{DedupSpec, DedupWindow};
 pub(crate) use poller::PollDriver;
 #[cfg(feature = "async")]
 pub use poller::{Batches, PollEvents};
@@ -44,7 +43,7 @@ use crate::error::BuildError;
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{Reader, Ring};
 use crate::topic::Topic;
-use dispatch::{DedupId, Dispatcher, PartitionCursor};
+use dispatch::{Dispatcher, PartitionCursor};
 use poller::PollGroup;
 
 /// Counters one worker writes (and only that worker).
@@ -119,11 +118,6 @@ impl GroupShared {
             partition,
             sequence,
         });
-    }
-
-    /// Whether a shutdown deadline left a worker of this group behind.
-    pub(crate) fn has_stuck_workers(&self) -> bool {
-        !self.stuck.lock().is_empty()
     }
 }
 
@@ -201,19 +195,6 @@ impl<E> GroupCore<E> {
 /// The engine's type-erased handle on a running group.
 pub(crate) trait GroupControl: Send + Sync {
     fn name(&self) -> &str;
-    /// The group's engine-unique id.
-    fn id(&self) -> u64;
-    /// Whether a shutdown deadline left some worker of this group behind,
-    /// still inside its listener (its readers are still in use).
-    fn has_stuck_workers(&self) -> bool {
-        false
-    }
-    /// Whether the calling thread is running this group's listener right
-    /// now (its worker, or inside one of its polls): such a thread cannot
-    /// wait for the group to finish.
-    fn is_driven_by_current_thread(&self) -> bool {
-        drives(self.id())
-    }
     /// Whether every worker thread has exited (but one running the calling
     /// thread's listener, which cannot be waited for). Poll mode: true.
     fn workers_done(&self) -> bool {
@@ -236,6 +217,13 @@ pub(crate) trait GroupControl: Send + Sync {
     /// After `join`: publishes every event this group did not consume to its
     /// dead-letter topic (if its policy names one); returns how many.
     fn dead_letter_rest(&self) -> u64;
+    /// Last, after `join` (and `dead_letter_rest`): drops the readers of
+    /// the workers that exited (poll mode: of a finished group not held by
+    /// another thread's poll), so that the rings no one reads any more can
+    /// hand back what is left ([`Ring::take_unconsumed`](crate::ring::Ring::take_unconsumed)).
+    /// Readers still in use (a worker left behind, the calling thread's
+    /// own) stay where they are.
+    fn release_readers(&self);
     fn report(&self) -> GroupReport;
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
@@ -256,6 +244,8 @@ pub(crate) struct StartContext<'a> {
     /// The dead-letter `Topic<DeadLetter<E>>` and its `fn(&E) -> E`, when the
     /// policy names one.
     pub(crate) dead_letter: Option<(&'a dyn Any, &'a dyn Any)>,
+    /// The `Arc<DedupSpec<E>>` of a de-duplicated topic.
+    pub(crate) dedup: Option<Arc<dyn Any + Send + Sync>>,
     /// Whether to record latency histograms.
     pub(crate) metrics: bool,
     /// Time one event in this many per partition (a power of two).
@@ -335,12 +325,15 @@ where
                     .downcast_ref::<fn(&E) -> E>()
                     .expect("dead-letter topics carry their event's clone function"),
             });
-        let dedup_id = DedupId::of(topic);
-        let dedup_window = dedup_id.as_ref().map(DedupId::window);
+        let dedup = ctx.dedup.map(|spec| {
+            spec.downcast::<DedupSpec<E>>()
+                .expect("builder checked the event type")
+        });
+        let dedup_window = dedup.as_ref().map(|spec| spec.window);
         let dispatcher = Dispatcher {
             policy: self.options.failure.clone(),
             dead_letters,
-            dedup_id,
+            dedup,
         };
         let workers = match self.options.mode {
             GroupMode::Workers(n) => n,

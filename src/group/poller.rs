@@ -375,10 +375,6 @@ where
         self.core.shared.abort.store(true, Ordering::SeqCst);
     }
 
-    fn has_stuck_workers(&self) -> bool {
-        self.core.shared.has_stuck_workers()
-    }
-
     /// Drains the group on the calling thread (the one shutting down), until
     /// every partition is done or `deadline` passes. Called from inside one
     /// of this group's own polls (a listener shutting the engine down), it
@@ -466,12 +462,20 @@ where
             .sum()
     }
 
-    fn report(&self) -> GroupReport {
-        self.core.report("poll")
+    fn release_readers(&self) {
+        if drives(self.core.shared.id) {
+            return;
+        }
+        if let Some(mut state) = self.state.try_lock() {
+            if state.finished {
+                // Later polls see `finished` and read nothing.
+                state.cursors.clear();
+            }
+        }
     }
 
-    fn id(&self) -> u64 {
-        self.core.shared.id
+    fn report(&self) -> GroupReport {
+        self.core.report("poll")
     }
 
     fn assist(&self) -> usize {

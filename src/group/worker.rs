@@ -182,14 +182,6 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         }
     }
 
-    fn id(&self) -> u64 {
-        self.core.shared.id
-    }
-
-    fn has_stuck_workers(&self) -> bool {
-        self.core.shared.has_stuck_workers()
-    }
-
     fn dead_letter_rest(&self) -> u64 {
         let mut returned = self.returned.lock();
         returned
@@ -199,6 +191,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
                     .dead_letter_rest(cursor, &self.core.shared, *worker)
             })
             .sum()
+    }
+
+    fn release_readers(&self) {
+        self.returned.lock().clear();
     }
 
     fn report(&self) -> GroupReport {

@@ -105,7 +105,7 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
+use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use times::Times;
 use wake::{ProducerGate, ReaderWake};
 
@@ -185,6 +185,9 @@ struct Seal {
     /// moved out (it takes everything from there to `end`); [`OPEN`] until
     /// it ran.
     taken: AtomicU64,
+    /// [`Reader`]s not yet dropped. [`Ring::take_unconsumed`] runs only at
+    /// 0: with every reader gone, none can be draining.
+    readers: AtomicUsize,
 }
 
 /// A bounded ring read by a fixed set of cursors.
@@ -290,6 +293,7 @@ impl<T> Ring<T> {
                 end: AtomicU64::new(OPEN),
                 drop_panics: AtomicU64::new(0),
                 taken: AtomicU64::new(OPEN),
+                readers: AtomicUsize::new(readers),
             }),
             cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
@@ -749,19 +753,17 @@ impl<T> Ring<T> {
         (self.claimed() + n).saturating_sub(self.capacity)
     }
 
-    /// Moves every event that some reader has not consumed out of a closed
-    /// ring, in sequence order, and marks them consumed by every reader.
-    /// Returns nothing if the ring is not closed.
-    ///
-    /// # Safety
-    ///
-    /// No [`Reader`] of this ring may be inside [`Reader::drain`] while this
-    /// runs. (Drains after it are fine: every cursor is moved to the end, and
-    /// a reader whose cursor is not where it left it reads nothing.)
-    pub(crate) unsafe fn take_unconsumed(&self) -> Vec<T> {
+    /// Moves every event that some reader did not consume out of a closed
+    /// ring whose [`Reader`]s have all been dropped, in sequence order.
+    /// `None` (and nothing moved) while the ring is open or a reader lives:
+    /// a reader still held, by a worker left inside a listener say, may go
+    /// on draining, so its events stay in the ring (and drop with it).
+    pub(crate) fn take_unconsumed(&self) -> Option<Vec<T>> {
         let end = self.end();
-        if end == OPEN {
-            return Vec::new();
+        // Acquire pairs with each reader's Release in its `drop`: its last
+        // drain (reads of the slots, stores of its cursor) happened before.
+        if end == OPEN || self.seal.readers.load(Ordering::Acquire) != 0 {
+            return None;
         }
         let start = self.min_cursor();
         if self.claimers == Claimers::Sole {
@@ -780,9 +782,9 @@ impl<T> Ring<T> {
                 // SAFETY: the slot holds `seq`'s value: its stamp said so
                 // (Acquire pairs with the producer's Release), or, for a
                 // sole producer, `end` is its published count, read with
-                // Acquire in `close` after its last write. The caller
-                // guarantees no reader borrows it now, and the ring is
-                // closed so no producer writes it. The stamp reset to 0
+                // Acquire in `close` after its last write. Every reader
+                // has been dropped (checked above), so none borrows it, and
+                // the ring is closed so no producer writes it. The stamp reset to 0
                 // below (or `taken`, set above) marks the slot
                 // uninitialised, so the value is not read or dropped again.
                 unsafe { ptr::read(cell).assume_init() }
@@ -796,7 +798,7 @@ impl<T> Ring<T> {
             cursor.store(end, Ordering::Release);
         }
         self.gate.notify_all();
-        taken
+        Some(taken)
     }
 
     /// Whether reader `index` has a published event to read now: a

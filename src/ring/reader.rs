@@ -20,6 +20,16 @@ pub(crate) struct Reader<T> {
     seen: u64,
 }
 
+/// A dropped reader reads no more: the ring counts it out, so that
+/// [`Ring::take_unconsumed`] can tell when no reader is left.
+impl<T> Drop for Reader<T> {
+    fn drop(&mut self) {
+        // Release: this reader's drains happen before a take that sees it
+        // gone.
+        self.ring.seal.readers.fetch_sub(1, Ordering::Release);
+    }
+}
+
 impl<T> Reader<T> {
     pub(super) fn new(ring: Arc<Ring<T>>, index: usize) -> Self {
         Reader {
@@ -69,11 +79,9 @@ impl<T> Reader<T> {
             // load per event: the count is stored once per burst (a batch
             // shows up whole), and its Release store comes after every slot
             // write of the burst. While the count last seen is ahead, no
-            // load of the producer's line at all. The reader's own cursor is
-            // checked too (its own line, written only by this reader): after
-            // `take_unconsumed` emptied the slots and moved every cursor to
-            // the end (the count stays), it no longer matches `next`, and
-            // nothing is read.
+            // load of the producer's line at all. (`take_unconsumed`, which
+            // empties slots the count still covers, runs only once every
+            // reader has been dropped: no drain comes after it.)
             Claimers::Sole => {
                 if max == 0 {
                     return 0;
@@ -83,13 +91,6 @@ impl<T> Reader<T> {
                     if self.seen <= start {
                         return 0;
                     }
-                }
-                // Relaxed: only this reader stores its cursor, except
-                // `take_unconsumed`, which no drain may overlap: whatever
-                // ordered the take before this drain (the caller's contract)
-                // also makes its store visible here.
-                if ring.cursors[self.index].load(Ordering::Relaxed) != start {
-                    return 0;
                 }
                 (self.seen - start).min(max)
             }
@@ -158,9 +159,9 @@ impl<T> Reader<T> {
             let flow = self.ring.cell(seq).with(|cell| {
                 // SAFETY: `available` saw the slot published with Acquire
                 // (its stamp equal to `seq + 1`, or, for a sole producer, a
-                // published count past `seq`, stored after the write, and
-                // its own cursor still at `start`, so `take_unconsumed` has
-                // not emptied the slot), so the value is fully written and
+                // published count past `seq`, stored after the write; and
+                // `take_unconsumed`, which empties slots, waits for every
+                // reader to be dropped), so the value is fully written and
                 // its write happens-before this borrow; producers cannot
                 // overwrite it until this reader's cursor passes `seq`, which
                 // happens only in `release` below, after this borrow ends.

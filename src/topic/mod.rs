@@ -142,11 +142,6 @@ pub(crate) struct TopicCounters {
 
 /// De-duplication of a topic: events whose id was seen among the last
 /// `window` ids of their partition are not delivered.
-pub(crate) struct DedupSpec<E> {
-    pub(crate) window: usize,
-    pub(crate) id: Box<dyn Fn(&E) -> u64 + Send + Sync>,
-}
-
 pub(crate) struct TopicInner<E> {
     pub(crate) name: Arc<str>,
     pub(crate) rings: Box<[Arc<Ring<E>>]>,
@@ -159,7 +154,6 @@ pub(crate) struct TopicInner<E> {
     /// the clock once).
     timed: bool,
     policy: FullPolicy,
-    pub(crate) dedup: Option<DedupSpec<E>>,
     validators: Vec<Box<dyn Validator<E>>>,
     pub(crate) counters: TopicCounters,
 }
@@ -219,7 +213,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
         rings: Box<[Arc<Ring<E>>]>,
         route: Route<E>,
         options: &TopicOptions,
-        dedup: Option<DedupSpec<E>>,
         validators: Vec<Box<dyn Validator<E>>>,
     ) -> Self {
         let timed = rings.iter().any(|ring| ring.is_timed());
@@ -233,7 +226,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 single_producer: options.producers == Producers::Single,
                 timed,
                 policy: options.full_policy,
-                dedup,
                 validators,
                 counters: TopicCounters::default(),
             }),
