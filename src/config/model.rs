@@ -293,7 +293,7 @@ impl<'de> Deserialize<'de> for Config {
 impl<'de> Deserialize<'de> for TopicConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let node = Node::deserialize(deserializer)?;
-        read::single(&node, read::topic).map_err(serde::de::Error::custom)
+        read::single(&node, read::schema::topic).map_err(serde::de::Error::custom)
     }
 }
 
@@ -302,6 +302,6 @@ impl<'de> Deserialize<'de> for TopicConfig {
 impl<'de> Deserialize<'de> for GroupConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let node = Node::deserialize(deserializer)?;
-        read::single(&node, read::group).map_err(serde::de::Error::custom)
+        read::single(&node, read::schema::group).map_err(serde::de::Error::custom)
     }
 }
