@@ -5,10 +5,13 @@
 //! its default, and the key's path is remembered as *poisoned* so the rules
 //! of [`validate`](super::validate) do not pile follow-up errors on it.
 //!
-//! Three parts: this module keeps the bookkeeping (paths, spans,
+//! This is the one schema: a configuration file, a topic or a group on its
+//! own, and every option type's `Deserialize` ([`de`](super::de)) are read
+//! by these functions. This module keeps the bookkeeping (paths, spans,
 //! poisoning, findings) and the entry points; [`values`] reads one value of
 //! each kind (a string, a bounded integer, a duration, a choice, a table
-//! and its keys); [`schema`] says what each key of each table means.
+//! and its keys); [`root`], [`topic`] and [`group`] say what each key of
+//! their tables means.
 //!
 //! Linear in the size of the tree: every lookup by path (the span of a
 //! path's closest ancestor, whether a path lies under a poisoned one) hashes
@@ -17,13 +20,15 @@
 //! its random keys keep crafted collisions out, as SipHash's do, for less
 //! work per path.)
 
-pub(super) mod schema;
+pub(super) mod group;
+mod root;
+pub(super) mod topic;
 mod values;
 
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::diagnostic::{Collector, Diagnostic, Diagnostics};
+use super::diagnostic::{Collector, Diagnostic, Diagnostics, Rule};
 use super::model::Config;
 use super::node::Node;
 use super::validate;
@@ -35,7 +40,7 @@ pub(crate) fn config(node: &Node, source: Option<&str>) -> Result<Config, Diagno
         positions: source.is_some(),
         ..Reader::default()
     };
-    let config = schema::root(&mut reader, node);
+    let config = root::root(&mut reader, node);
     let checks = validate::check(&config, &|path| reader.is_poisoned(path));
     finish(reader, checks, source, config)
 }
@@ -54,6 +59,30 @@ where
     let mut checks = Vec::new();
     item.check("", &|path| reader.is_poisoned(path), &mut checks);
     finish(reader, checks, None, item)
+}
+
+/// Reads one option value on its own (serde's `Deserialize` for the
+/// option types): the schema's checks, every problem at once. The rules
+/// over values (ranges such as `workers >= 1`) are left, as for options
+/// given in code, to [`EngineBuilder::build`](crate::EngineBuilder::build)
+/// or to the configuration holding the value.
+pub(crate) fn value<T>(
+    node: &Node,
+    read: fn(&mut Reader, &Node, &str) -> Option<T>,
+) -> Result<T, Diagnostics> {
+    let mut reader = Reader::default();
+    let value = read(&mut reader, node, "");
+    match finish(reader, Vec::new(), None, value)? {
+        Some(value) => Ok(value),
+        // Every reader reports what it returns `None` for; were one not
+        // to, the value would still not have been read.
+        None => Err(Diagnostics::from_list(vec![Diagnostic::error(
+            Rule::WrongType,
+            "",
+            "the value could not be read",
+        )
+        .value(node)])),
+    }
 }
 
 fn finish<T>(
