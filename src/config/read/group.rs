@@ -13,6 +13,8 @@ use crate::{
     Assignment, Backoff, Exhausted, FailurePolicy, GroupMode, GroupOptions, Retries, WaitStrategy,
 };
 
+/// The keys of a `[[groups]]` table (and, below, of its inner tables), in
+/// the order the reference documents them.
 const GROUP_KEYS: &[&str] = &[
     "name",
     "topic",

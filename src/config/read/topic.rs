@@ -8,6 +8,8 @@ use crate::config::model::{Partitioning, TopicConfig};
 use crate::config::node::Node;
 use crate::{FullPolicy, PartitionerKind, Producers, TopicOptions};
 
+/// The keys of a `[[topics]]` table, in the order the reference documents
+/// them.
 const TOPIC_KEYS: &[&str] = &[
     "name",
     "partitions",
