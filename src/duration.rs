@@ -6,8 +6,22 @@
 //! picks the largest unit that states the value exactly, so `format` then
 //! `parse` gives back the same `Duration`, to the nanosecond.
 //!
-//! Used by the serde derives of the option types (feature `serde`) and by
-//! [`config`](crate::config); it knows nothing of either.
+//! Why not `humantime`: its `parse_duration` reads another, much larger
+//! language, not this rule. It takes fractions (`"1.5s"`), a bare `"0"`,
+//! sums (`"1s 500ms"`, `"1h30m"`), word units (`"5 min"`, `"2 hours"`),
+//! days and weeks, and months and years that are averages (`"1M"` is
+//! 30.44 days, `"1y"` 365.25): `"5M"` (five months) and `"5m"` (five
+//! minutes) would differ by case alone, and a `block_timeout` has no
+//! bound to catch the slip. Its errors are byte offsets ("expected number
+//! at 0") that we would re-parse to give the fixes below, and its
+//! `format_duration` prints sums (`"1m 30s"`), so the printer would stay
+//! ours anyway. One integer and one unit keeps a single spelling per value,
+//! the one the effective configuration prints; fifty lines do not justify
+//! a second language.
+//!
+//! Used by the `Serialize` derives of the option types (feature `serde`),
+//! by the [`config`](crate::config) reader and by the builder's messages;
+//! it knows nothing of any of them.
 
 // Parsing serves files only (feature `serde`); formatting also serves the
 // builder's error messages.
@@ -103,21 +117,18 @@ pub(crate) fn format(duration: Duration) -> String {
     format!("{}{unit}", nanos / per)
 }
 
-/// `#[serde(with = "crate::duration::serde_str")]`: a `Duration` as a
-/// `"5ms"` string.
+/// `#[serde(serialize_with = "crate::duration::serde_str::serialize")]`: a
+/// `Duration` as a `"5ms"` string. (Reading one back is the config
+/// reader's: it parses with [`parse`](super::parse) and reports what it
+/// cannot read with the rest.)
 #[cfg(feature = "serde")]
 pub(crate) mod serde_str {
     use std::time::Duration;
 
-    use serde::{de, Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
 
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format(*d))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        super::parse(&text).map_err(de::Error::custom)
     }
 
     /// A list of durations as a list of strings: `["1us", "5ms"]`.

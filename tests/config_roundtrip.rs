@@ -182,7 +182,7 @@ fn shorthand_wait_reads_as_the_default() {
 
 #[test]
 fn option_types_serde_in_the_same_shapes() {
-    // The derives on the engine's option types (feature `serde`) read what
+    // The engine's option types (feature `serde`) read, on their own, what
     // the configuration prints for them.
     let config = every_setting();
     let json: serde_json::Value = serde_json::from_str(&config.to_json_string().unwrap()).unwrap();
@@ -214,7 +214,8 @@ fn option_types_serde_in_the_same_shapes() {
         );
         assert!(text.contains(&format!("capacity = {}", topic.capacity)));
     }
-    // Missing keys take the defaults; unknown ones are refused.
+    // Missing keys take the defaults; unknown ones are refused, in the
+    // configuration reader's words (one schema).
     assert_eq!(
         toml::from_str::<TopicOptions>("partitions = 4").unwrap(),
         TopicOptions::new(4)
@@ -222,7 +223,10 @@ fn option_types_serde_in_the_same_shapes() {
     let err = toml::from_str::<GroupOptions>("max_bach = 4")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("unknown field `max_bach`"), "{err}");
+    assert!(
+        err.contains("unknown key `max_bach`; did you mean `max_batch`?"),
+        "{err}"
+    );
     assert_eq!(
         serde_json::from_str::<Retries>("\"forever\"").unwrap(),
         Retries::Forever

@@ -15,7 +15,12 @@
 //!    apart from errors. Unknown keys get a did-you-mean. A huge broken
 //!    file is read in linear time and reported in bounded space: the first
 //!    [`MAX_DIAGNOSTICS`] errors and warnings are kept, the rest counted
-//!    ([`Diagnostics::omitted_errors`]).
+//!    ([`Diagnostics::omitted_errors`]). The engine's option types
+//!    ([`GroupOptions`](crate::GroupOptions),
+//!    [`WaitStrategy`](crate::WaitStrategy),
+//!    [`FullPolicy`](crate::FullPolicy), …) deserialize through the same
+//!    reader: a host's own serde configuration that holds one gets the same
+//!    checks and messages as a file.
 //! 2. **Bind** — [`Config::bind`] gives a [`Binder`]: name each topic's event
 //!    type ([`Binder::topic`], [`Binder::keyed_topic`],
 //!    [`Binder::dead_letter_topic`]), its [`validator`](Binder::validator)s
@@ -93,6 +98,7 @@
 //! ```
 
 mod bind;
+mod de;
 mod diagnostic;
 mod error;
 mod format;

@@ -2,14 +2,13 @@
 //!
 //! Serialization is derived (so any serde format can print a
 //! configuration, with every default written out). Deserialization of
-//! [`Config`], [`TopicConfig`] and [`GroupConfig`] goes through
-//! [`read`](super::read), which checks the whole schema and reports every
-//! mistake together instead of stopping at the first.
+//! these types and of the option types goes through
+//! [`read`](super::read) ([`de`](super::de)), which checks the whole
+//! schema and reports every mistake together instead of stopping at the
+//! first.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
-use super::node::Node;
-use super::read;
 use crate::{GroupOptions, PartitionerKind, TopicOptions};
 
 /// A whole topology: topics and the groups reading them.
@@ -122,8 +121,8 @@ impl Config {
 ///
 /// In a file: `"round_robin"`, `"key"`, `{ sticky = { linger = 16 } }`,
 /// `{ fixed = { partition = 0 } }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Partitioning {
     /// Even spread ([`RoundRobin`](crate::partitioner::RoundRobin)). The
@@ -275,33 +274,5 @@ impl GroupConfig {
             topic: topic.into(),
             options,
         }
-    }
-}
-
-/// Deserializes through the all-errors reader: unknown keys, wrong types and
-/// broken rules are reported together (joined in one message, as serde
-/// errors are strings).
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let node = Node::deserialize(deserializer)?;
-        read::config(&node, None).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Like [`Config`]'s: structural and range checks of one topic, all errors
-/// together (cross-references need the whole [`Config`]).
-impl<'de> Deserialize<'de> for TopicConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let node = Node::deserialize(deserializer)?;
-        read::single(&node, read::topic).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Like [`Config`]'s: structural and range checks of one group, all errors
-/// together (cross-references need the whole [`Config`]).
-impl<'de> Deserialize<'de> for GroupConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let node = Node::deserialize(deserializer)?;
-        read::single(&node, read::group).map_err(serde::de::Error::custom)
     }
 }

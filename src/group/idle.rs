@@ -22,13 +22,15 @@ use crate::ring::{park, register_reader, Ring};
 /// # let _ = spin;
 /// ```
 ///
-/// With the `serde` feature: `{ adaptive = { spins = 100, yields = 8 } }` or
-/// `"busy_spin"`.
+/// With the `serde` feature: `"adaptive"` (the defaults),
+/// `{ adaptive = { spins = 100, yields = 8 } }` (either key optional) or
+/// `"busy_spin"`, read by the same checks as a configuration file
+/// (`veltrix::config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case", deny_unknown_fields)
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
 )]
 pub enum WaitStrategy {
     /// Spin `spins` rounds (one CPU pause each, re-checking between; the

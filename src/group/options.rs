@@ -9,7 +9,7 @@ use super::FailurePolicy;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
+    derive(serde::Serialize),
     serde(rename_all = "snake_case")
 )]
 #[non_exhaustive]
@@ -29,7 +29,7 @@ pub enum Assignment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
+    derive(serde::Serialize),
     serde(rename_all = "snake_case")
 )]
 #[non_exhaustive]
@@ -54,17 +54,15 @@ pub enum GroupMode {
 /// # let _ = (threaded, polled);
 /// ```
 ///
-/// With the `serde` feature every field is optional (missing ones take the
-/// defaults) and unknown keys are rejected; `failure` is a
-/// [`FailurePolicy`] table. In a configuration file, prefer
-/// `config::GroupConfig`: it adds the group's
+/// With the `serde` feature: the keys of a configuration file's
+/// `[[groups]]` table but `name` and `topic`, read by the same checks
+/// (`veltrix::config`): every key optional (missing ones take the
+/// defaults), unknown keys rejected with a did-you-mean, every problem
+/// reported at once; `failure` is a [`FailurePolicy`] table. In a
+/// configuration file, prefer `config::GroupConfig`: it adds the group's
 /// name and topic, and is validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct GroupOptions {
     /// Worker threads or poll mode. Default: one worker.

@@ -23,20 +23,22 @@ pub enum Retries {
 /// `poll` never sleeps.
 ///
 /// With the `serde` feature: `{ initial = "1ms", max = "1s", multiplier = 2 }`,
-/// every key optional (defaults as below), durations as strings of an
-/// integer and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
+/// every key optional (defaults as below), unknown keys rejected, durations
+/// as strings of an integer and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Backoff {
     /// Wait before the first retry.
-    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde_str"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::duration::serde_str::serialize")
+    )]
     pub initial: Duration,
     /// Longest wait between attempts.
-    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde_str"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::duration::serde_str::serialize")
+    )]
     pub max: Duration,
     /// Factor applied to the wait after each retry (at least 1).
     pub multiplier: u32,
@@ -114,11 +116,7 @@ pub enum Exhausted {
 /// `backoff` and `on_exhausted` (the field `exhausted`); unknown keys are
 /// rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct FailurePolicy {
     /// Retries per event. Default none.
@@ -167,16 +165,14 @@ impl FailurePolicy {
     }
 }
 
-/// The hand-written serde forms: `Retries` as `3` or `"forever"`,
+/// The hand-written `Serialize` forms: `Retries` as `3` or `"forever"`,
 /// `Exhausted` as `"skip"`, `"halt"` or `{ dead_letter = "topic" }` — what a
 /// person would write, rather than the derive's externally tagged shapes.
+/// (`config`'s reader deserializes the same shapes.)
 #[cfg(feature = "serde")]
 mod serde_impls {
-    use std::fmt;
-
-    use serde::de::{self, MapAccess, Visitor};
     use serde::ser::SerializeMap;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Serialize, Serializer};
 
     use super::{Exhausted, Retries};
 
@@ -186,40 +182,6 @@ mod serde_impls {
                 Retries::Limited(n) => s.serialize_u32(n),
                 Retries::Forever => s.serialize_str("forever"),
             }
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Retries {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl Visitor<'_> for V {
-                type Value = Retries;
-
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("a retry count (0 to 4294967295) or \"forever\"")
-                }
-
-                fn visit_u64<E: de::Error>(self, n: u64) -> Result<Retries, E> {
-                    u32::try_from(n)
-                        .map(Retries::Limited)
-                        .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(n), &self))
-                }
-
-                fn visit_i64<E: de::Error>(self, n: i64) -> Result<Retries, E> {
-                    u64::try_from(n)
-                        .map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &self))
-                        .and_then(|n| self.visit_u64(n))
-                }
-
-                fn visit_str<E: de::Error>(self, s: &str) -> Result<Retries, E> {
-                    if s == "forever" {
-                        Ok(Retries::Forever)
-                    } else {
-                        Err(E::invalid_value(de::Unexpected::Str(s), &self))
-                    }
-                }
-            }
-            d.deserialize_any(V)
         }
     }
 
@@ -234,42 +196,6 @@ mod serde_impls {
                     map.end()
                 }
             }
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Exhausted {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Exhausted;
-
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("\"skip\", \"halt\" or { dead_letter = \"topic\" }")
-                }
-
-                fn visit_str<E: de::Error>(self, s: &str) -> Result<Exhausted, E> {
-                    match s {
-                        "skip" => Ok(Exhausted::Skip),
-                        "halt" => Ok(Exhausted::Halt),
-                        other => Err(E::unknown_variant(other, &["skip", "halt", "dead_letter"])),
-                    }
-                }
-
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Exhausted, A::Error> {
-                    let Some(key) = map.next_key::<String>()? else {
-                        return Err(de::Error::invalid_length(0, &self));
-                    };
-                    if key != "dead_letter" {
-                        return Err(de::Error::unknown_field(&key, &["dead_letter"]));
-                    }
-                    let topic = map.next_value::<String>()?;
-                    if map.next_key::<String>()?.is_some() {
-                        return Err(de::Error::invalid_length(2, &self));
-                    }
-                    Ok(Exhausted::DeadLetter { topic })
-                }
-            }
-            d.deserialize_any(V)
         }
     }
 }

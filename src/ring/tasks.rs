@@ -97,7 +97,7 @@ impl Tasks {
     }
 
     /// Whether a registration under `key` is waiting (tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "async"))]
     pub(super) fn is_registered(&self, key: TaskKey) -> bool {
         self.entries.lock().iter().any(|(k, _)| *k == key)
     }

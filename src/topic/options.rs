@@ -16,8 +16,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "snake_case", deny_unknown_fields)
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
 )]
 #[non_exhaustive]
 pub enum PartitionerKind {
@@ -43,7 +43,7 @@ pub enum PartitionerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
+    derive(serde::Serialize),
     serde(rename_all = "snake_case")
 )]
 #[non_exhaustive]
@@ -71,7 +71,7 @@ pub enum Producers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
+    derive(serde::Serialize),
     serde(rename_all = "snake_case")
 )]
 #[non_exhaustive]
@@ -82,7 +82,10 @@ pub enum FullPolicy {
     /// Wait at most this long, then hand the event back in
     /// [`PublishError::Timeout`](crate::PublishError::Timeout).
     BlockTimeout(
-        #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde_str"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::duration::serde_str::serialize")
+        )]
         std::time::Duration,
     ),
     /// Never wait: every `publish` behaves like `try_publish`.
@@ -106,16 +109,15 @@ pub enum FullPolicy {
 /// assert_eq!(options.capacity, 4096);
 /// ```
 ///
-/// With the `serde` feature every field is optional (missing ones take the
-/// defaults) and unknown keys are rejected. In a configuration file, prefer
-/// `config::TopicConfig`: it adds the name,
+/// With the `serde` feature: the keys of a configuration file's
+/// `[[topics]]` table but `name` and `dedup_window`, read by the same
+/// checks (`veltrix::config`): every key optional (missing ones take the
+/// defaults), unknown keys rejected with a did-you-mean, every problem
+/// reported at once; `partitioner` is a [`PartitionerKind`] (no `"key"`).
+/// In a configuration file, prefer `config::TopicConfig`: it adds the name,
 /// key partitioning and de-duplication, and is validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct TopicOptions {
     /// Number of partitions (at least 1). Default 1.
