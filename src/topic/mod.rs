@@ -8,16 +8,23 @@
 
 #[cfg(feature = "async")]
 mod asynchronous;
+mod batch;
+mod full;
 mod options;
 mod producer;
+mod receipt;
 mod route;
 mod validator;
 
 pub use options::{FullPolicy, PartitionerKind, Producers, TopicOptions};
 pub use producer::Producer;
+pub use receipt::Receipt;
 pub use validator::Validator;
 
 pub(crate) use route::Route;
+
+use batch::{batch_error, refused_batch};
+use full::Full;
 
 use std::fmt;
 use std::mem;
@@ -26,8 +33,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock;
-use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::{PushError, Refused, Ring, Staging, Waited};
+use crate::error::{PublishError, PublishErrorKind};
+use crate::ring::{Refused, Ring, Staging};
 #[cfg(feature = "async")]
 pub use asynchronous::{ProducerPublish, Publish, PublishBatch};
 use route::Spread;
@@ -75,57 +82,6 @@ pub(crate) fn stamped_sequences(timestamps: bool, sampling: Option<u32>) -> Opti
         (false, Some(every)) => Some(clock::sample_mask(every)),
         (false, None) => None,
     }
-}
-
-/// What happened to a published event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Receipt {
-    /// It is in its partition and every group will see it.
-    Accepted {
-        /// The partition it was routed to.
-        partition: u32,
-        /// Its sequence number in that partition.
-        sequence: u64,
-    },
-    /// The partition was full and the topic's policy is
-    /// [`FullPolicy::DropNewest`]: the event was dropped and counted.
-    Dropped {
-        /// The partition it was routed to.
-        partition: u32,
-    },
-}
-
-impl Receipt {
-    /// The partition the event was routed to.
-    #[must_use]
-    pub fn partition(&self) -> u32 {
-        match *self {
-            Receipt::Accepted { partition, .. } | Receipt::Dropped { partition } => partition,
-        }
-    }
-
-    /// Its sequence number in the partition, unless it was dropped.
-    #[must_use]
-    pub fn sequence(&self) -> Option<u64> {
-        match *self {
-            Receipt::Accepted { sequence, .. } => Some(sequence),
-            Receipt::Dropped { .. } => None,
-        }
-    }
-
-    /// Whether the event was dropped by the topic's full policy.
-    #[must_use]
-    pub fn is_dropped(&self) -> bool {
-        matches!(self, Receipt::Dropped { .. })
-    }
-}
-
-/// Why a push into a full partition did not wait for room.
-enum Full {
-    /// `FullPolicy::DropNewest`: dropped and counted.
-    Dropped,
-    /// Refused; the events go back to the caller.
-    Refused(PublishErrorKind),
 }
 
 /// Counters a topic keeps about publishes that did not happen.
@@ -335,198 +291,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
         };
         Err(inner.refuse_entry(why, &mut entry))
     }
-
-    /// Publishes every event of `events` in order, applying the topic's
-    /// [`FullPolicy`] to full partitions. Consecutive events bound for one
-    /// partition are claimed and published together (one CAS per run of up
-    /// to 64, fewer for events so large that 64 would take more than a few
-    /// KiB of stack: large events go one at a time), and the batch takes
-    /// one timestamp. Returns how many events were accepted (events dropped
-    /// under [`FullPolicy::DropNewest`] are counted in the topic's
-    /// `dropped_full`, not here).
-    ///
-    /// # Errors
-    ///
-    /// Stops at the first event that cannot be published (for the reasons of
-    /// [`publish`](Self::publish)); the events before it stay published and
-    /// that event and all after it are handed back in order.
-    pub fn publish_batch<I>(&self, events: I) -> Result<usize, BatchPublishError<E>>
-    where
-        I: IntoIterator<Item = E>,
-    {
-        self.publish_batch_uncounted(events).inspect_err(|e| {
-            self.inner.counters.refused(e.kind, e.unpublished.len());
-        })
-    }
-
-    fn publish_batch_uncounted<I>(&self, events: I) -> Result<usize, BatchPublishError<E>>
-    where
-        I: IntoIterator<Item = E>,
-    {
-        let inner = &*self.inner;
-        inner.route.on_batch_start(&self.spread);
-        let published = inner.batch_stamp();
-        let run_limit = run_len::<E>().min(inner.rings[0].capacity() as usize);
-        // Two functions, so that neither one's stack frame holds the
-        // other's locals (an unoptimised build gives every one its own).
-        if run_limit < 2 {
-            self.publish_each(events.into_iter(), published)
-        } else {
-            self.publish_runs(events.into_iter(), published, run_limit)
-        }
-    }
-
-    /// `publish_batch` in staged runs of up to `run_limit` (at least 2)
-    /// events of one partition, one claim per run.
-    #[inline(never)]
-    fn publish_runs<I>(
-        &self,
-        mut events: I,
-        published: u64,
-        run_limit: usize,
-    ) -> Result<usize, BatchPublishError<E>>
-    where
-        I: Iterator<Item = E>,
-    {
-        let inner = &*self.inner;
-        debug_assert!((2..=Run::<E>::CAPACITY).contains(&run_limit));
-        let partitions = self.partitions();
-        let mut run = Run::<E>::new();
-        let mut run_partition = 0u32;
-        let mut accepted = 0usize;
-        if inner.is_direct() {
-            // One partition, nothing to check: runs are just the next
-            // `run_limit` events.
-            loop {
-                while run.len() < run_limit {
-                    match events.next() {
-                        Some(event) => run.push(event),
-                        None => break,
-                    }
-                }
-                if run.is_empty() {
-                    return Ok(accepted);
-                }
-                match self.flush_run(0, &mut run, published) {
-                    Ok(n) => accepted += n,
-                    Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
-                }
-            }
-        }
-        while let Some(event) = events.next() {
-            let routed = inner.partition_of(&event, &self.spread);
-            let ends_run = match routed {
-                Ok(partition) => partition != run_partition || run.len() == run_limit,
-                Err(_) => true,
-            };
-            if !run.is_empty() && ends_run {
-                match self.flush_run(run_partition, &mut run, published) {
-                    Ok(n) => accepted += n,
-                    Err(kind) => {
-                        return Err(batch_error(accepted, kind, run, Some(event), events));
-                    }
-                }
-            }
-            match routed {
-                Ok(partition) => {
-                    run_partition = partition;
-                    run.push(event);
-                }
-                Err(why) => {
-                    let kind = why.kind(partitions);
-                    return Err(batch_error(accepted, kind, None, Some(event), events));
-                }
-            }
-        }
-        if !run.is_empty() {
-            match self.flush_run(run_partition, &mut run, published) {
-                Ok(n) => accepted += n,
-                Err(kind) => return Err(batch_error(accepted, kind, run, None, events)),
-            }
-        }
-        Ok(accepted)
-    }
-
-    /// `publish_batch` for runs of one event (events too large to stage, or
-    /// a one-slot ring): each event goes straight from the iterator into its
-    /// slot, with the batch's timestamp and the full policy applied per
-    /// event as `publish` does, one deadline per event (its run).
-    #[inline(never)]
-    fn publish_each<I>(&self, mut events: I, published: u64) -> Result<usize, BatchPublishError<E>>
-    where
-        I: Iterator<Item = E>,
-    {
-        let inner = &*self.inner;
-        let mut accepted = 0usize;
-        let partitions = self.partitions();
-        'events: loop {
-            let Some(event) = events.next() else {
-                return Ok(accepted);
-            };
-            let mut entry = Some(event);
-            // One exit for every refusal, so the event is moved to one place.
-            let kind = 'refused: {
-                let partition = match inner.partition_of(event_in(&entry), &self.spread) {
-                    Ok(partition) => partition,
-                    Err(why) => break 'refused why.kind(partitions),
-                };
-                let ring = &inner.rings[partition as usize];
-                let mut deadline = None;
-                let pushed = ring.push_from(
-                    &mut entry,
-                    || published,
-                    || inner.when_full(ring, partition, 1, &mut deadline),
-                );
-                match pushed {
-                    Ok(_) => {
-                        accepted += 1;
-                        continue 'events;
-                    }
-                    // Counted by `when_full`; the batch goes on.
-                    Err(Refused::Full(Full::Dropped)) => {
-                        discard(ring, &mut entry);
-                        continue 'events;
-                    }
-                    Err(Refused::Full(Full::Refused(kind))) => kind,
-                    Err(Refused::Closed) => PublishErrorKind::Closed,
-                }
-            };
-            return Err(refused_batch(accepted, kind, &mut entry, events));
-        }
-    }
-
-    /// Publishes `run` (one partition's events) as one claim, applying the
-    /// full policy. Returns how many were accepted (0 if dropped); leaves
-    /// `run` intact on error.
-    fn flush_run(
-        &self,
-        partition: u32,
-        run: &mut Run<E>,
-        published: u64,
-    ) -> Result<usize, PublishErrorKind> {
-        let ring = &self.inner.rings[partition as usize];
-        let n = run.len();
-        let mut deadline = None;
-        loop {
-            match ring.try_push_batch(run, published) {
-                Ok(_) => return Ok(n),
-                Err(PushError::Closed) => return Err(PublishErrorKind::Closed),
-                Err(PushError::Full) => {
-                    match self
-                        .inner
-                        .when_full(ring, partition, n as u64, &mut deadline)
-                    {
-                        Ok(()) => {}
-                        Err(Full::Dropped) => {
-                            run.by_ref().for_each(|event| ring.discard(event));
-                            return Ok(0);
-                        }
-                        Err(Full::Refused(kind)) => return Err(kind),
-                    }
-                }
-            }
-        }
-    }
 }
 
 impl<E> TopicInner<E> {
@@ -541,65 +305,6 @@ impl<E> TopicInner<E> {
 }
 
 impl<E: Send + Sync + 'static> TopicInner<E> {
-    /// Applies the topic's full policy to a push of `n` events that found
-    /// `ring` full: `Ok` once there may be room to try again, otherwise
-    /// whether the events are dropped (counted here) or refused (the caller
-    /// counts and hands them back).
-    fn when_full(
-        &self,
-        ring: &Arc<Ring<E>>,
-        partition: u32,
-        n: u64,
-        deadline: &mut Option<Instant>,
-    ) -> Result<(), Full> {
-        let timeout = self.may_wait(n)?;
-        // Never wait for ourselves: registered as blocked for as long as we
-        // wait, refused if the wait would close a cycle back to this thread.
-        let Some(mut blocked) = ring.block_on(n) else {
-            return Err(Full::Refused(PublishErrorKind::WouldDeadlock));
-        };
-        let deadline = match timeout {
-            // A timeout too long to represent waits without a deadline.
-            Some(t) => {
-                if deadline.is_none() {
-                    *deadline = crate::clock::deadline_after(t);
-                }
-                *deadline
-            }
-            None => None,
-        };
-        match ring.wait_for_room(n, deadline, || blocked.still_waiting()) {
-            Waited::Room => Ok(()),
-            Waited::GaveUp => Err(Full::Refused(PublishErrorKind::WouldDeadlock)),
-            Waited::TimedOut => Err(self.timed_out(partition)),
-        }
-    }
-
-    /// The topic's full policy for a push of `n` events that found its
-    /// partition full: how long it may wait for room (`None`: without a
-    /// deadline), or that the events are refused, or dropped (counted
-    /// here). Blocking and asynchronous publishes both ask here.
-    fn may_wait(&self, n: u64) -> Result<Option<std::time::Duration>, Full> {
-        match self.policy {
-            FullPolicy::Reject => Err(Full::Refused(PublishErrorKind::Full)),
-            FullPolicy::DropNewest => {
-                self.counters.dropped_full.fetch_add(n, Ordering::Relaxed);
-                Err(Full::Dropped)
-            }
-            FullPolicy::Block => Ok(None),
-            FullPolicy::BlockTimeout(timeout) => Ok(Some(timeout)),
-        }
-    }
-
-    /// A wait for room on `partition` ran out of time.
-    #[cold]
-    fn timed_out(&self, partition: u32) -> Full {
-        #[cfg(feature = "tracing")]
-        tracing::warn!(topic = %self.name, partition, "veltrix: publish timed out on a full partition");
-        let _ = partition;
-        Full::Refused(PublishErrorKind::Timeout)
-    }
-
     /// The error of a single publish refused for `why`: counted, with the
     /// event of `entry` (what the push left in hand). The cold helpers take
     /// the entry by reference (by value, an unoptimised build would copy the
@@ -726,32 +431,6 @@ impl Unroutable {
     }
 }
 
-/// Builds the error of a batch that stopped: the failed run, the event in
-/// hand, then the rest of the input, in order. (One event at a time, with
-/// no iterator adapters: on the error path too an event is held in as few
-/// places as possible.)
-#[cold]
-#[inline(never)]
-fn batch_error<E>(
-    accepted: usize,
-    kind: PublishErrorKind,
-    run: impl IntoIterator<Item = E>,
-    current: Option<E>,
-    rest: impl Iterator<Item = E>,
-) -> BatchPublishError<E> {
-    let mut unpublished = Vec::new();
-    push_all(&mut unpublished, run.into_iter());
-    if let Some(event) = current {
-        unpublished.push(event);
-    }
-    push_all(&mut unpublished, rest);
-    BatchPublishError {
-        accepted,
-        kind,
-        unpublished,
-    }
-}
-
 /// The event of a pending entry (`Some(event)`, the form the rings take it
 /// in: `Ring::push_from`, `Vacant::write_from` move it out when it is
 /// published and leave it in place when it is not), not yet published.
@@ -787,26 +466,6 @@ fn take_event<E>(entry: &mut Option<E>) -> E {
 fn discard<E>(ring: &Ring<E>, entry: &mut Option<E>) {
     if let Some(event) = entry.take() {
         ring.discard(event);
-    }
-}
-
-/// The error of a batch that stopped at the event of `entry` (not
-/// published): that event, then the rest of the input.
-#[cold]
-#[inline(never)]
-fn refused_batch<E>(
-    accepted: usize,
-    kind: PublishErrorKind,
-    entry: &mut Option<E>,
-    rest: impl Iterator<Item = E>,
-) -> BatchPublishError<E> {
-    batch_error(accepted, kind, None, Some(take_event(entry)), rest)
-}
-
-/// Appends every item of `items` to `into`.
-fn push_all<E>(into: &mut Vec<E>, items: impl Iterator<Item = E>) {
-    for item in items {
-        into.push(item);
     }
 }
 
