@@ -1,6 +1,7 @@
 //! The engine: owns every topic, group and worker; builds, reports, shuts
 //! down.
 
+mod blueprint;
 mod builder;
 mod live;
 mod shutdown;
