@@ -466,11 +466,19 @@ where
         if drives(self.core.shared.id) {
             return;
         }
-        if let Some(mut state) = self.state.try_lock() {
-            if state.finished {
-                // Later polls see `finished` and read nothing.
-                state.cursors.clear();
-            }
+        if !self.core.shared.stuck.lock().is_empty() {
+            // A poll on another thread holds the group inside its listener
+            // (`join` left it behind): its readers stay with it.
+            return;
+        }
+        // Otherwise `join` finished the group under this lock, and any poll
+        // that takes it now sees `finished` and returns at once: the wait
+        // is short, and no race with a host's poll can keep the readers
+        // (and so the events left in the rings) from being released.
+        let mut state = self.state.lock();
+        if state.finished {
+            // Later polls see `finished` and read nothing.
+            state.cursors.clear();
         }
     }
 
