@@ -170,6 +170,16 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let retrying = retry.as_ref().map(|r| r.sequence);
         let dedup_on = dedup.is_some() && self.dedup.is_some();
         let mut tally = Tally::default();
+        let mut ctx = EventContext {
+            topic: &shared.topic,
+            group: &shared.name,
+            partition,
+            sequence: 0,
+            published_at: None,
+            end_of_batch: false,
+            attempt: 1,
+            cancelled: &shared.abort,
+        };
         let handle = |tally: &mut Tally, sequence: u64, event: &E, last: bool, published: u64| {
             // A shutdown deadline that passed stops the batch between events,
             // not only between batches: no listener starts after it.
@@ -191,19 +201,15 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     }
                 }
             }
-            let ctx = EventContext {
-                topic: &shared.topic,
-                group: &shared.name,
-                partition,
-                sequence,
-                published_at: Timestamp::from_raw(published),
-                end_of_batch: last,
-                attempt: if first_try {
-                    1
-                } else {
-                    retry.as_ref().map_or(1, |r| r.failures.saturating_add(1))
-                },
-                cancelled: &shared.abort,
+            // Only what changes from event to event is stored here: the
+            // context is built once per call, below.
+            ctx.sequence = sequence;
+            ctx.published_at = Timestamp::from_raw(published);
+            ctx.end_of_batch = last;
+            ctx.attempt = if first_try {
+                1
+            } else {
+                retry.as_ref().map_or(1, |r| r.failures.saturating_add(1))
             };
             // Latency is sampled: one event in `sample_mask + 1` of each
             // partition (by sequence, so the choice costs nothing) is timed.

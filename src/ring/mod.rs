@@ -68,6 +68,7 @@
 //! finished before `end` was read.
 
 mod barrier;
+mod prefetch;
 mod reader;
 mod room;
 mod sole;

@@ -152,6 +152,7 @@ impl<T> Reader<T> {
     {
         let start = self.next;
         let available = self.available(start, max as u64);
+        self.ring.prefetch_read(start, start + available);
         let mut consumed = 0u64;
         while consumed < available {
             let seq = start + consumed;

@@ -284,6 +284,11 @@ impl<T> Vacant<'_, T> {
         let seq = p.next;
         let value: *mut T = pending.as_mut().expect("nothing to publish");
         p.ring.times.record(seq, now);
+        // A line a few ahead, if every reader has released it already.
+        let ahead = seq + super::prefetch::WRITE_AHEAD;
+        if ahead < p.gate + p.ring.capacity {
+            p.ring.prefetch_write(ahead);
+        }
         // SAFETY: this producer is the ring's only claimer (ownership: one
         // `SoleProducer` per ring, borrowed mutably through this `Vacant`
         // from a burst in progress), `seq` is its next, unwritten sequence,
