@@ -56,21 +56,29 @@
 //! Batches through a shared claim are staged in [`Staging`], a byte-bounded
 //! buffer (see [`staging`] for why).
 //!
-//! # Closing
+//! # Where things are
 //!
-//! [`Ring::close`] decides the final sequence count and stores it in `end`;
-//! after it returns no claim succeeds and every earlier claim is (or is about
-//! to be) published. A multi-producer ring sets bit 63 of `claim` in the word
-//! producers CAS, so "closed" and "the last claimed sequence" are decided
-//! together. A single-producer ring sets `closing` and waits until its
-//! producer is outside a publish (`busy`, a store-buffering handshake on
-//! asymmetric barriers): a publish either saw `closing` and failed, or
-//! finished before `end` was read.
+//! | file | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | the ring's layout, construction, cursors and the hot side of both wake-up handshakes |
+//! | [`shared`] | publishing through a shared claim (CAS, stamps, batches) |
+//! | [`sole`] | the single producer and its bursts |
+//! | [`slot`] | moving a value into a slot and dropping ring-held values |
+//! | [`reader`] | a group's cursor: draining batches in place |
+//! | [`seal`] | closing a ring and handing back what no reader took |
+//! | [`room`] | a producer waiting for room |
+//! | [`wake`], [`barrier`] | the park protocol and its asymmetric barriers |
+//! | `waits_for`, [`drivers`] | the deadlock check of blocking producers |
+//! | [`times`], [`prefetch`], [`staging`], [`tasks`] | sampled publish times, cache hints, batch staging, async reader wake-ups |
 
 mod barrier;
+mod drivers;
 mod prefetch;
 mod reader;
 mod room;
+mod seal;
+mod shared;
+mod slot;
 mod sole;
 mod staging;
 mod tasks;
@@ -99,14 +107,12 @@ pub(crate) use waits_for::{thread_token, FROM_HOST};
 pub(crate) use wake::PARK_UNPROVEN;
 pub(crate) use wake::{park, register_reader};
 
-use std::any::Any;
 use std::mem::{self, MaybeUninit};
-use std::panic::{self, AssertUnwindSafe};
-use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use seal::{Seal, OPEN};
 use times::Times;
 use wake::{ProducerGate, ReaderWake};
 
@@ -114,13 +120,6 @@ use wake::{ProducerGate, ReaderWake};
 /// single-producer ring carries from the start, so no shared claim can ever
 /// succeed on it).
 const CLOSED: u64 = 1 << 63;
-
-/// `end` while the ring is open.
-const OPEN: u64 = u64::MAX;
-
-/// Values up to this size trade places with a slot's old value through
-/// registers (`Ring::write_from`); larger ones are swapped in place.
-const SWAP_VIA_REGISTERS: usize = 64;
 
 /// Why a push did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +149,7 @@ pub(crate) enum Refused<F> {
 /// Who may claim sequences of a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claimers {
-    /// Any thread, through [`Ring::try_push`] (one CAS per claim).
+    /// Any thread, through [`Ring::push_from`] (one CAS per claim).
     Shared,
     /// Only the ring's one [`SoleProducer`].
     Sole,
@@ -164,31 +163,6 @@ struct SoleState {
     /// Sequences published so far, stored once per burst: the readers'
     /// cursor into the ring (the Disruptor's producer cursor).
     published: AtomicU64,
-}
-
-/// How a ring ends. Readers look here only when they stop, so the sole
-/// producer's per-publish `busy` stores stay on a line of its own.
-struct Seal {
-    /// Single-producer rings: close has begun; the producer must not start
-    /// another publish.
-    closing: AtomicBool,
-    /// Single-producer rings: set while the producer is between its
-    /// `closing` check and its last store of a publish (see the module docs
-    /// on closing).
-    busy: AtomicBool,
-    /// The final sequence count once [`Ring::close`] has decided it;
-    /// [`OPEN`] before.
-    end: AtomicU64,
-    /// Ring-held values whose `Drop` panicked (caught in `drop_held`). Only
-    /// touched when that happens, so it lives on this cold line.
-    drop_panics: AtomicU64,
-    /// Single-producer rings: the first sequence [`Ring::take_unconsumed`]
-    /// moved out (it takes everything from there to `end`); [`OPEN`] until
-    /// it ran.
-    taken: AtomicU64,
-    /// [`Reader`]s not yet dropped. [`Ring::take_unconsumed`] runs only at
-    /// 0: with every reader gone, none can be draining.
-    readers: AtomicUsize,
 }
 
 /// A bounded ring read by a fixed set of cursors.
@@ -360,342 +334,9 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Whether [`close`](Self::close) has decided the final count.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.end() != OPEN
-    }
-
-    /// The final sequence count, or [`OPEN`].
-    fn end(&self) -> u64 {
-        self.seal.end.load(Ordering::Acquire)
-    }
-
     /// Events published but not yet released by the slowest reader.
     pub(crate) fn depth(&self) -> u64 {
         self.claimed().saturating_sub(self.min_cursor())
-    }
-
-    /// Stops all further claims and returns the final sequence count. Wakes
-    /// parked readers and blocked producers so they observe it.
-    pub(crate) fn close(&self) -> u64 {
-        let end = match self.claimers {
-            Claimers::Shared => self.claim.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED,
-            Claimers::Sole => {
-                // The cold side of the closing handshake (see `Burst`):
-                // announce, barrier, then wait for a publish in flight.
-                self.seal.closing.store(true, Ordering::SeqCst);
-                barrier::heavy();
-                while self.seal.busy.load(Ordering::Acquire) {
-                    crate::loom::yield_now();
-                }
-                // Acquire pairs with the producer's Release store of `busy`,
-                // made after its last store of `published`.
-                self.sole.published.load(Ordering::Acquire)
-            }
-        };
-        // A second close keeps the first one's answer (nothing was claimed
-        // in between).
-        let _ = self
-            .seal
-            .end
-            .compare_exchange(OPEN, end, Ordering::AcqRel, Ordering::Acquire);
-        self.wake.unpark_all();
-        self.gate.notify_all();
-        end
-    }
-
-    /// Publishes one value through a shared claim, or hands it back if the
-    /// ring is full or closed (a single-producer ring is always closed to
-    /// shared claims). Returns the value's sequence.
-    #[cfg(test)]
-    pub(crate) fn try_push(&self, value: T) -> Result<u64, (T, PushError)> {
-        let mut pending = Some(value);
-        self.push_from(&mut pending, || 0, || Err(()))
-            .map_err(|why| {
-                let why = match why {
-                    Refused::Closed => PushError::Closed,
-                    Refused::Full(()) => PushError::Full,
-                };
-                (
-                    pending.take().expect("a refused push leaves the value"),
-                    why,
-                )
-            })
-    }
-
-    /// Publishes the value in `pending` through a shared claim, in place:
-    /// the value moves once, from `pending` straight into its slot (the
-    /// slot's old value takes its place there until it is dropped), so
-    /// publishing costs no stack for the value, whatever its size. If the
-    /// ring samples the value's sequence, `now` gives its publish time (it
-    /// runs between the claim and the publish, and must neither block nor
-    /// panic). While the ring is full, calls `on_full` and claims again if
-    /// it returns `Ok` (it may wait for room), and gives up with its error
-    /// otherwise; a retry moves nothing. Returns the value's sequence and
-    /// leaves `pending` empty; on error leaves it untouched.
-    ///
-    /// # Panics
-    ///
-    /// If `pending` is empty.
-    #[inline]
-    pub(crate) fn push_from<F>(
-        &self,
-        pending: &mut Option<T>,
-        now: impl FnOnce() -> u64,
-        mut on_full: impl FnMut() -> Result<(), F>,
-    ) -> Result<u64, Refused<F>> {
-        let value: *mut T = pending.as_mut().expect("nothing to push");
-        let seq = loop {
-            match self.try_claim(1) {
-                Ok(seq) => break seq,
-                Err(PushError::Closed) => return Err(Refused::Closed),
-                Err(PushError::Full) => on_full().map_err(Refused::Full)?,
-            }
-        };
-        self.times.record(seq, now);
-        // SAFETY: `try_claim` just gave this thread `seq`, unwritten (its
-        // gating check saw the cursors); `value` points into `pending`,
-        // borrowed for this call, to an initialised `T` outside the ring.
-        let swapped = unsafe { self.write_from(seq, value) };
-        self.mark_published(seq);
-        if !swapped {
-            // SAFETY: the value moved into its slot: `pending` must not drop
-            // it again, so it is emptied without dropping its contents.
-            unsafe { ptr::write(pending, None) };
-        }
-        self.after_publish();
-        if swapped {
-            // SAFETY: `write_from` moved the previous lap's value into
-            // `pending`; it is dropped once here, and `pending` emptied
-            // without dropping it again.
-            unsafe {
-                self.drop_held(value);
-                ptr::write(pending, None);
-            }
-        }
-        Ok(seq)
-    }
-
-    /// Publishes every value of `values` (at most `capacity` of them) as one
-    /// contiguous run through a shared claim, or none: on error `values` is
-    /// left untouched. On success `values` is left empty: each value was
-    /// swapped into its slot, the slot's old value (of the previous lap)
-    /// into the value's staging place, and once the whole run is published
-    /// those old values are dropped there, one at a time. So a batch stages
-    /// nothing but `values` itself. The sampled sequences of the run get
-    /// the publish time `time`. Returns the sequence of the first value.
-    pub(crate) fn try_push_batch<const BYTES: usize>(
-        &self,
-        values: &mut Staging<T, BYTES>,
-        time: u64,
-    ) -> Result<u64, PushError> {
-        debug_assert_eq!(values.head, 0, "a batch is staged from the start");
-        let n = values.len;
-        debug_assert!(n >= 1 && n as u64 <= self.capacity);
-        let start = self.try_claim(n as u64)?;
-        self.times.record_run(start, n as u64, time);
-        // Sequences below `capacity` fill a slot for the first time; from
-        // `first_old` on, each overwrites the value of the previous lap.
-        let first_old = if start >= self.capacity {
-            0
-        } else {
-            ((self.capacity - start) as usize).min(n)
-        };
-        // Nothing in this loop can panic or run user code: the whole claim
-        // is published before anything else happens.
-        for i in 0..n {
-            // SAFETY: `try_claim(n)` gave this thread `start..start + n`, each
-            // written once, here; staged value `i < len` is initialised (the
-            // `Staging` invariant, `head == 0`) and not inside the ring.
-            let swapped = unsafe { self.write_from(start + i as u64, values.slot(i)) };
-            self.mark_published(start + i as u64);
-            debug_assert_eq!(swapped, i >= first_old && mem::needs_drop::<T>());
-        }
-        // Staged values `..first_old` moved into first-lap slots; the places
-        // `first_old..n` now hold the old values (if `T` has drop glue; else
-        // nothing): exactly `head..len`.
-        values.head = if mem::needs_drop::<T>() { first_old } else { n };
-        self.after_publish();
-        while values.head < values.len {
-            let old = values.slot(values.head);
-            values.head += 1;
-            // SAFETY: `old` is in `head..len` (before the increment), so it is
-            // initialised; moving `head` past it first means it is neither
-            // read nor dropped again.
-            unsafe { self.drop_held(old) };
-        }
-        values.head = 0;
-        values.len = 0;
-        Ok(start)
-    }
-
-    /// Claims `n` consecutive sequences, `1 <= n <= capacity`, with a CAS.
-    #[inline]
-    fn try_claim(&self, n: u64) -> Result<u64, PushError> {
-        let mut current = self.claim.load(Ordering::Relaxed);
-        loop {
-            if current & CLOSED != 0 {
-                return Err(PushError::Closed);
-            }
-            let end = current + n;
-            // Every reader must have released `..end - capacity`, the previous
-            // occupants of the slots `current..end`.
-            let wrap = end.saturating_sub(self.capacity);
-            // Acquire pairs with the Release store below, itself ordered after
-            // the Acquire cursor loads of `min_cursor`, which pair with the
-            // readers' Release cursor stores: whatever a reader did with a
-            // slot before releasing it happens-before our overwrite, even when
-            // the bound was scanned by another producer.
-            if wrap > self.gating.load(Ordering::Acquire) {
-                let min = self.min_cursor();
-                self.gating.store(min, Ordering::Release);
-                if wrap > min {
-                    return Err(PushError::Full);
-                }
-            }
-            // Relaxed: the CAS only has to hand out each sequence once
-            // (atomicity); every ordering the slot needs comes from the gating
-            // chain above and from the stamp.
-            match self.claim.compare_exchange_weak(
-                current,
-                end,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(current),
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Moves the value at `value` into the slot of `seq` (a shared claim then
-    /// publishes it with [`mark_published`](Self::mark_published); a sole
-    /// producer with its count, once per burst). If the slot held the value of the previous lap and `T` has drop glue,
-    /// that value is moved to `value` in exchange and this returns `true`:
-    /// the caller drops it (with [`drop_held`](Self::drop_held)) after
-    /// publishing. Otherwise `value` is left moved-out and this returns
-    /// `false` (an old value without drop glue is simply overwritten). A
-    /// large value is not copied through a temporary, so it costs no stack
-    /// here.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the claim of `seq` (from [`try_claim`](Self::try_claim)
-    /// or as the ring's [`SoleProducer`]), has not written it yet, and saw
-    /// every cursor past `seq - capacity` (Acquire) before the claim.
-    /// `value` points to an initialised `T` outside this ring, valid for
-    /// reads and writes; after the call the caller treats it as uninitialised
-    /// if this returns `false`, as the old value if it returns `true`.
-    #[inline]
-    unsafe fn write_from(&self, seq: u64, value: *mut T) -> bool {
-        self.cell(seq).with_mut(|cell| {
-            let cell = cell.cast::<T>();
-            if seq >= self.capacity && mem::needs_drop::<T>() {
-                debug_assert!(
-                    self.claimers == Claimers::Sole
-                        || self.stamp(seq).load(Ordering::Relaxed) == seq - self.capacity + 1,
-                    "slot must hold the value of the previous lap"
-                );
-                // SAFETY: the claim of `seq` is ours alone, and the gating
-                // check before it saw every reader cursor past
-                // `seq - capacity`. A cursor passes a sequence only in
-                // `Reader::drain`, after an Acquire load saw that slot
-                // published (its stamp, or a sole producer's count), or in
-                // `take_unconsumed`, after close, when no claim succeeds:
-                // so the previous occupant was written
-                // and its write happens-before this one (producer Release
-                // stamp or count -> reader Acquire -> reader Release cursor -> our
-                // Acquire cursor / gating load). No reader borrows it any
-                // more. `value` is initialised and outside the ring, so the
-                // two do not overlap; the exchange leaves the slot
-                // initialised with the new value and `value` holding the old
-                // one. A small value goes through registers; a large one is
-                // swapped in place, in chunks, so it needs no temporary.
-                unsafe {
-                    if mem::size_of::<T>() <= SWAP_VIA_REGISTERS {
-                        let old = ptr::read(cell);
-                        ptr::copy_nonoverlapping(value, cell, 1);
-                        ptr::write(value, old);
-                    } else {
-                        ptr::swap_nonoverlapping(cell, value, 1);
-                    }
-                }
-                true
-            } else {
-                // SAFETY: the claim of `seq` is ours alone. Either this is
-                // the first lap (the slot has never been written), or the
-                // previous lap's value has no drop glue, so overwriting it
-                // is its end; the gating argument of the branch above holds
-                // for it too (every read of it happens-before this write,
-                // and no reader borrows it any more). `value` is initialised
-                // and outside the ring; the caller treats it as moved-out.
-                unsafe { ptr::copy_nonoverlapping(value, cell, 1) };
-                false
-            }
-        })
-    }
-
-    /// Publishes the value a shared claim wrote into the slot of `seq`
-    /// (sole producers publish with their count instead).
-    #[inline]
-    fn mark_published(&self, seq: u64) {
-        // Release pairs with the reader's Acquire load of the stamp: the write
-        // of the value happens-before the reader's borrow.
-        self.stamp(seq).store(seq + 1, Ordering::Release);
-    }
-
-    /// Drops the value at `value`, one this ring held (overwritten by a
-    /// publish, or left in a slot when the ring goes away): the one place
-    /// where ring-held values are dropped. A panic in the value's `Drop` is
-    /// caught here and counted in [`drop_panics`](Self::drop_panics), and
-    /// goes no further: no publish, burst or `Ring::drop` unwinds because of
-    /// it. The value's life ends either way (drop glue finishes dropping its
-    /// fields while unwinding), so nothing is dropped twice.
-    ///
-    /// # Safety
-    ///
-    /// `value` points to an initialised `T` that is not used or dropped
-    /// again after this call.
-    #[inline]
-    unsafe fn drop_held(&self, value: *mut T) {
-        if !mem::needs_drop::<T>() {
-            return;
-        }
-        // SAFETY: forwarded from this function's own contract.
-        let dropped =
-            panic::catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(value) }));
-        if let Err(payload) = dropped {
-            self.drop_panicked(payload);
-        }
-    }
-
-    /// Drops `value`, an event the ring refused to keep (a full policy that
-    /// drops the newest), as it drops its own: a panic in its `Drop` is
-    /// caught and counted in [`drop_panics`](Self::drop_panics).
-    pub(crate) fn discard(&self, value: T) {
-        let mut value = mem::ManuallyDrop::new(value);
-        // SAFETY: `value` is initialised and, in a `ManuallyDrop`, never
-        // dropped or used again after this call.
-        unsafe { self.drop_held(&mut *value) };
-    }
-
-    /// Counts a `Drop` that panicked and disposes of its payload.
-    #[cold]
-    #[inline(never)]
-    fn drop_panicked(&self, payload: Box<dyn Any + Send>) {
-        // Relaxed: a statistic, read by reports; it orders nothing.
-        self.seal.drop_panics.fetch_add(1, Ordering::Relaxed);
-        // A payload whose own `Drop` panics too is leaked rather than let
-        // that panic out.
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            mem::forget(again);
-        }
-    }
-
-    /// How many values this ring dropped (on overwrite) whose `Drop`
-    /// panicked; each panic was caught. Not on any per-event path.
-    pub(crate) fn drop_panics(&self) -> u64 {
-        self.seal.drop_panics.load(Ordering::Relaxed)
     }
 
     /// Wakes parked readers if any announced they are parking: the hot side
@@ -721,7 +362,6 @@ impl<T> Ring<T> {
         }
     }
 
-    /// The slowest reader's cursor.
     /// The slowest reader's cursor: every reader has consumed the
     /// sequences below it. Not on any per-event path.
     #[cfg(feature = "nats")]
@@ -737,71 +377,6 @@ impl<T> Ring<T> {
             .unwrap_or(0)
     }
 
-    /// Whether a claim of `n` would find room now (or the ring is closed, in
-    /// which case waiting is over too).
-    pub(crate) fn has_room_or_closed(&self, n: u64) -> bool {
-        let closing = match self.claimers {
-            Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
-            Claimers::Sole => self.is_closed(),
-        };
-        closing || self.wrap_for(n) <= self.min_cursor()
-    }
-
-    /// The position every cursor must have reached for a claim of `n` to
-    /// fit now: the slots it would take held the events of
-    /// `..claimed + n - capacity`.
-    fn wrap_for(&self, n: u64) -> u64 {
-        (self.claimed() + n).saturating_sub(self.capacity)
-    }
-
-    /// Moves every event that some reader did not consume out of a closed
-    /// ring whose [`Reader`]s have all been dropped, in sequence order.
-    /// `None` (and nothing moved) while the ring is open or a reader lives:
-    /// a reader still held, by a worker left inside a listener say, may go
-    /// on draining, so its events stay in the ring (and drop with it).
-    pub(crate) fn take_unconsumed(&self) -> Option<Vec<T>> {
-        let end = self.end();
-        // Acquire pairs with each reader's Release in its `drop`: its last
-        // drain (reads of the slots, stores of its cursor) happened before.
-        if end == OPEN || self.seal.readers.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        let start = self.min_cursor();
-        if self.claimers == Claimers::Sole {
-            // Before the first move: `Drop` must not see these as held.
-            self.seal.taken.store(start, Ordering::Relaxed);
-        }
-        let mut taken = Vec::with_capacity((end - start) as usize);
-        for seq in start..end {
-            if self.claimers == Claimers::Shared {
-                // Closed: every claim below `end` is published or about to be.
-                while self.stamp(seq).load(Ordering::Acquire) != seq + 1 {
-                    crate::loom::yield_now();
-                }
-            }
-            let value = self.cell(seq).with_mut(|cell| {
-                // SAFETY: the slot holds `seq`'s value: its stamp said so
-                // (Acquire pairs with the producer's Release), or, for a
-                // sole producer, `end` is its published count, read with
-                // Acquire in `close` after its last write. Every reader
-                // has been dropped (checked above), so none borrows it, and
-                // the ring is closed so no producer writes it. The stamp reset to 0
-                // below (or `taken`, set above) marks the slot
-                // uninitialised, so the value is not read or dropped again.
-                unsafe { ptr::read(cell).assume_init() }
-            });
-            if self.claimers == Claimers::Shared {
-                self.stamp(seq).store(0, Ordering::Release);
-            }
-            taken.push(value);
-        }
-        for cursor in self.cursors.iter() {
-            cursor.store(end, Ordering::Release);
-        }
-        self.gate.notify_all();
-        Some(taken)
-    }
-
     /// Whether reader `index` has a published event to read now: a
     /// lock-free hint for a thread that does not own the reader (its answer
     /// may be stale at once; the owner's own check decides).
@@ -812,18 +387,6 @@ impl<T> Ring<T> {
             // Acquire pairs with the producer's Release in `mark_published`.
             Claimers::Shared => self.stamp(next).load(Ordering::Acquire) == next + 1,
         }
-    }
-
-    /// Records that the calling thread (`driver`: its
-    /// [`waits_for::thread_token`], or 0 when it stops) drains cursor
-    /// `index` from now on.
-    pub(crate) fn set_driver(&self, index: usize, driver: u64) {
-        self.drivers[index].store(driver, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// What [`set_driver`](Self::set_driver) stored last for cursor `index`.
-    pub(crate) fn driver(&self, index: usize) -> u64 {
-        self.drivers[index].load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reader `index`'s cursor.
@@ -850,43 +413,6 @@ impl<T> Ring<T> {
         // keeps a sole producer's ring (no stamps) from ever reading one.
         &self.stamps[(seq & self.mask) as usize]
     }
-
-    /// The sequences whose values a single-producer ring holds (see
-    /// `values`). Needs `&mut self` or a closed ring with no reader
-    /// draining, so the counts no longer move.
-    fn held_by_sole(&self) -> std::ops::Range<u64> {
-        let published = self.sole.published.load(Ordering::Acquire);
-        let taken = self.seal.taken.load(Ordering::Relaxed);
-        published.saturating_sub(self.capacity)..published.min(taken)
-    }
-}
-
-impl<T> Drop for Ring<T> {
-    fn drop(&mut self) {
-        if !mem::needs_drop::<T>() {
-            return;
-        }
-        // Each value on its own, through `drop_held`: a panicking `Drop` of
-        // one neither leaks the others nor unwinds out of this `drop` (which
-        // would abort if another value panicked too, or if the ring goes
-        // away during an unwind). These panics are counted like the others,
-        // but nothing can read the count of a ring being dropped: a topic's
-        // report counts them only up to the moment it is made.
-        let drop_at = |seq: u64| {
-            self.cell(seq).with_mut(|cell| {
-                // SAFETY: `&mut self`: no other thread holds the ring. The
-                // caller below passes only initialised slots (the invariant
-                // of `values`), each once, as the ring goes away.
-                unsafe { self.drop_held(cell.cast::<T>()) }
-            });
-        };
-        match self.claimers {
-            Claimers::Shared => (0..self.capacity)
-                .filter(|&seq| self.stamp(seq).load(Ordering::Relaxed) != 0)
-                .for_each(drop_at),
-            Claimers::Sole => self.held_by_sole().for_each(drop_at),
-        }
-    }
 }
 
 impl<T> std::fmt::Debug for Ring<T> {
@@ -897,36 +423,5 @@ impl<T> std::fmt::Debug for Ring<T> {
             .field("claimed", &self.claimed())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(not(veltrix_loom))]
-impl<T: Send + Sync + 'static> Ring<T> {
-    /// Registers the calling producer as about to block on this ring for a
-    /// claim of `n` (see [`waits_for`]); `None` when that wait could never
-    /// end (a cycle of waits back to this thread): the caller must not wait.
-    /// Keep the guard while waiting.
-    pub(crate) fn block_on(self: &Arc<Self>, n: u64) -> Option<waits_for::BlockedGuard> {
-        let ring: std::sync::Arc<dyn waits_for::Gating> = self.clone();
-        waits_for::block(ring, n)
-    }
-}
-
-#[cfg(not(veltrix_loom))]
-impl<T: Send + Sync> waits_for::Gating for Ring<T> {
-    fn need(&self, n: u64) -> u64 {
-        self.wrap_for(n)
-    }
-
-    fn drivers_below(&self, need: u64, out: &mut smallvec::SmallVec<[u64; 8]>) {
-        for (cursor, driver) in self.cursors.iter().zip(self.drivers.iter()) {
-            if cursor.load(Ordering::Acquire) < need {
-                out.push(driver.load(std::sync::atomic::Ordering::Relaxed) & !waits_for::FROM_HOST);
-            }
-        }
-    }
-
-    fn slowest(&self) -> u64 {
-        self.min_cursor()
     }
 }

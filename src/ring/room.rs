@@ -5,6 +5,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::wake::{PARK_SAFETY, PARK_UNPROVEN};
+use super::{Claimers, CLOSED};
+use crate::loom::Ordering;
 
 /// How long a producer of a full ring spins and yields before it sleeps.
 const PRODUCER_PATIENCE: Duration = Duration::from_micros(50);
@@ -92,5 +94,22 @@ impl<T> super::Ring<T> {
                 return Waited::GaveUp;
             }
         }
+    }
+
+    /// Whether a claim of `n` would find room now (or the ring is closed, in
+    /// which case waiting is over too).
+    pub(crate) fn has_room_or_closed(&self, n: u64) -> bool {
+        let closing = match self.claimers {
+            Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
+            Claimers::Sole => self.is_closed(),
+        };
+        closing || self.wrap_for(n) <= self.min_cursor()
+    }
+
+    /// The position every cursor must have reached for a claim of `n` to
+    /// fit now: the slots it would take held the events of
+    /// `..claimed + n - capacity`.
+    pub(super) fn wrap_for(&self, n: u64) -> u64 {
+        (self.claimed() + n).saturating_sub(self.capacity)
     }
 }
