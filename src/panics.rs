@@ -79,11 +79,36 @@ pub fn quiet_listener_panics() {
 /// so the hook stays silent.
 #[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    if !QUIET.load(Ordering::Relaxed) {
-        return panic::catch_unwind(AssertUnwindSafe(f));
+    catcher().catch(f)
+}
+
+/// [`catch`] with the check for the quiet hook made once, for a loop that
+/// catches many calls (a batch of events): the hook is looked up when the
+/// loop begins, so one installed during the loop silences from the next.
+#[inline]
+pub(crate) fn catcher() -> Catcher {
+    Catcher {
+        quiet: QUIET.load(Ordering::Relaxed),
     }
-    CATCHING.with(|c| c.set(c.get() + 1));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    CATCHING.with(|c| c.set(c.get() - 1));
-    result
+}
+
+/// What [`catcher`] found: whether catches must mark the thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Catcher {
+    quiet: bool,
+}
+
+impl Catcher {
+    /// `catch_unwind` for user code whose panic veltrix handles (see
+    /// [`catch`]).
+    #[inline(always)]
+    pub(crate) fn catch<R>(self, f: impl FnOnce() -> R) -> std::thread::Result<R> {
+        if !self.quiet {
+            return panic::catch_unwind(AssertUnwindSafe(f));
+        }
+        CATCHING.with(|c| c.set(c.get() + 1));
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        CATCHING.with(|c| c.set(c.get() - 1));
+        result
+    }
 }

@@ -2,7 +2,7 @@
 //! policy: the last hop of an event's path (`Reader::drain` →
 //! `Listener::on_event`).
 
-use crate::panics::catch;
+use crate::panics::{self, catch};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -169,6 +169,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         // will be retried ends the call), so this is decided once.
         let retrying = retry.as_ref().map(|r| r.sequence);
         let dedup_on = dedup.is_some() && self.dedup.is_some();
+        let catcher = panics::catcher();
         let mut tally = Tally::default();
         let mut ctx = EventContext {
             topic: &shared.topic,
@@ -191,7 +192,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 if let (Some(window), Some(spec)) = (dedup.as_mut(), &self.dedup) {
                     // A panicking id function cannot tell a duplicate: the
                     // event is delivered rather than lost.
-                    match catch(|| (spec.id)(event)) {
+                    match catcher.catch(|| (spec.id)(event)) {
                         Ok(id) if window.seen(id) => {
                             tally.deduplicated += 1;
                             return ControlFlow::Continue(());
@@ -218,7 +219,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             counters.in_sequence.store(sequence, Ordering::Relaxed);
             let sampled = histograms.is_some() && sequence & sample_mask == 0;
             let start = if sampled { clock::now_raw() } else { 0 };
-            let outcome = catch(|| listener.on_event(event, &ctx));
+            let outcome = catcher.catch(|| listener.on_event(event, &ctx));
             if sampled {
                 let end = clock::now_raw();
                 if let Some(histograms) = histograms {

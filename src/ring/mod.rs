@@ -158,6 +158,35 @@ pub(crate) enum Claimers {
 /// The place of one value in the ring.
 type Cell<T> = UnsafeCell<MaybeUninit<T>>;
 
+/// A ring's slots and mask, borrowed for a loop (see [`Ring::slots`]).
+/// Made only by `Ring::slots`, so `values.len() == mask + 1`.
+struct Slots<'a, T> {
+    values: &'a [Cell<T>],
+    mask: u64,
+}
+
+impl<T> Clone for Slots<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Slots<'_, T> {}
+
+impl<'a, T> Slots<'a, T> {
+    /// The place of `seq`'s value.
+    #[inline(always)]
+    fn cell(self, seq: u64) -> &'a Cell<T> {
+        let index = (seq & self.mask) as usize;
+        debug_assert!(index < self.values.len());
+        // SAFETY: `Ring::slots`, the only maker, copies `mask = capacity - 1`
+        // and `values` with `values.len() == capacity` (both set once in
+        // `Ring::new`), so `seq & mask` is in bounds. This is on every
+        // per-event path (write, read): the bounds check is not.
+        unsafe { self.values.get_unchecked(index) }
+    }
+}
+
 /// What only a sole producer writes and its readers poll.
 struct SoleState {
     /// Sequences published so far, stored once per burst: the readers'
@@ -308,13 +337,6 @@ impl<T> Ring<T> {
         fixed + cursors + capacity as u128 * per_slot
     }
 
-    /// The publish time recorded for `seq` (a raw clock reading; 0 = none):
-    /// only sampled sequences have one. Call it while reading `seq`.
-    #[inline]
-    pub(crate) fn published_at(&self, seq: u64) -> u64 {
-        self.times.get(seq)
-    }
-
     /// Whether this ring records a publish time for some sequences.
     pub(crate) fn is_timed(&self) -> bool {
         self.times.any()
@@ -397,12 +419,18 @@ impl<T> Ring<T> {
     /// The place of `seq`'s value.
     #[inline(always)]
     fn cell(&self, seq: u64) -> &Cell<T> {
-        let index = (seq & self.mask) as usize;
-        debug_assert!(index < self.values.len());
-        // SAFETY: `mask = capacity - 1` and `values.len() == capacity` (both
-        // set once in `new`), so `seq & mask` is in bounds. This is on every
-        // per-event path (write, read): the bounds check is not.
-        unsafe { self.values.get_unchecked(index) }
+        self.slots().cell(seq)
+    }
+
+    /// The slots as a copy a loop over many sequences keeps in registers
+    /// (the ring is shared and mutable inside, so the compiler would
+    /// otherwise load `values` and `mask` again for every event).
+    #[inline(always)]
+    fn slots(&self) -> Slots<'_, T> {
+        Slots {
+            values: &self.values,
+            mask: self.mask,
+        }
     }
 
     /// The stamp of `seq`'s slot. Shared claims only: a single-producer

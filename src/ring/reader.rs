@@ -152,12 +152,15 @@ impl<T> Reader<T> {
     {
         let start = self.next;
         let available = self.available(start, max as u64);
-        self.ring.prefetch_read(start, start + available);
+        let ring = &*self.ring;
+        ring.prefetch_read(start, start + available);
+        // Copies kept in registers across the listener calls.
+        let (slots, times) = (ring.slots(), ring.times.view());
         let mut consumed = 0u64;
         while consumed < available {
             let seq = start + consumed;
             let last = consumed + 1 == available;
-            let flow = self.ring.cell(seq).with(|cell| {
+            let flow = slots.cell(seq).with(|cell| {
                 // SAFETY: `available` saw the slot published with Acquire
                 // (its stamp equal to `seq + 1`, or, for a sole producer, a
                 // published count past `seq`, stored after the write; and
@@ -167,7 +170,7 @@ impl<T> Reader<T> {
                 // overwrite it until this reader's cursor passes `seq`, which
                 // happens only in `release` below, after this borrow ends.
                 let value = unsafe { (*cell).assume_init_ref() };
-                f(state, seq, value, last, self.ring.published_at(seq))
+                f(state, seq, value, last, times.get(seq))
             });
             if flow.is_break() {
                 break;

@@ -97,16 +97,27 @@ impl<T> SoleProducer<T> {
         }
     }
 
+    /// How many slots from `next` on every reader has released: what the
+    /// cached bound shows, or, when that is fewer than `want`, what the
+    /// cursors show now (the bound is refreshed then).
+    #[inline]
+    fn room(&mut self, want: u64) -> u64 {
+        // `next <= gate + capacity`: a sequence is written only below that
+        // sum, and `gate` only grows.
+        let room = self.gate + self.ring.capacity - self.next;
+        if room >= want {
+            return room;
+        }
+        self.gate = self.ring.min_cursor();
+        self.gate + self.ring.capacity - self.next
+    }
+
     /// Room for one more event, if there is some now (inside a burst: the
     /// caller holds one).
     #[inline]
     fn vacant(&mut self) -> Option<Vacant<'_, T>> {
-        let wrap = (self.next + 1).saturating_sub(self.ring.capacity);
-        if wrap > self.gate {
-            self.gate = self.ring.min_cursor();
-            if wrap > self.gate {
-                return None;
-            }
+        if self.room(1) == 0 {
+            return None;
         }
         Some(Vacant { producer: self })
     }
@@ -158,6 +169,73 @@ impl<T> Burst<'_, T> {
         }
     }
 
+    /// Publishes events taken from `events`, in order, into consecutive
+    /// slots: at most `limit`, and no more than there is room for now. An
+    /// event is taken from the iterator only once its slot is free, so
+    /// nothing is ever held back; the sampled sequences get the publish
+    /// time `time`. Returns how many were written and whether `events` ran
+    /// out (`false` when the ring is full or `limit` was reached first).
+    ///
+    /// The loop keeps its sequence in a register and stores only the
+    /// events: one store per event, so a run of slot stores waiting for
+    /// their lines does not fill the store buffer with bookkeeping.
+    /// If the iterator panics, what was written before is published when
+    /// the burst ends, as with [`Vacant::write_from`].
+    #[inline]
+    pub(crate) fn write_run(
+        &mut self,
+        events: &mut impl Iterator<Item = T>,
+        limit: usize,
+        time: u64,
+    ) -> (usize, bool) {
+        let p = &mut *self.producer;
+        let n = p.room(limit as u64).min(limit as u64);
+        let ring = &*p.ring;
+        let times = ring.times.view();
+        let start = p.next;
+        let end = start + n;
+        // Stores the sequence reached into `next` when the loop ends, also
+        // by unwinding out of `events.next()`.
+        let mut at = Advance {
+            next: &mut p.next,
+            seq: start,
+        };
+        while at.seq < end {
+            // The event's one place outside its slot (a large event is not
+            // copied again on its way there, even unoptimised).
+            let mut pending = events.next();
+            let Some(event) = pending.as_mut() else {
+                return ((at.seq - start) as usize, true);
+            };
+            let event: *mut T = event;
+            let seq = at.seq;
+            times.record(seq, || time);
+            if seq + super::prefetch::WRITE_AHEAD < end {
+                ring.prefetch_write(seq + super::prefetch::WRITE_AHEAD);
+            }
+            // SAFETY: this producer is the ring's only claimer (ownership:
+            // one `SoleProducer` per ring, borrowed mutably through this
+            // burst), `seq` is below `end`, so it is unwritten (every
+            // sequence from `next` on is) and `room` saw every cursor past
+            // `seq - capacity` with Acquire loads (`min_cursor`), now or
+            // earlier (cursors only grow). `event` points into `pending`,
+            // to an initialised `T` outside the ring.
+            let swapped = unsafe { ring.write_from(seq, event) };
+            if swapped {
+                // SAFETY: `write_from` moved the previous lap's value into
+                // `pending`: it is dropped once here, inside the burst
+                // (`drop_held` never unwinds).
+                unsafe { ring.drop_held(event) };
+            }
+            // SAFETY: the event moved into its slot, or the old value that
+            // took its place was dropped: `pending` is emptied without
+            // dropping its contents again.
+            unsafe { ptr::write(&mut pending, None) };
+            at.seq = seq + 1;
+        }
+        ((at.seq - start) as usize, false)
+    }
+
     /// Publishes `value`, or hands it back when the ring is full.
     #[cfg(test)]
     pub(crate) fn push(&mut self, value: T) -> Result<u64, T> {
@@ -165,6 +243,19 @@ impl<T> Burst<'_, T> {
             Some(vacant) => Ok(vacant.write(value, || 0)),
             None => Err(value),
         }
+    }
+}
+
+/// Stores a run's progress into the producer's `next` when the run ends.
+struct Advance<'a> {
+    next: &'a mut u64,
+    seq: u64,
+}
+
+impl Drop for Advance<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        *self.next = self.seq;
     }
 }
 

@@ -446,3 +446,89 @@ fn threads_race_claims_and_every_value_is_read_once_in_order_per_producer() {
     drop(ring);
     drops.assert_each(0..total, 1, "after the ring dropped");
 }
+
+#[test]
+fn a_sole_run_takes_events_only_while_there_is_room_and_drops_each_once() {
+    const N: u64 = 23;
+    let drops = Drops::new(N as usize);
+    let (ring, mut readers, sole) = Ring::<Tracked>::new(4, 1, Claimers::Sole, Some(1)).unwrap();
+    let mut producer = sole.unwrap();
+    let mut events = (0..N).map(|id| Tracked::new(id, &drops));
+    let mut read = Vec::new();
+    let mut written = 0u64;
+    loop {
+        let (n, done) = {
+            let mut burst = producer.burst().expect("open");
+            // A limit past the room: the run stops at the room, and takes
+            // no event it has no slot for.
+            burst.write_run(&mut events, 3, 7)
+        };
+        written += n as u64;
+        assert_eq!(
+            events.size_hint().0 as u64,
+            N - written,
+            "a run takes exactly the events it writes"
+        );
+        if done {
+            break;
+        }
+        assert!(n <= 3, "at most the limit");
+        // Publish times: the sampled (even) sequences carry the run's.
+        read.extend(
+            std::iter::from_fn(|| {
+                let mut got = None;
+                readers[0].drain_settled(
+                    1,
+                    &mut (),
+                    |(), seq, value, _, time| {
+                        assert_eq!(value.id, seq);
+                        assert_eq!(time, if seq % 2 == 0 { 7 } else { 0 }, "time of {seq}");
+                        got = Some(value.id);
+                        ControlFlow::Continue(())
+                    },
+                    |(), _| {},
+                );
+                got
+            })
+            .take(2),
+        );
+    }
+    assert_eq!(written, N);
+    read.extend(read_all(&mut readers[0], 0));
+    assert_eq!(
+        read,
+        (0..N).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    // Each value overwritten by a later lap was dropped by the run.
+    drops.assert_each(0..N - 4, 1, "overwritten");
+    drop((producer, readers, ring));
+    drops.assert_each(0..N, 1, "after the ring dropped");
+}
+
+#[test]
+fn a_sole_run_whose_input_panics_publishes_what_it_wrote() {
+    let drops = Drops::new(6);
+    let (ring, mut readers, sole) = Ring::<Tracked>::new(8, 1, Claimers::Sole, None).unwrap();
+    let mut producer = sole.unwrap();
+    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        let mut burst = producer.burst().expect("open");
+        let mut events = (0..6).map(|id| {
+            assert!(id < 3, "input fails at 3");
+            Tracked::new(id, &drops)
+        });
+        burst.write_run(&mut events, 6, 0)
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(read_all(&mut readers[0], 0), vec![0, 1, 2]);
+    // The producer goes on from where the run stopped.
+    let (n, done) = producer.burst().expect("open").write_run(
+        &mut (3..6).map(|id| Tracked::new(id, &drops)),
+        6,
+        0,
+    );
+    assert_eq!((n, done), (3, true));
+    assert_eq!(read_all(&mut readers[0], 0), vec![3, 4, 5]);
+    drop((producer, readers, ring));
+    drops.assert_each(0..6, 1, "after the ring dropped");
+}

@@ -60,15 +60,16 @@ impl Times {
         !self.entries.is_empty()
     }
 
-    /// The entry of `seq`, if it is sampled.
-    #[inline]
-    fn entry(&self, seq: u64) -> Option<&AtomicU64> {
-        if self.entries.is_empty() || seq & self.mask != 0 {
-            return None;
+    /// This layout as a copy a loop over many sequences keeps in
+    /// registers (a ring is shared and mutable inside, so the compiler
+    /// would otherwise load these fields again for every event).
+    #[inline(always)]
+    pub(crate) fn view(&self) -> TimesView<'_> {
+        TimesView {
+            mask: self.mask,
+            shift: self.shift,
+            entries: &self.entries,
         }
-        // `entries.len()` is a power of two.
-        let index = seq.checked_shr(self.shift).unwrap_or(0) & (self.entries.len() as u64 - 1);
-        self.entries.get(index as usize)
     }
 
     /// Records `now()` as the publish time of `seq` if it is sampled (the
@@ -76,10 +77,7 @@ impl Times {
     /// publish.
     #[inline]
     pub(crate) fn record(&self, seq: u64, now: impl FnOnce() -> u64) {
-        if let Some(entry) = self.entry(seq) {
-            // Relaxed: the slot's publish (Release) orders it for readers.
-            entry.store(now(), Ordering::Relaxed);
-        }
+        self.view().record(seq, now);
     }
 
     /// Records `time` for every sampled sequence of `start..start + n`.
@@ -112,11 +110,57 @@ impl Times {
 
     /// The publish time recorded for `seq` (0 = none), if it is sampled.
     /// Called while the slot of `seq` is borrowed by a reader.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn get(&self, seq: u64) -> u64 {
+        self.view().get(seq)
+    }
+}
+
+/// A [`Times`] borrowed for a loop: the same entries, read the same way.
+#[derive(Clone, Copy)]
+pub(crate) struct TimesView<'a> {
+    mask: u64,
+    shift: u32,
+    entries: &'a [AtomicU64],
+}
+
+impl<'a> TimesView<'a> {
+    /// The entry of `seq`, if it is sampled.
+    #[inline(always)]
+    fn entry(self, seq: u64) -> Option<&'a AtomicU64> {
+        if self.entries.is_empty() || seq & self.mask != 0 {
+            return None;
+        }
+        // `entries.len()` is a power of two.
+        let index = seq.checked_shr(self.shift).unwrap_or(0) & (self.entries.len() as u64 - 1);
+        self.entries.get(index as usize)
+    }
+
+    /// As [`Times::record`].
+    #[inline(always)]
+    pub(crate) fn record(self, seq: u64, now: impl FnOnce() -> u64) {
+        if let Some(entry) = self.entry(seq) {
+            // Relaxed: the slot's publish (Release) orders it for readers.
+            entry.store(now(), Ordering::Relaxed);
+        }
+    }
+
+    /// The publish time recorded for `seq` (0 = none), if it is sampled.
+    /// Called while the slot of `seq` is borrowed by a reader.
+    #[inline(always)]
+    pub(crate) fn get(self, seq: u64) -> u64 {
         // Relaxed: the reader's Acquire load that saw the slot published
         // ordered the store before it.
         self.entry(seq).map_or(0, |e| e.load(Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for TimesView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimesView")
+            .field("mask", &self.mask)
+            .field("entries", &self.entries.len())
+            .finish()
     }
 }
 

@@ -305,12 +305,17 @@ impl<E: Send + Sync + 'static> Producer<E> {
         let mut in_run = 0usize;
         // As in the general path: one deadline per run.
         let mut deadline = None;
-        'events: loop {
-            let Some(event) = events.next() else {
+        'runs: loop {
+            // As many events as there is room for, straight from the input
+            // into their slots, up to the end of the run.
+            let (written, done) = burst.write_run(&mut events, run_limit - in_run, published);
+            accepted += written;
+            in_run += written;
+            if done {
                 return Ok(accepted);
-            };
-            let mut entry = Some(event);
+            }
             // One exit for every refusal, so the event is moved to one place.
+            let mut entry: Option<E>;
             let kind = 'refused: {
                 if in_run == run_limit {
                     // A full run: end this burst (count, wake-up), start the
@@ -319,11 +324,23 @@ impl<E: Send + Sync + 'static> Producer<E> {
                     deadline = None;
                     burst = match burst.pause(|| ()) {
                         (Some(burst), ()) => burst,
-                        (None, ()) => break 'refused PublishErrorKind::Closed,
+                        // Closed: refused only if something is left.
+                        (None, ()) => match events.next() {
+                            None => return Ok(accepted),
+                            first => {
+                                entry = first;
+                                break 'refused PublishErrorKind::Closed;
+                            }
+                        },
                     };
+                    continue 'runs;
                 }
-                // `entry` stays put until a slot is free: waiting moves
-                // nothing.
+                // The ring is full: the next event, if there is one, waits
+                // in hand for room, as a single publish does.
+                let Some(event) = events.next() else {
+                    return Ok(accepted);
+                };
+                entry = Some(event);
                 loop {
                     if let Some(vacant) = burst.vacant() {
                         vacant.write_from(&mut entry, || published);
@@ -349,7 +366,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                         }
                     }
                 }
-                continue 'events;
+                continue 'runs;
             };
             return Err(refused_batch(accepted, kind, &mut entry, events));
         }
