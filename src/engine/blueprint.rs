@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::TopicEntry;
 use crate::error::BuildError;
+use crate::group::TopicReaders;
 use crate::ring::{Claimers, Ring};
 use crate::topic::{
     stamped_sequences, PartitionerKind, Producer, Producers, Route, Topic, TopicOptions, Validator,
@@ -15,8 +16,9 @@ use crate::topic::{
 /// A topic once its rings exist.
 pub(super) struct BuiltTopic {
     pub(super) entry: TopicEntry,
-    /// One `Box<Vec<Reader<E>>>` per reading group, in order.
-    pub(super) readers: Vec<Box<dyn Any>>,
+    /// Its `TopicReaders<E>`: the readers made for its groups, which they
+    /// take as they start.
+    pub(super) readers: Box<dyn Any>,
 }
 
 /// A topic declared on the builder.
@@ -147,6 +149,10 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         let producer: Option<Box<dyn Any + Send>> = (claimers == Claimers::Sole)
             .then(|| Box::new(Producer::new(Arc::clone(topic.inner()), lanes)) as _);
         let control: Arc<dyn super::TopicControl> = Arc::new(topic.clone());
+        let for_groups = TopicReaders {
+            topic: Arc::clone(topic.inner()),
+            readers: per_group.into_iter().map(Some).collect(),
+        };
         Ok(BuiltTopic {
             entry: TopicEntry {
                 name: self.name,
@@ -157,10 +163,7 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
                 control,
                 clone: self.clone,
             },
-            readers: per_group
-                .into_iter()
-                .map(|list| Box::new(list) as Box<dyn Any>)
-                .collect(),
+            readers: Box::new(for_groups),
         })
     }
 }

@@ -42,7 +42,7 @@ use parking_lot::Mutex;
 use crate::error::BuildError;
 use crate::listener::{Listener, WorkerInfo};
 use crate::ring::{Reader, Ring};
-use crate::topic::Topic;
+use crate::topic::{Topic, TopicInner};
 use dispatch::{Dispatcher, PartitionCursor};
 use poller::PollGroup;
 
@@ -234,13 +234,27 @@ pub(crate) trait GroupControl: Send + Sync {
     }
 }
 
+/// A built topic as the groups reading it start: its shared state and,
+/// for each of those groups in the order they were declared, the readers
+/// made for it, one per partition, until that group takes them. The
+/// builder holds it type-erased beside the topic's entry, until every
+/// group has started.
+pub(crate) struct TopicReaders<E> {
+    /// The topic's state (its rings).
+    pub(crate) topic: Arc<TopicInner<E>>,
+    /// `readers[i]`: those of the topic's `i`-th group, until it starts.
+    pub(crate) readers: Vec<Option<Vec<Reader<E>>>>,
+}
+
 /// What the builder hands a group when starting it.
 pub(crate) struct StartContext<'a> {
+    /// The group's engine-unique id.
     pub(crate) id: u64,
-    /// The `Topic<E>` the group reads.
-    pub(crate) topic: &'a dyn Any,
-    /// The `Vec<Reader<E>>` made for it, one per partition.
-    pub(crate) readers: Box<dyn Any>,
+    /// The `TopicReaders<E>` of the topic the group reads.
+    pub(crate) topic: &'a mut dyn Any,
+    /// Which of that topic's groups this one is (in declaration order):
+    /// where its readers are in `TopicReaders::readers`.
+    pub(crate) slot: usize,
     /// The dead-letter `Topic<DeadLetter<E>>` and its `fn(&E) -> E`, when the
     /// policy names one.
     pub(crate) dead_letter: Option<(&'a dyn Any, &'a dyn Any)>,
@@ -308,12 +322,12 @@ where
     ) -> Result<Arc<dyn GroupControl>, BuildError> {
         let topic = ctx
             .topic
-            .downcast_ref::<Topic<E>>()
+            .downcast_mut::<TopicReaders<E>>()
             .expect("builder checked the event type");
-        let readers = *ctx
-            .readers
-            .downcast::<Vec<Reader<E>>>()
-            .expect("builder checked the event type");
+        let readers = topic.readers[ctx.slot]
+            .take()
+            .expect("each group takes its readers once");
+        let topic = &topic.topic;
         let dead_letters = ctx
             .dead_letter
             .map(|(topic, clone)| dead_letter::DeadLetterSink {
@@ -356,10 +370,11 @@ where
                 }),
                 sample_mask: crate::clock::sample_mask(ctx.latency_sampling),
             },
-            rings: topic.inner().rings.to_vec(),
+            rings: topic.rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),
         });
-        let assignment = assign::assign(topic.partitions(), workers, self.options.assignment);
+        let partitions = topic.rings.len() as u32;
+        let assignment = assign::assign(partitions, workers, self.options.assignment);
         let mut readers: Vec<Option<Reader<E>>> = readers.into_iter().map(Some).collect();
         let info_for = |worker: usize, partitions: &[u32]| WorkerInfo {
             group: self.name.clone(),

@@ -96,8 +96,8 @@ pub(crate) struct TopicCounters {
     pub(crate) invalid: AtomicU64,
 }
 
-/// De-duplication of a topic: events whose id was seen among the last
-/// `window` ids of their partition are not delivered.
+/// What every handle of a topic shares: its rings, route, full policy,
+/// validators and counters.
 pub(crate) struct TopicInner<E> {
     pub(crate) name: Arc<str>,
     pub(crate) rings: Box<[Arc<Ring<E>>]>,

@@ -407,30 +407,33 @@ impl EngineBuilder {
             .map(|_| NEXT_GROUP_ID.fetch_add(1, Ordering::Relaxed))
             .collect();
         let mut topics: Vec<TopicEntry> = Vec::with_capacity(self.topics.len());
-        // readers[g]: the readers made for group g.
-        let mut readers: Vec<Option<Box<dyn Any>>> = self.groups.iter().map(|_| None).collect();
+        // readers[t]: the `TopicReaders<E>` of topic t, which its groups
+        // start from.
+        let mut readers: Vec<Box<dyn Any>> = Vec::with_capacity(self.topics.len());
         for blueprint in self.topics {
-            let members: Vec<usize> = (0..self.groups.len())
-                .filter(|&g| self.groups[g].topic() == blueprint.name())
-                .collect();
+            let members = self
+                .groups
+                .iter()
+                .filter(|g| g.topic() == blueprint.name())
+                .count();
             let sampling = self.metrics.then_some(self.latency_sampling);
-            let built = match blueprint.instantiate(members.len(), sampling) {
+            let built = match blueprint.instantiate(members, sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
                     return Err(error);
                 }
             };
-            for (slot, group_readers) in members.into_iter().zip(built.readers) {
-                readers[slot] = Some(group_readers);
-            }
             topics.push(built.entry);
+            readers.push(built.readers);
         }
         let topic_index = |name: &str| topics.iter().position(|t| t.name == name);
+        // started[t]: how many of topic t's groups have started, so the
+        // next one (in declaration order) takes the readers made next.
+        let mut started = vec![0usize; topics.len()];
         let mut plan = super::ShutdownPlan::default();
         let mut groups: Vec<Arc<dyn GroupControl>> = Vec::with_capacity(self.groups.len());
-        for ((blueprint, id), group_readers) in self.groups.into_iter().zip(group_ids).zip(readers)
-        {
+        for (blueprint, id) in self.groups.into_iter().zip(group_ids) {
             let topic = topic_index(blueprint.topic()).expect("validated: the topic exists");
             let dead_letter_topic = match &blueprint.options().failure.exhausted {
                 Exhausted::DeadLetter { topic } => topic_index(topic),
@@ -447,8 +450,8 @@ impl EngineBuilder {
             plan.feeds.push(feeds);
             let ctx = StartContext {
                 id,
-                topic: topics[topic].handle.as_ref(),
-                readers: group_readers.expect("validated: every group has readers"),
+                topic: readers[topic].as_mut(),
+                slot: started[topic],
                 dead_letter: dead_letter_topic.map(|t| {
                     let entry = &topics[t];
                     let clone = entry
@@ -465,6 +468,7 @@ impl EngineBuilder {
                 metrics: self.metrics,
                 latency_sampling: self.latency_sampling,
             };
+            started[topic] += 1;
             match blueprint.start(ctx) {
                 Ok(group) => groups.push(group),
                 Err(error) => {

@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::{PartitionCursor, PollGroup, Poller};
+use super::{PollGroup, Poller};
 use crate::future::{timer, Patience};
+use crate::group::dispatch::PartitionCursor;
 use crate::listener::Listener;
 use crate::ring::{register_reader_task, task_key, TaskKey, PARK_UNPROVEN};
 

@@ -1,25 +1,19 @@
-//! Publishing from async tasks: the futures of `publish_async` and
-//! `publish_batch_async`, which wait for room by registering a [`Waker`]
-//! on the full ring's gate instead of blocking the thread (see
-//! [`veltrix::future`](crate::future) for the whole picture).
+//! The one-event publish futures: [`Publish`] (`Topic::publish_async`)
+//! and [`ProducerPublish`] (`Producer::publish_async`), which share their
+//! body ([`One`]) and differ only in how they push.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use super::producer::Producer;
-use super::route::Spread;
-use super::{discard, event_in, refused_batch, Full, Receipt, Refusal, Topic, TopicInner};
+use super::wait::{yield_now, RoomWait, Step};
+use super::ATTEMPTS_PER_POLL;
 use crate::clock;
-use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::future::{timer, Patience};
-use crate::ring::{task_key, Refused, Ring, TaskKey, PARK_UNPROVEN};
-
-/// Attempts one poll makes while room keeps appearing and vanishing again
-/// (other producers taking it) before it yields to the executor.
-const ATTEMPTS_PER_POLL: usize = 64;
+use crate::error::{PublishError, PublishErrorKind};
+use crate::ring::Refused;
+use crate::topic::producer::Producer;
+use crate::topic::route::Spread;
+use crate::topic::{discard, event_in, Receipt, Refusal, Topic, TopicInner};
 
 impl<E: Send + Sync + 'static> Topic<E> {
     /// Publishes `event` from an async task: like [`publish`](Self::publish),
@@ -102,41 +96,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
             wait: RoomWait::new(),
         }
     }
-
-    /// Publishes every event of `events` in order from an async task,
-    /// waiting (without blocking the thread) wherever a partition is full,
-    /// as [`publish_async`](Self::publish_async) does for one event.
-    /// Resolves to how many events were accepted (events dropped under
-    /// [`FullPolicy::DropNewest`](crate::FullPolicy::DropNewest) are counted
-    /// in the topic's `dropped_full`, not here).
-    ///
-    /// Unlike [`publish_batch`](Self::publish_batch), each event is claimed
-    /// and timestamped on its own.
-    ///
-    /// # Cancellation
-    ///
-    /// Dropping the future keeps every event it already published; the
-    /// event it was waiting to publish and the events not yet taken from
-    /// the iterator are dropped with it.
-    ///
-    /// # Errors
-    ///
-    /// As [`publish_batch`](Self::publish_batch): stops at the first event
-    /// that cannot be published; the events before it stay published, that
-    /// event and all after it are handed back in order.
-    pub fn publish_batch_async<I>(&self, events: I) -> PublishBatch<'_, E, I::IntoIter>
-    where
-        I: IntoIterator<Item = E>,
-    {
-        PublishBatch {
-            topic: self,
-            events: events.into_iter(),
-            entry: None,
-            partition: None,
-            accepted: 0,
-            wait: RoomWait::new(),
-        }
-    }
 }
 
 impl<E: Send + Sync + 'static> Producer<E> {
@@ -174,19 +133,6 @@ pub struct Publish<'a, E> {
     wait: RoomWait<E>,
 }
 
-/// The future of [`Topic::publish_batch_async`].
-#[must_use = "a future does nothing unless polled"]
-pub struct PublishBatch<'a, E, I> {
-    topic: &'a Topic<E>,
-    events: I,
-    /// The event in hand (taken from `events`, not yet published).
-    entry: Option<E>,
-    /// The partition of the event in hand, once routed.
-    partition: Option<u32>,
-    accepted: usize,
-    wait: RoomWait<E>,
-}
-
 /// The future of [`Producer::publish_async`].
 #[must_use = "a future does nothing unless polled; dropping it drops the event"]
 pub struct ProducerPublish<'a, E> {
@@ -199,7 +145,6 @@ pub struct ProducerPublish<'a, E> {
 // The futures never pin-project: every field is moved or borrowed only
 // through `&mut Self`, so they may move between polls whatever `E` is.
 impl<E> Unpin for Publish<'_, E> {}
-impl<E, I> Unpin for PublishBatch<'_, E, I> {}
 impl<E> Unpin for ProducerPublish<'_, E> {}
 
 impl<E: Send + Sync + 'static> Future for Publish<'_, E> {
@@ -223,87 +168,6 @@ impl<E: Send + Sync + 'static> Future for Publish<'_, E> {
                 Err(Refused::Full(())) => Pushed::Full,
             }
         })
-    }
-}
-
-impl<E, I> Future for PublishBatch<'_, E, I>
-where
-    E: Send + Sync + 'static,
-    I: Iterator<Item = E>,
-{
-    type Output = Result<usize, BatchPublishError<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let inner = &*this.topic.inner;
-        let mut attempts = 0;
-        loop {
-            if this.entry.is_none() {
-                match this.events.next() {
-                    Some(event) => {
-                        this.entry = Some(event);
-                        this.partition = None;
-                    }
-                    None => {
-                        this.wait.done();
-                        return Poll::Ready(Ok(this.accepted));
-                    }
-                }
-            }
-            let partition = match this.partition {
-                Some(partition) => partition,
-                None => match inner.partition_of(event_in(&this.entry), &this.topic.spread) {
-                    Ok(partition) => *this.partition.insert(partition),
-                    Err(why) => {
-                        let kind = why.kind(inner.rings.len() as u32);
-                        return Poll::Ready(Err(this.refused(kind)));
-                    }
-                },
-            };
-            let ring = &inner.rings[partition as usize];
-            let pushed = ring.push_from(&mut this.entry, clock::now_raw, || {
-                Err::<(), _>(Full::Refused(PublishErrorKind::Full))
-            });
-            match pushed {
-                Ok(_) => this.accepted += 1,
-                Err(Refused::Closed) => {
-                    return Poll::Ready(Err(this.refused(PublishErrorKind::Closed)))
-                }
-                Err(Refused::Full(_)) => match this.wait.full(inner, ring, partition, cx) {
-                    Step::Retry => {
-                        attempts += 1;
-                        if attempts == ATTEMPTS_PER_POLL {
-                            return yield_now(cx);
-                        }
-                    }
-                    Step::Pending => return Poll::Pending,
-                    Step::Yield => return yield_now(cx),
-                    Step::Dropped => {
-                        discard(ring, &mut this.entry);
-                        this.wait.done();
-                    }
-                    Step::Refused(kind) => return Poll::Ready(Err(this.refused(kind))),
-                },
-            }
-        }
-    }
-}
-
-impl<E, I> PublishBatch<'_, E, I>
-where
-    E: Send + Sync + 'static,
-    I: Iterator<Item = E>,
-{
-    /// The batch stops at the event in hand: it and the rest go back,
-    /// counted as refused for `kind`.
-    fn refused(&mut self, kind: PublishErrorKind) -> BatchPublishError<E> {
-        self.wait.done();
-        let error = refused_batch(self.accepted, kind, &mut self.entry, &mut self.events);
-        self.topic
-            .inner
-            .counters
-            .refused(kind, error.unpublished.len());
-        error
     }
 }
 
@@ -415,145 +279,12 @@ impl<E: Send + Sync + 'static> One<'_, E> {
     }
 }
 
-/// What a future does after its push found the partition full.
-enum Step {
-    /// There is room (or the ring closed) now: push again.
-    Retry,
-    /// Registered; a release (or the timer) wakes the task.
-    Pending,
-    /// Still within its patience: yield to the executor, look again soon.
-    Yield,
-    /// The full policy dropped the event (counted).
-    Dropped,
-    /// The full policy, or the deadline, refused it.
-    Refused(PublishErrorKind),
-}
-
-/// A publish future's wait for room: its registration with a ring's gate,
-/// its deadline under `BlockTimeout`, the wake-up it armed on the timer.
-/// Dropping it withdraws the registration.
-struct RoomWait<E> {
-    /// The ring registered with, and under which key.
-    registered: Option<(Arc<Ring<E>>, TaskKey)>,
-    /// `Some` once the policy was asked: the deadline, if any.
-    deadline: Option<Option<Instant>>,
-    /// The instant last armed on the timer (each is armed once).
-    armed: Option<Instant>,
-    patience: Patience,
-}
-
-impl<E> RoomWait<E> {
-    fn new() -> Self {
-        RoomWait {
-            registered: None,
-            deadline: None,
-            armed: None,
-            patience: Patience::new(),
-        }
-    }
-
-    /// The full policy's answer for one event that found `ring` (of
-    /// `partition`) full, and if it may wait, the registration and its
-    /// re-check.
-    fn full(
-        &mut self,
-        inner: &TopicInner<E>,
-        ring: &Arc<Ring<E>>,
-        partition: u32,
-        cx: &Context<'_>,
-    ) -> Step
-    where
-        E: Send + Sync + 'static,
-    {
-        let timeout = match inner.may_wait(1) {
-            Ok(timeout) => timeout,
-            Err(Full::Dropped) => return Step::Dropped,
-            Err(Full::Refused(kind)) => return Step::Refused(kind),
-        };
-        let deadline = *self.deadline.get_or_insert_with(|| match timeout {
-            Some(timeout) => clock::deadline_after(timeout),
-            None => None,
-        });
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return match inner.timed_out(partition) {
-                Full::Refused(kind) => Step::Refused(kind),
-                Full::Dropped => Step::Dropped,
-            };
-        }
-        if !self.patience.exhausted() {
-            return Step::Yield;
-        }
-        let key = self.key_for(ring);
-        let found = ring.register_for_room(1, key, cx.waker());
-        if found.ready {
-            return Step::Retry;
-        }
-        let wake_at = if found.proven {
-            deadline
-        } else {
-            Some(deadline.map_or(now + PARK_UNPROVEN, |d| d.min(now + PARK_UNPROVEN)))
-        };
-        if let Some(at) = wake_at {
-            if self.armed != Some(at) {
-                self.armed = Some(at);
-                timer::wake_at(at, cx.waker());
-            }
-        }
-        Step::Pending
-    }
-
-    /// The key this wait registers under with `ring`, withdrawing a
-    /// registration with another ring first (a batch moves between
-    /// partitions).
-    fn key_for(&mut self, ring: &Arc<Ring<E>>) -> TaskKey {
-        if let Some((held, key)) = &self.registered {
-            if Arc::ptr_eq(held, ring) {
-                return *key;
-            }
-        }
-        self.done();
-        let key = task_key();
-        self.registered = Some((Arc::clone(ring), key));
-        key
-    }
-
-    /// The event this wait was for is published or refused: withdraw the
-    /// registration and start afresh for the next one.
-    fn done(&mut self) {
-        if let Some((ring, key)) = self.registered.take() {
-            ring.cancel_room_wait(key);
-        }
-        self.deadline = None;
-        self.armed = None;
-        self.patience = Patience::new();
-    }
-}
-
-impl<E> Drop for RoomWait<E> {
-    fn drop(&mut self) {
-        if let Some((ring, key)) = self.registered.take() {
-            ring.cancel_room_wait(key);
-        }
-    }
-}
-
 impl<E> std::fmt::Debug for Publish<'_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publish")
             .field("topic", &self.topic.inner.name)
             .field("partition", &self.partition)
-            .field("waiting", &self.wait.registered.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<E, I> std::fmt::Debug for PublishBatch<'_, E, I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublishBatch")
-            .field("topic", &self.topic.inner.name)
-            .field("accepted", &self.accepted)
-            .field("waiting", &self.wait.registered.is_some())
+            .field("waiting", &self.wait.is_registered())
             .finish_non_exhaustive()
     }
 }
@@ -563,13 +294,7 @@ impl<E> std::fmt::Debug for ProducerPublish<'_, E> {
         f.debug_struct("ProducerPublish")
             .field("topic", &self.producer.inner.name)
             .field("partition", &self.partition)
-            .field("waiting", &self.wait.registered.is_some())
+            .field("waiting", &self.wait.is_registered())
             .finish_non_exhaustive()
     }
-}
-
-/// Pending, to be polled again soon: the task yields to the executor.
-fn yield_now<T>(cx: &Context<'_>) -> Poll<T> {
-    cx.waker().wake_by_ref();
-    Poll::Pending
 }
