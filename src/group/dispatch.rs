@@ -14,7 +14,7 @@ use super::policy::{Exhausted, FailurePolicy, MAX_BACKOFF};
 use super::DedupSpec;
 use super::{GroupShared, WorkerCounters};
 use crate::clock::{self, Timestamp};
-use crate::listener::{EventContext, Listener};
+use crate::listener::{EventContext, Listener, ListenerError};
 use crate::ring::{Reader, Ring};
 
 /// An event waiting for its next attempt.
@@ -229,7 +229,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     histograms.lock().record(published, start, end);
                 }
             }
-            let error = match outcome {
+            let failure = match outcome {
                 Ok(Ok(())) => {
                     tally.handled += 1;
                     if !first_try {
@@ -237,69 +237,17 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     }
                     return ControlFlow::Continue(());
                 }
-                Ok(Err(error)) => {
-                    let (text, panics) = describe_error(error);
-                    tally.drop_panics += panics;
-                    text
-                }
-                Err(payload) => {
-                    let text = format!("listener panicked: {}", panic_message(payload.as_ref()));
-                    tally.drop_panics += drop_payload(payload);
-                    text
-                }
+                Ok(Err(error)) => Failure::Error(error),
+                Err(payload) => Failure::Panic(payload),
             };
-            tally.failures += 1;
-            #[cfg(feature = "tracing")]
-            tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, %error, "veltrix: listener failed");
-            let failures = if first_try {
-                1
-            } else {
-                retry.as_ref().map_or(1, |r| r.failures + 1)
+            // Out of line: the loop keeps only the success path.
+            let failed = Failed {
+                failure,
+                event,
+                sequence,
+                first_try,
             };
-            if self.policy.may_retry(failures) {
-                tally.retried += 1;
-                *retry = Some(Retry {
-                    sequence,
-                    failures,
-                    // Validated at build: at most `MAX_BACKOFF`, so the
-                    // addition cannot overflow.
-                    not_before: Instant::now()
-                        + self.policy.backoff.delay(failures).min(MAX_BACKOFF),
-                });
-                return ControlFlow::Break(());
-            }
-            *retry = None;
-            match &self.policy.exhausted {
-                Exhausted::Skip => tally.skipped += 1,
-                Exhausted::Halt => {
-                    *halted = true;
-                    shared.halted.lock().push(partition);
-                    #[cfg(feature = "tracing")]
-                    tracing::error!(group = %shared.name, topic = %shared.topic, partition, sequence, "veltrix: partition halted by failure policy");
-                    return ControlFlow::Break(());
-                }
-                Exhausted::DeadLetter { .. } => {
-                    let from = Origin {
-                        topic: &shared.topic,
-                        group: &shared.name,
-                        partition,
-                        sequence,
-                    };
-                    let delivered = self
-                        .dead_letters
-                        .as_ref()
-                        .is_some_and(|sink| sink.send(event, error, failures, &from, true));
-                    #[cfg(feature = "tracing")]
-                    tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
-                    if delivered {
-                        tally.dead_lettered += 1;
-                    } else {
-                        tally.skipped += 1;
-                        tally.dead_letter_failed += 1;
-                    }
-                }
-            }
-            ControlFlow::Continue(())
+            self.failed(failed, (retry, halted), tally, shared, partition)
         };
         // The counts are stored before the cursor moves (`settle`), so a lag
         // of 0 means they are final.
@@ -315,6 +263,109 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         }
         consumed
     }
+}
+
+impl<E: Send + Sync + 'static> Dispatcher<E> {
+    /// What a failed `on_event` leads to under the failure policy: a retry
+    /// (which stops the batch), a skip, a halt or a dead letter. Out of
+    /// line and cold, so the per-event loop keeps only the success path.
+    #[cold]
+    #[inline(never)]
+    fn failed(
+        &self,
+        failed: Failed<'_, E>,
+        state: (&mut Option<Retry>, &mut bool),
+        tally: &mut Tally,
+        shared: &GroupShared,
+        partition: u32,
+    ) -> ControlFlow<()> {
+        let Failed {
+            failure,
+            event,
+            sequence,
+            first_try,
+        } = failed;
+        let (retry, halted) = state;
+        let error = match failure {
+            Failure::Error(error) => {
+                let (text, panics) = describe_error(error);
+                tally.drop_panics += panics;
+                text
+            }
+            Failure::Panic(payload) => {
+                let text = format!("listener panicked: {}", panic_message(payload.as_ref()));
+                tally.drop_panics += drop_payload(payload);
+                text
+            }
+        };
+        tally.failures += 1;
+        #[cfg(feature = "tracing")]
+        tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, %error, "veltrix: listener failed");
+        let failures = if first_try {
+            1
+        } else {
+            retry.as_ref().map_or(1, |r| r.failures + 1)
+        };
+        if self.policy.may_retry(failures) {
+            tally.retried += 1;
+            *retry = Some(Retry {
+                sequence,
+                failures,
+                // Validated at build: at most `MAX_BACKOFF`, so the
+                // addition cannot overflow.
+                not_before: Instant::now() + self.policy.backoff.delay(failures).min(MAX_BACKOFF),
+            });
+            return ControlFlow::Break(());
+        }
+        *retry = None;
+        match &self.policy.exhausted {
+            Exhausted::Skip => tally.skipped += 1,
+            Exhausted::Halt => {
+                *halted = true;
+                shared.halted.lock().push(partition);
+                #[cfg(feature = "tracing")]
+                tracing::error!(group = %shared.name, topic = %shared.topic, partition, sequence, "veltrix: partition halted by failure policy");
+                return ControlFlow::Break(());
+            }
+            Exhausted::DeadLetter { .. } => {
+                let from = Origin {
+                    topic: &shared.topic,
+                    group: &shared.name,
+                    partition,
+                    sequence,
+                };
+                let delivered = self
+                    .dead_letters
+                    .as_ref()
+                    .is_some_and(|sink| sink.send(event, error, failures, &from, true));
+                #[cfg(feature = "tracing")]
+                tracing::warn!(group = %shared.name, topic = %shared.topic, partition, sequence, delivered, "veltrix: event dead-lettered");
+                if delivered {
+                    tally.dead_lettered += 1;
+                } else {
+                    tally.skipped += 1;
+                    tally.dead_letter_failed += 1;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// How a call of `on_event` failed.
+enum Failure {
+    /// It returned an error.
+    Error(ListenerError),
+    /// It panicked, with this payload.
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+/// A failed call of `on_event`: how it failed, and the event.
+struct Failed<'a, E> {
+    failure: Failure,
+    event: &'a E,
+    sequence: u64,
+    first_try: bool,
 }
 
 impl<E: Send + Sync + 'static> Dispatcher<E> {
