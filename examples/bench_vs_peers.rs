@@ -15,6 +15,8 @@
 //! The peers and the timing harness are in `benches/peers/`, shared with the
 //! criterion benches.
 
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../benches/peers/mod.rs"]
 mod peers;
 #[cfg(feature = "async")]
@@ -626,18 +628,6 @@ fn fmt_value(v: f64, decimals: usize) -> String {
     }
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
-}
-
 fn report(
     r: &Results,
     scenarios: &[Scenario],
@@ -918,7 +908,7 @@ fn main() {
     results.idle_cpu_percent = measure_idle();
     let machine = format!(
         "machine: {cores} cores ({}), load average {load_before} at start, {} at end",
-        cpu_model(),
+        machine::cpu_model(),
         load_average()
     );
     let text = report(&results, &scenarios, &options, started.elapsed(), &machine);

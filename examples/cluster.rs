@@ -19,6 +19,8 @@
 //! cargo run --release --features nats --example cluster -- --bench [--events N] [--reps N]
 //! ```
 
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/nats_server.rs"]
 mod nats_server;
 
@@ -489,7 +491,7 @@ fn bench(url: &str, n: u64, reps: usize) -> Result<(), Box<dyn Error>> {
     let raw_latency = raw_latency(url, paced, 10_000)?;
     println!(
         "bridge bench: {n} events of {players} players, {PARTITIONS} partitions, loopback nats-server, medians of {reps} rounds, CPU {}",
-        cpu_model()
+        machine::cpu_model()
     );
     println!("| what | events/s | vs raw |");
     println!("| --- | ---: | ---: |");
@@ -660,16 +662,4 @@ fn delete_stream(url: &str, name: &str) -> Result<(), Box<dyn Error>> {
         let _ = js.delete_stream(name).await;
         Ok(())
     })
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
 }

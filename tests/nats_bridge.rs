@@ -768,3 +768,66 @@ fn an_export_keeps_its_connection_when_the_host_drops_its_handle() {
     let flow = export.report().total();
     assert_eq!((flow.acked, flow.failed), (2 * PLAYERS, 0), "{flow:?}");
 }
+
+#[test]
+fn an_import_into_a_topic_with_fewer_partitions_than_the_stream_is_refused() {
+    let Some(server) = NatsServer::start("partition_mismatch") else {
+        return;
+    };
+    let nats = connect(&server);
+    let spec = StreamSpec::new("INPUT", "game.input");
+    let (builder, export) = nats
+        .export::<Input, _>(
+            input_topic(Engine::builder()),
+            "input",
+            Postcard,
+            ExportOptions::new(spec.clone()),
+        )
+        .unwrap();
+    let edge = builder.build().unwrap();
+    publish_all(&edge, 0..1);
+    edge.shutdown().check_conservation().unwrap();
+    assert_eq!(export.report().total().acked, PLAYERS);
+    // The same topic with half the partitions: subjects 4..8 would never
+    // be read.
+    let small = Engine::builder()
+        .topic_with::<Input, _>(
+            "input",
+            TopicOptions::new(PARTITIONS / 2),
+            by_key(|i: &Input| i.player),
+        )
+        .subscribe("physics", "input", GroupOptions::workers(1), |_| {
+            veltrix::listener::from_fn(|_: &Input, _| Ok(()))
+        })
+        .build()
+        .unwrap();
+    let error = nats
+        .import::<Input, _>(
+            &small,
+            "input",
+            Postcard,
+            ImportOptions::new(spec.clone(), "small"),
+        )
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(&error, BridgeError::Topic { topic, .. } if topic == "input")
+            && text.contains("game.input.7")
+            && text.contains("at least 8"),
+        "{text}"
+    );
+    small.shutdown();
+    // With the exporter's partition count it imports.
+    let (seen, handled) = seen();
+    let sim = sim(&seen, &handled);
+    let import = nats
+        .import::<Input, _>(&sim, "input", Postcard, ImportOptions::new(spec, "sim"))
+        .unwrap();
+    wait_until(
+        "the sim to handle every event",
+        Duration::from_secs(60),
+        || handled.load(Ordering::Relaxed) == PLAYERS,
+    );
+    import.shutdown(Duration::from_secs(10));
+    sim.shutdown().check_conservation().unwrap();
+}

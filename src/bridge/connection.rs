@@ -47,11 +47,7 @@ impl NatsOptions {
         NatsOptions {
             url: url.to_owned(),
             connect_deadline: Duration::from_secs(10),
-            backoff: Backoff {
-                initial: Duration::from_millis(50),
-                max: Duration::from_secs(1),
-                multiplier: 2,
-            },
+            backoff: Backoff::doubling(Duration::from_millis(50), Duration::from_secs(1)),
             ack_timeout: Duration::from_secs(5),
             name: "veltrix".to_owned(),
         }

@@ -61,11 +61,7 @@ impl ExportOptions {
             stream,
             workers: 2,
             max_in_flight: 2048,
-            backoff: Backoff {
-                initial: Duration::from_millis(10),
-                max: Duration::from_secs(1),
-                multiplier: 2,
-            },
+            backoff: Backoff::doubling(Duration::from_millis(10), Duration::from_secs(1)),
             failure: FailurePolicy::default(),
             group: None,
             instance: None,

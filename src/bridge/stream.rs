@@ -277,6 +277,37 @@ impl StreamSpec {
 }
 
 /// Whether a stream lookup failed because the stream does not exist.
+/// The highest partition of `spec`'s subjects that holds messages in
+/// `stream` (`(partition, messages)`), if any does; subjects whose last
+/// token is not a partition number are not the bridge's and are left out.
+pub(crate) async fn highest_partition_in_use(
+    spec: &StreamSpec,
+    stream: &async_nats::jetstream::stream::Stream,
+) -> Result<Option<(u32, usize)>, BridgeError> {
+    use futures_util::TryStreamExt;
+    let mut subjects = stream
+        .info_with_subjects(spec.subjects())
+        .await
+        .map_err(|e| BridgeError::jetstream("stream subjects", e))?;
+    let mut highest: Option<(u32, usize)> = None;
+    while let Some((subject, messages)) = subjects
+        .try_next()
+        .await
+        .map_err(|e| BridgeError::jetstream("stream subjects", e))?
+    {
+        let partition = subject
+            .strip_prefix(spec.subject_prefix())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(partition) = partition {
+            if messages > 0 && highest.is_none_or(|(h, _)| partition > h) {
+                highest = Some((partition, messages));
+            }
+        }
+    }
+    Ok(highest)
+}
+
 fn is_not_found(error: &async_nats::jetstream::context::GetStreamError) -> bool {
     use async_nats::jetstream::context::GetStreamErrorKind;
     use async_nats::jetstream::ErrorCode;

@@ -47,11 +47,7 @@ pub struct Backoff {
 impl Default for Backoff {
     /// 1 ms, doubling, at most 1 s.
     fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(1),
-            max: Duration::from_secs(1),
-            multiplier: 2,
-        }
+        Backoff::doubling(Duration::from_millis(1), Duration::from_secs(1))
     }
 }
 
@@ -62,6 +58,24 @@ impl Default for Backoff {
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 impl Backoff {
+    /// Waits of `initial`, doubling after each retry, at most `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veltrix::Backoff;
+    ///
+    /// let backoff = Backoff::doubling(Duration::from_millis(5), Duration::from_millis(100));
+    /// assert_eq!(backoff.multiplier, 2);
+    /// ```
+    #[must_use]
+    pub const fn doubling(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            multiplier: 2,
+        }
+    }
+
     /// The wait before retry number `retry` (1-based).
     pub(crate) fn delay(&self, retry: u32) -> Duration {
         let factor = self

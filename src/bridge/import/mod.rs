@@ -17,7 +17,7 @@ use super::codec::Codec;
 use super::connection::Nats;
 use super::error::BridgeError;
 use super::stats::ImportStats;
-use super::stream::StreamSpec;
+use super::stream::{self, StreamSpec};
 use crate::report::ImportReport;
 use crate::{Backoff, Engine, Topic};
 use partition::PartitionImport;
@@ -62,11 +62,7 @@ impl ImportOptions {
             ack_wait: Duration::from_secs(30),
             dedup_window: 65_536,
             batch: 256,
-            backoff: Backoff {
-                initial: Duration::from_millis(50),
-                max: Duration::from_secs(1),
-                multiplier: 2,
-            },
+            backoff: Backoff::doubling(Duration::from_millis(50), Duration::from_secs(1)),
             gap_timeout: Duration::from_secs(60),
             undecodable: None,
         }
@@ -233,8 +229,9 @@ impl Nats {
     /// letters, digits, `-` and `_`,
     /// [`BridgeError::ConsumerMismatch`] when a durable consumer of that name
     /// exists with another filter, [`BridgeError::Topic`] for a topic the
-    /// engine does not have (or of another event type), or a zero window or
-    /// batch.
+    /// engine does not have (or of another event type), for a stream that
+    /// holds messages on a partition subject the topic has no partition for
+    /// (the exporter had more partitions), or for a zero window or batch.
     pub fn import<E, C>(
         &self,
         engine: &Engine,
@@ -276,6 +273,25 @@ impl Nats {
                 .get_stream(options.stream.name())
                 .await
                 .map_err(|e| BridgeError::jetstream("stream lookup", e))?;
+            // A partition subject the topic has no partition for would
+            // never be read: refuse it now rather than leave it behind.
+            if let Some((highest, messages)) =
+                stream::highest_partition_in_use(&options.stream, &stream).await?
+            {
+                if highest >= partitions {
+                    return Err(BridgeError::Topic {
+                        topic: topic.name().to_owned(),
+                        problem: format!(
+                            "stream {:?} holds {messages} messages on {:?}, partition {highest}, but the topic has {partitions} \
+                             partitions, so they would never be imported: declare the topic with the exporter's partition \
+                             count (at least {}; a key keeps its partition end to end)",
+                            options.stream.name(),
+                            options.stream.subject(highest),
+                            u64::from(highest) + 1
+                        ),
+                    });
+                }
+            }
             let stream_name = options.stream.name();
             let bucket = positions::bucket(js, stream_name, options.stream.replicas_count())
                 .await
