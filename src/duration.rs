@@ -131,6 +131,17 @@ pub(crate) mod serde_str {
         s.serialize_str(&super::format(*d))
     }
 
+    /// An optional duration as a string, `None` as `"off"`.
+    pub(crate) fn serialize_or_off<S: Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format(*d)),
+            None => s.serialize_str("off"),
+        }
+    }
+
     /// A list of durations as a list of strings: `["1us", "5ms"]`.
     pub(crate) fn serialize_list<S: Serializer>(
         list: &[Duration],

@@ -229,7 +229,7 @@ pub use error::{
 #[cfg(not(veltrix_loom))]
 pub use group::{
     Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions, Poller,
-    Retries, WaitStrategy, MAX_BACKOFF,
+    Retries, WaitStrategy, DEFAULT_STALL_THRESHOLD, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};
@@ -238,7 +238,9 @@ pub use panics::quiet_listener_panics;
 #[cfg(not(veltrix_loom))]
 pub use partitioner::Partitioner;
 #[cfg(not(veltrix_loom))]
-pub use report::{ConservationError, GroupReport, Report, StuckWorker, TopicReport};
+pub use report::{
+    ConservationError, GroupReport, Report, StalledListener, StuckWorker, TopicReport,
+};
 #[cfg(not(veltrix_loom))]
 pub use rules::{Rule, Severity, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_WORKERS};
 #[cfg(not(veltrix_loom))]

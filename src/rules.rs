@@ -212,6 +212,30 @@ pub(crate) fn latency_buckets(bounds: &[Duration], out: &mut Vec<Finding>) {
     );
 }
 
+/// Shortest stall threshold: under it, ordinary events would be reported.
+pub(crate) const MIN_STALL_THRESHOLD: Duration = Duration::from_millis(1);
+
+/// The rule of the engine's stall threshold (`None`, not watched, is fine).
+pub(crate) fn stall_threshold(threshold: Option<Duration>, out: &mut Vec<Finding>) {
+    let Some(threshold) = threshold.filter(|t| *t < MIN_STALL_THRESHOLD) else {
+        return;
+    };
+    out.push(
+        Finding::error(
+            Rule::OutOfRange,
+            "stall_threshold",
+            format!(
+                "a stall threshold under {} would report ordinary events as stalled",
+                duration(MIN_STALL_THRESHOLD)
+            ),
+        )
+        .value(duration(threshold))
+        .fix(
+            "give a threshold of at least 1ms (the default is 10s), or None to turn the watch off",
+        ),
+    );
+}
+
 /// The rules of a topic or group name.
 pub(crate) fn name(what: &str, name: &str, out: &mut Vec<Finding>) {
     if name.is_empty() {

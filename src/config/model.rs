@@ -49,6 +49,7 @@ pub struct Config {
 /// metrics = true               # latency histograms; default true
 /// latency_sampling = 64        # time one event in 64 per partition
 /// latency_buckets = ["10us", "100us", "1ms", "10ms", "100ms", "1s"]
+/// stall_threshold = "10s"      # or "off"; default 10s
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -67,6 +68,11 @@ pub struct EngineConfig {
     /// [`DEFAULT_LATENCY_BUCKETS`](crate::metrics::DEFAULT_LATENCY_BUCKETS).
     #[serde(serialize_with = "crate::duration::serde_str::serialize_list")]
     pub latency_buckets: Vec<std::time::Duration>,
+    /// [`EngineBuilder::stall_threshold`](crate::EngineBuilder::stall_threshold):
+    /// a duration string, or `"off"` for `None`. Default
+    /// [`DEFAULT_STALL_THRESHOLD`](crate::DEFAULT_STALL_THRESHOLD).
+    #[serde(serialize_with = "crate::duration::serde_str::serialize_or_off")]
+    pub stall_threshold: Option<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +82,7 @@ impl Default for EngineConfig {
             metrics: true,
             latency_sampling: crate::DEFAULT_LATENCY_SAMPLING,
             latency_buckets: crate::metrics::DEFAULT_LATENCY_BUCKETS.to_vec(),
+            stall_threshold: Some(crate::DEFAULT_STALL_THRESHOLD),
         }
     }
 }

@@ -61,6 +61,7 @@ pub(crate) fn check(config: &Config, poisoned: Poisoned<'_>) -> Vec<Diagnostic> 
     let mut out = Vec::new();
     let mut found = Vec::new();
     rules::latency_buckets(&config.engine.latency_buckets, &mut found);
+    rules::stall_threshold(config.engine.stall_threshold, &mut found);
     place("engine", found, &mut out);
     for (i, t) in config.topics.iter().enumerate() {
         topic(t, &format!("topics[{i}]"), poisoned, &mut out);

@@ -5,6 +5,7 @@ mod blueprint;
 mod builder;
 mod live;
 mod shutdown;
+mod watchdog;
 
 pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET};
 pub use shutdown::{Leftovers, Shutdown, Unhandled, DROP_TIMEOUT, STUCK_GRACE};
@@ -119,6 +120,8 @@ pub struct Engine {
     plan: ShutdownPlan,
     shut_down: bool,
     metrics: Arc<crate::metrics::MetricsSettings>,
+    /// Looks for stalled listeners until shutdown; `None` when not watched.
+    watchdog: Option<watchdog::Watchdog>,
     #[cfg(feature = "nats")]
     bridges: Arc<crate::bridge::Registry>,
 }
@@ -146,14 +149,19 @@ impl Engine {
         groups: Vec<Arc<dyn GroupControl>>,
         plan: ShutdownPlan,
         metrics: Arc<crate::metrics::MetricsSettings>,
+        stall_threshold: Option<Duration>,
         #[cfg(feature = "nats")] bridges: Arc<crate::bridge::Registry>,
     ) -> Self {
+        let watchdog = stall_threshold
+            .filter(|_| !groups.is_empty())
+            .and_then(|threshold| watchdog::Watchdog::start(groups.clone(), threshold));
         Engine {
             topics,
             groups,
             plan,
             shut_down: false,
             metrics,
+            watchdog,
             #[cfg(feature = "nats")]
             bridges,
         }

@@ -261,6 +261,9 @@ impl Engine {
             }
         }
         let report = self.report();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            watchdog.stop();
+        }
         #[cfg(feature = "tracing")]
         tracing::info!(
             groups = self.groups.len(),

@@ -254,6 +254,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         counters
             .in_partition
             .store(u64::from(partition) + 1, Ordering::Relaxed);
+        // Odd while this batch is handed out (the stall watch); only this
+        // worker stores it.
+        let epoch = counters.epoch.load(Ordering::Relaxed);
+        counters.epoch.store(epoch | 1, Ordering::Relaxed);
         let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
             tally.add_to(counters);
         });
@@ -261,6 +265,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             // A panicking `on_batch_end` must not kill the worker either.
             add(&counters.drop_panics, guarded(|| listener.on_batch_end()));
         }
+        counters.epoch.store((epoch | 1) + 1, Ordering::Relaxed);
         consumed
     }
 }

@@ -15,6 +15,7 @@ mod idle;
 mod options;
 mod policy;
 mod poller;
+mod stall;
 mod worker;
 
 pub use dead_letter::DeadLetter;
@@ -22,6 +23,7 @@ pub use idle::WaitStrategy;
 pub use options::{Assignment, GroupMode, GroupOptions};
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
+pub use stall::DEFAULT_STALL_THRESHOLD;
 
 use crate::metrics::Histograms;
 use crate::report::{GroupReport, StuckWorker};
@@ -68,6 +70,9 @@ pub(crate) struct WorkerCounters {
     /// line), read when a shutdown deadline finds the worker still busy.
     pub(crate) in_partition: AtomicU64,
     pub(crate) in_sequence: AtomicU64,
+    /// Odd from the start of a batch the worker hands out until its
+    /// `on_batch_end` returned (the stall watch: [`stall`]).
+    pub(crate) epoch: AtomicU64,
 }
 
 /// What every worker of a group shares.
@@ -90,6 +95,8 @@ pub(crate) struct GroupShared {
     pub(crate) histograms: Option<Box<[Mutex<Histograms>]>>,
     /// Events whose `sequence & sample_mask == 0` are timed.
     pub(crate) sample_mask: u64,
+    /// Listeners inside one event too long.
+    pub(crate) stalls: stall::StallWatch,
 }
 
 /// A group's shared state plus its view of the topic's rings.
@@ -188,6 +195,10 @@ impl<E> GroupCore<E> {
             lag,
             halted,
             stuck: self.shared.stuck.lock().clone(),
+            stalled: self
+                .shared
+                .stalls
+                .observe(&self.shared.counters, &self.shared.name),
         }
     }
 }
@@ -225,6 +236,9 @@ pub(crate) trait GroupControl: Send + Sync {
     /// own) stay where they are.
     fn release_readers(&self);
     fn report(&self) -> GroupReport;
+    /// Looks for stalled listeners (announcing each new stall): what the
+    /// engine's watchdog calls.
+    fn watch(&self);
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
     /// Poll mode: the group as the driver a [`Poller`] holds. Threads:
@@ -264,6 +278,9 @@ pub(crate) struct StartContext<'a> {
     pub(crate) metrics: bool,
     /// Time one event in this many per partition (a power of two).
     pub(crate) latency_sampling: u32,
+    /// A listener inside one event this long is stalled; `None`: not
+    /// watched.
+    pub(crate) stall_threshold: Option<std::time::Duration>,
 }
 
 /// A group declared on the builder, before its topic exists.
@@ -369,6 +386,7 @@ where
                         .collect()
                 }),
                 sample_mask: crate::clock::sample_mask(ctx.latency_sampling),
+                stalls: stall::StallWatch::new(workers, ctx.stall_threshold),
             },
             rings: topic.rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),

@@ -201,6 +201,13 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.core.report("threads")
     }
 
+    fn watch(&self) {
+        self.core
+            .shared
+            .stalls
+            .observe(&self.core.shared.counters, &self.core.shared.name);
+    }
+
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<crate::metrics::Histograms>) {
         self.core.metrics()
     }

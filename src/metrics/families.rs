@@ -415,6 +415,12 @@ const FAMILIES: &[Family] = &[
         |g| g.report.stuck.len() as u64,
     ),
     per_group(
+        "veltrix_stalled_listeners",
+        Kind::Gauge,
+        "Listeners inside one event for at least the engine's stall threshold.",
+        |g| g.report.stalled.len() as u64,
+    ),
+    per_group(
         "veltrix_polls_total",
         Kind::Counter,
         "Poll calls of a poll-mode group.",

@@ -48,6 +48,31 @@ pub struct GroupReport {
     /// behind (see [`Engine::shutdown_timeout`](crate::Engine::shutdown_timeout)).
     /// Empty unless a deadline passed with a listener that did not return.
     pub stuck: Vec<StuckWorker>,
+    /// Listeners inside one event (or its batch's `on_batch_end`) for at
+    /// least the engine's
+    /// [`stall_threshold`](crate::EngineBuilder::stall_threshold) when this
+    /// report was made: the workers they hold make no progress meanwhile.
+    /// Also the `veltrix_stalled_listeners` gauge and a tracing warning per
+    /// stall. Empty when every listener keeps moving.
+    pub stalled: Vec<StalledListener>,
+}
+
+/// A listener found inside the same event for at least the stall
+/// threshold, while the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct StalledListener {
+    /// The worker's index in its group (its thread is
+    /// `veltrix-<group>-<worker>`); 0 for a poll-mode group.
+    pub worker: usize,
+    /// The partition of the event it is on.
+    pub partition: u32,
+    /// The event's sequence (if it is in `on_batch_end`: the batch's last).
+    pub sequence: u64,
+    /// How long it has been there at least: since the first look that saw
+    /// it there (the watchdog looks every quarter of the threshold).
+    pub stalled_for: std::time::Duration,
 }
 
 /// A worker still inside its listener when a shutdown deadline passed (and

@@ -13,7 +13,7 @@ mod group;
 
 #[cfg(feature = "nats")]
 pub use bridge::{BridgeImbalance, ExportFlow, ExportReport, ImportFlow, ImportReport};
-pub use group::{GroupReport, StuckWorker};
+pub use group::{GroupReport, StalledListener, StuckWorker};
 
 /// Counts of one topic.
 ///

@@ -368,7 +368,8 @@ impl Binder {
             .memory_budget(config.engine.memory_budget)
             .metrics(config.engine.metrics)
             .latency_sampling(config.engine.latency_sampling)
-            .latency_buckets(config.engine.latency_buckets.iter().copied());
+            .latency_buckets(config.engine.latency_buckets.iter().copied())
+            .stall_threshold(config.engine.stall_threshold);
         for t in &config.topics {
             let i = topics
                 .iter()

@@ -18,6 +18,7 @@ const ENGINE_KEYS: &[&str] = &[
     "metrics",
     "latency_sampling",
     "latency_buckets",
+    "stall_threshold",
 ];
 
 pub(super) fn root(reader: &mut Reader, node: &Node) -> Config {
@@ -70,8 +71,20 @@ fn engine(reader: &mut Reader, node: &Node, path: &str) -> EngineConfig {
     if let Some(bounds) = field(reader, &mut table, "latency_buckets", durations) {
         engine.latency_buckets = bounds;
     }
+    if let Some(threshold) = field(reader, &mut table, "stall_threshold", duration_or_off) {
+        engine.stall_threshold = threshold;
+    }
     table.finish(reader, ENGINE_KEYS);
     engine
+}
+
+/// A duration string, or `"off"` (`Some(None)`); `None` (reported) if it
+/// is neither.
+fn duration_or_off(reader: &mut Reader, node: &Node, path: &str) -> Option<Option<Duration>> {
+    match &node.value {
+        Value::Str(s) if s == "off" => Some(None),
+        _ => reader.duration(node, path).map(Some),
+    }
 }
 
 /// An array of duration strings; `None` (with the findings reported) if

@@ -26,6 +26,7 @@ impl EngineBuilder {
         let mut errors = Vec::new();
         let mut found = Vec::new();
         rules::latency_buckets(&self.latency_buckets, &mut found);
+        rules::stall_threshold(self.stall_threshold, &mut found);
         invalid_settings("engine", None, found, &mut errors);
         let mut names = HashSet::new();
         for topic in &self.topics {

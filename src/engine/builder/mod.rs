@@ -72,6 +72,7 @@ pub struct EngineBuilder {
     metrics: bool,
     latency_sampling: u32,
     latency_buckets: Vec<Duration>,
+    stall_threshold: Option<Duration>,
     memory_budget: u64,
     /// `publishes_to` edges: (group, topic).
     edges: Vec<(String, String)>,
@@ -121,6 +122,7 @@ impl EngineBuilder {
             validators: Vec::new(),
             metrics: true,
             latency_sampling: DEFAULT_LATENCY_SAMPLING,
+            stall_threshold: Some(crate::group::DEFAULT_STALL_THRESHOLD),
             latency_buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
             edges: Vec::new(),
@@ -200,6 +202,19 @@ impl EngineBuilder {
     /// stay exact whatever the sampling.
     pub fn latency_sampling(mut self, every: u32) -> Self {
         self.latency_sampling = every.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
+        self
+    }
+
+    /// Reports a listener that stays inside one event (or in its batch's
+    /// `on_batch_end`) for `threshold` or longer: in
+    /// [`GroupReport::stalled`](crate::GroupReport::stalled), the
+    /// `veltrix_stalled_listeners` gauge and a tracing warning (feature
+    /// `tracing`), while the engine runs. A watchdog thread looks every
+    /// quarter of the threshold; `None` turns watching off (no thread).
+    /// Default [`DEFAULT_STALL_THRESHOLD`](crate::DEFAULT_STALL_THRESHOLD),
+    /// 10 s; a threshold under 1 ms is refused at build.
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.stall_threshold = threshold;
         self
     }
 
@@ -467,6 +482,7 @@ impl EngineBuilder {
                     .map(|d| Arc::clone(&d.spec)),
                 metrics: self.metrics,
                 latency_sampling: self.latency_sampling,
+                stall_threshold: self.stall_threshold,
             };
             started[topic] += 1;
             match blueprint.start(ctx) {
@@ -486,6 +502,7 @@ impl EngineBuilder {
             groups,
             plan,
             Arc::new(metrics),
+            self.stall_threshold,
             #[cfg(feature = "nats")]
             self.bridges,
         ))

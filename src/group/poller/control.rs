@@ -141,6 +141,13 @@ where
         self.core.report("poll")
     }
 
+    fn watch(&self) {
+        self.core
+            .shared
+            .stalls
+            .observe(&self.core.shared.counters, &self.core.shared.name);
+    }
+
     fn assist(&self) -> usize {
         if drives(self.core.shared.id) {
             return 0;
