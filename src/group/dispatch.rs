@@ -167,7 +167,15 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let partition = *partition;
         // Only the first event of a call can be a retry (a failure that
         // will be retried ends the call), so this is decided once.
-        let retrying = retry.as_ref().map(|r| r.sequence);
+        // `u64::MAX` for none: no partition reaches that sequence.
+        let retrying = retry.as_ref().map_or(u64::MAX, |r| r.sequence);
+        // Without histograms only sequence 0 matches (its two clock reads
+        // then time nothing): one compare per event either way.
+        let sample_mask = if histograms.is_some() {
+            sample_mask
+        } else {
+            u64::MAX
+        };
         let dedup_on = dedup.is_some() && self.dedup.is_some();
         let catcher = panics::catcher();
         let mut tally = Tally::default();
@@ -187,7 +195,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             if shared.abort.load(Ordering::Relaxed) {
                 return ControlFlow::Break(());
             }
-            let first_try = retrying != Some(sequence);
+            let first_try = sequence != retrying;
             if dedup_on && first_try {
                 if let (Some(window), Some(spec)) = (dedup.as_mut(), &self.dedup) {
                     // A panicking id function cannot tell a duplicate: the
@@ -217,7 +225,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             // Where the listener is, for a shutdown deadline that finds it
             // still there (a plain store to this worker's own line).
             counters.in_sequence.store(sequence, Ordering::Relaxed);
-            let sampled = histograms.is_some() && sequence & sample_mask == 0;
+            let sampled = sequence & sample_mask == 0;
             let start = if sampled { clock::now_raw() } else { 0 };
             let outcome = catcher.catch(|| listener.on_event(event, &ctx));
             if sampled {
@@ -231,7 +239,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             let failure = match outcome {
                 Ok(Ok(())) => {
-                    tally.handled += 1;
+                    // Counted at the end of the batch (`settle` below).
                     if !first_try {
                         *retry = None;
                     }
@@ -258,7 +266,13 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         // worker stores it.
         let epoch = counters.epoch.load(Ordering::Relaxed);
         counters.epoch.store(epoch | 1, Ordering::Relaxed);
-        let consumed = reader.drain_settled(max, &mut tally, handle, |tally, _| {
+        let consumed = reader.drain_settled(max, &mut tally, handle, |tally, consumed| {
+            // Every consumed event was handled, skipped, dead-lettered or
+            // de-duplicated (a retry, a halt or a deadline stops the batch
+            // before its event): the handled ones are the rest, so the
+            // loop need not count them.
+            tally.handled =
+                consumed as u64 - tally.skipped - tally.dead_lettered - tally.deduplicated;
             tally.add_to(counters);
         });
         if consumed > 0 {
