@@ -211,7 +211,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 }
             }
             // Only what changes from event to event is stored here: the
-            // context is built once per call, below.
+            // context is built once per call, above.
             ctx.sequence = sequence;
             ctx.published_at = Timestamp::from_raw(published);
             ctx.end_of_batch = last;

@@ -26,7 +26,7 @@ const MAX_LINES: u64 = 32;
 
 /// How far ahead of its next sequence a producer asks for a line, in
 /// sequences.
-pub(super) const WRITE_AHEAD: u64 = 32;
+const WRITE_AHEAD: u64 = 32;
 
 impl<T> Ring<T> {
     /// Sequences per cache line (at least 1).
@@ -54,13 +54,15 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Hints the CPU to take the line of `seq`'s slot for writing, when
-    /// `seq` is the first sequence of a line. Only for a slot every reader
-    /// has released: taking a line a reader still reads would slow it.
+    /// Hints the CPU to take, for writing, the line of the slot
+    /// [`WRITE_AHEAD`] sequences past `seq`, when that sequence starts a
+    /// line and lies below `released` (every reader has released the
+    /// slots below it): taking a line a reader still reads would slow it.
     #[inline(always)]
-    pub(super) fn prefetch_write(&self, seq: u64) {
-        if seq % Self::per_line() == 0 {
-            let index = (seq & self.mask) as usize;
+    pub(super) fn prefetch_write_ahead(&self, seq: u64, released: u64) {
+        let ahead = seq + WRITE_AHEAD;
+        if ahead < released && ahead % Self::per_line() == 0 {
+            let index = (ahead & self.mask) as usize;
             hint_write(self.values.as_ptr().wrapping_add(index).cast());
         }
     }

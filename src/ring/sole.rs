@@ -194,6 +194,9 @@ impl<T> Burst<'_, T> {
         let times = ring.times.view();
         let start = p.next;
         let end = start + n;
+        // Every reader has released the slots below this (`room` just
+        // looked), so their lines may be asked for ahead.
+        let released = p.gate + ring.capacity;
         // Stores the sequence reached into `next` when the loop ends, also
         // by unwinding out of `events.next()`.
         let mut at = Advance {
@@ -210,9 +213,7 @@ impl<T> Burst<'_, T> {
             let event: *mut T = event;
             let seq = at.seq;
             times.record(seq, || time);
-            if seq + super::prefetch::WRITE_AHEAD < end {
-                ring.prefetch_write(seq + super::prefetch::WRITE_AHEAD);
-            }
+            ring.prefetch_write_ahead(seq, released);
             // SAFETY: this producer is the ring's only claimer (ownership:
             // one `SoleProducer` per ring, borrowed mutably through this
             // burst), `seq` is below `end`, so it is unwritten (every
@@ -376,10 +377,7 @@ impl<T> Vacant<'_, T> {
         let value: *mut T = pending.as_mut().expect("nothing to publish");
         p.ring.times.record(seq, now);
         // A line a few ahead, if every reader has released it already.
-        let ahead = seq + super::prefetch::WRITE_AHEAD;
-        if ahead < p.gate + p.ring.capacity {
-            p.ring.prefetch_write(ahead);
-        }
+        p.ring.prefetch_write_ahead(seq, p.gate + p.ring.capacity);
         // SAFETY: this producer is the ring's only claimer (ownership: one
         // `SoleProducer` per ring, borrowed mutably through this `Vacant`
         // from a burst in progress), `seq` is its next, unwritten sequence,
