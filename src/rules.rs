@@ -7,11 +7,13 @@
 //! finding into a `Diagnostic` at its path in the file). A rule, its limit
 //! and its wording therefore cannot drift between the two.
 //!
-//! Only rules about one topic or one group live here. Rules across items
-//! (a group's topic exists and carries its event type, names are unique)
-//! depend on what each path knows — event types in code, names and
-//! positions in a file — and stay with it; the memory budget, which needs
-//! the event types' sizes, is the builder's.
+//! Rules about one topic or one group live here, and the rules of stage
+//! dependencies ([`stages`]), which need only names and topics, which both
+//! paths know. Other rules across items (a group's topic exists and
+//! carries its event type, names are unique) depend on what each path
+//! knows — event types in code, names and positions in a file — and stay
+//! with it; the memory budget, which needs the event types' sizes, is the
+//! builder's.
 
 use std::fmt;
 use std::time::Duration;
@@ -78,6 +80,13 @@ pub enum Rule {
     BackoffMaxBelowInitial,
     /// What the engine would allocate is over its memory budget.
     OverBudget,
+    /// A group runs after (`after`) a group that is not declared.
+    UnknownStage,
+    /// A group runs after a group of another topic: stages share one
+    /// topic's ring.
+    StageOnOtherTopic,
+    /// A group runs after itself, directly or through other groups.
+    StageCycle,
     /// Latency histogram bucket bounds that are empty, too many, zero or
     /// not increasing.
     BucketBounds,
@@ -468,4 +477,115 @@ pub(crate) fn group(group_name: &str, o: &GroupOptions, out: &mut Vec<Finding>) 
             .fix("remove on_exhausted, or set retries to a count"),
         );
     }
+}
+
+/// One group as the stage rules see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StageValues<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) topic: &'a str,
+    /// The groups it runs after ([`GroupOptions::after`]).
+    pub(crate) after: &'a [String],
+}
+
+/// The rules of stage dependencies, across groups: every group a group runs
+/// after is declared, reads the same topic, and no chain of them leads back
+/// to the group. Each finding comes with the index of its group in
+/// `groups` (field `after`).
+pub(crate) fn stages(groups: &[StageValues<'_>], out: &mut Vec<(usize, Finding)>) {
+    let find = |name: &str| groups.iter().position(|g| g.name == name);
+    let peers = |topic: &str, except: &str| -> String {
+        let names: Vec<String> = groups
+            .iter()
+            .filter(|g| g.topic == topic && g.name != except)
+            .map(|g| quoted(g.name))
+            .collect();
+        if names.is_empty() {
+            format!("topic {} has no other group", quoted(topic))
+        } else {
+            format!("groups of topic {}: {}", quoted(topic), names.join(", "))
+        }
+    };
+    for (i, g) in groups.iter().enumerate() {
+        for name in g.after {
+            let finding = match find(name) {
+                None => Finding::error(
+                    Rule::UnknownStage,
+                    "after",
+                    format!("group {} runs after a group that is not declared", quoted(g.name)),
+                )
+                .fix(format!("name a declared group; {}", peers(g.topic, g.name))),
+                Some(j) if j == i => Finding::error(
+                    Rule::StageCycle,
+                    "after",
+                    "a group cannot run after itself: it would wait for its own handling",
+                )
+                .fix("remove its own name from after"),
+                Some(j) if groups[j].topic != g.topic => Finding::error(
+                    Rule::StageOnOtherTopic,
+                    "after",
+                    format!(
+                        "group {} reads topic {}, not {}: stages run on one topic's ring",
+                        quoted(name),
+                        quoted(groups[j].topic),
+                        quoted(g.topic)
+                    ),
+                )
+                .fix(format!(
+                    "name a group of the same topic ({}), or forward events between topics with a router",
+                    peers(g.topic, g.name)
+                )),
+                Some(_) => continue,
+            };
+            out.push((i, finding.value(quoted(name))));
+        }
+        if let Some(cycle) = cycle_through(groups, i) {
+            let chain: Vec<&str> = cycle.iter().map(|&k| groups[k].name).collect();
+            out.push((
+                i,
+                Finding::error(
+                    Rule::StageCycle,
+                    "after",
+                    format!(
+                        "a cycle of stages: {} — none of them could see an event first",
+                        chain.join(" runs after ")
+                    ),
+                )
+                .value(format!("{:?}", g.after))
+                .fix("remove one of the names on the cycle"),
+            ));
+        }
+    }
+}
+
+/// A chain `i, a, b, …, i` of valid stage edges (same topic, not a group's
+/// own name, which `stages` reports on its own), if group `i` lies on a
+/// cycle: a depth-first walk, each group visited once.
+fn cycle_through(groups: &[StageValues<'_>], i: usize) -> Option<Vec<usize>> {
+    let edges = |k: usize| {
+        groups[k].after.iter().filter_map(move |name| {
+            let j = groups.iter().position(|g| g.name == name)?;
+            (j != k && groups[j].topic == groups[k].topic).then_some(j)
+        })
+    };
+    let mut visited = vec![false; groups.len()];
+    // The path from `i` to the group on top, each with the edges left.
+    let mut path: Vec<(usize, Vec<usize>)> = vec![(i, edges(i).collect())];
+    visited[i] = true;
+    while let Some((_, next)) = path.last_mut() {
+        let Some(j) = next.pop() else {
+            path.pop();
+            continue;
+        };
+        if j == i {
+            let mut chain: Vec<usize> = path.iter().map(|(k, _)| *k).collect();
+            chain.push(i);
+            return Some(chain);
+        }
+        if !visited[j] {
+            visited[j] = true;
+            path.push((j, edges(j).collect()));
+        }
+    }
+    None
 }

@@ -53,6 +53,7 @@
 //! assignment = "range"      # "range" (default) or "round_robin"
 //! wait = "adaptive"         # "adaptive" (the default spins and yields), { adaptive = { spins = 100, yields = 8 } }, "busy_spin"
 //! max_batch = 256           # default 256
+//! after = []                # groups of the same topic that see each event first (stages)
 //!
 //! [groups.failure]
 //! retries = 3               # default 0; or "forever"

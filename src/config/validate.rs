@@ -267,6 +267,20 @@ fn cross_references(config: &Config, poisoned: Poisoned<'_>, out: &mut Vec<Diagn
     }
 
     if all_group_topics_ok {
+        let stages: Vec<rules::StageValues<'_>> = config
+            .groups
+            .iter()
+            .map(|g| rules::StageValues {
+                name: &g.name,
+                topic: &g.topic,
+                after: &g.options.after,
+            })
+            .collect();
+        let mut found = Vec::new();
+        rules::stages(&stages, &mut found);
+        for (i, finding) in found {
+            place(&format!("groups[{i}]"), vec![finding], out);
+        }
         for (i, t) in config.topics.iter().enumerate() {
             if !t.name.is_empty() && !config.groups.iter().any(|g| g.topic == t.name) {
                 out.push(

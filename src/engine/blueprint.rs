@@ -34,11 +34,13 @@ pub(super) trait TopicBlueprint: Send {
     fn is_dead_letter(&self) -> bool;
     /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
     fn add_validator(&mut self, validator: Box<dyn Any + Send>);
-    /// Builds the rings; `sampling` is the groups' latency sampling period
+    /// Builds the rings, read by `upstream.len()` groups, group `i`
+    /// trailing the groups (by position among the topic's) listed in
+    /// `upstream[i]`; `sampling` is the groups' latency sampling period
     /// (`None` with metrics off), which decides which events get timestamps.
     fn instantiate(
         self: Box<Self>,
-        readers: usize,
+        upstream: Vec<Vec<usize>>,
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError>;
 }
@@ -104,9 +106,10 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
 
     fn instantiate(
         self: Box<Self>,
-        readers: usize,
+        upstream: Vec<Vec<usize>>,
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError> {
+        let readers = upstream.len();
         let TopicOptions {
             partitions,
             capacity,
@@ -131,7 +134,8 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         let mut per_group: Vec<Vec<_>> = (0..readers).map(|_| Vec::new()).collect();
         for _ in 0..partitions {
             let (ring, readers, sole) =
-                Ring::<E>::new(capacity, readers, claimers, timed).map_err(|_| too_large(total))?;
+                Ring::<E>::staged(capacity, upstream.clone(), claimers, timed)
+                    .map_err(|_| too_large(total))?;
             rings.push(ring);
             lanes.extend(sole);
             for (list, reader) in per_group.iter_mut().zip(readers) {

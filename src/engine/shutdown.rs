@@ -33,6 +33,33 @@ pub(crate) struct ShutdownPlan {
     /// Indices of the topics each group publishes into: its dead-letter
     /// topic, and the targets declared with `publishes_to`.
     pub(crate) feeds: Vec<Vec<usize>>,
+    /// Indices of the groups each group runs after (`GroupOptions::after`).
+    pub(crate) after: Vec<Vec<usize>>,
+}
+
+impl ShutdownPlan {
+    /// The groups a shutdown called from inside a listener cannot wait
+    /// for: those the calling thread drives (`driven[g]`), and every group
+    /// that runs after one of them, directly or through other stages (it
+    /// cannot finish before the calling listener returns).
+    fn held(&self, driven: Vec<bool>) -> Vec<bool> {
+        let mut held = driven;
+        // Stages have no cycle (checked at build): a pass per group is
+        // enough for the longest chain.
+        for _ in 0..held.len() {
+            let mut changed = false;
+            for g in 0..held.len() {
+                if !held[g] && self.after[g].iter().any(|&u| held[u]) {
+                    held[g] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        held
+    }
 }
 
 /// Where [`Engine::shutdown_timeout_with`] sends the events a deadline left
@@ -152,7 +179,9 @@ impl Engine {
     /// whose listener called it is not waited for: it is reported as of its
     /// last finished batch (the rest of its topic is its `lag`), keeps its
     /// topic's remaining events, and drains them and exits by itself once
-    /// the listener returns. Every other group is drained and joined as
+    /// the listener returns; so do the groups that run after it
+    /// ([`GroupOptions::after`](crate::GroupOptions::after)), which cannot
+    /// pass it before then. Every other group is drained and joined as
     /// usual.
     pub fn shutdown(mut self) -> Report {
         self.shutdown_inner(None, Leftovers::HandBack, false).report
@@ -203,6 +232,8 @@ impl Engine {
         }
         self.shut_down = true;
         let plan = &self.plan;
+        // Left to finish on their own, after the calling listener returns.
+        let held = plan.held(self.groups.iter().map(|g| g.driven_here()).collect());
         let mut open = vec![true; self.topics.len()];
         let mut running = vec![true; self.groups.len()];
         while running.iter().any(|r| *r) {
@@ -235,7 +266,9 @@ impl Engine {
             // While their workers finish, keep every poll-mode group moving:
             // one may be all a stopping group waits for (its dead-letter
             // topic, read by a poll group no host polls any more).
-            while !stopping.iter().all(|&g| self.groups[g].workers_done())
+            while !stopping
+                .iter()
+                .all(|&g| held[g] || self.groups[g].workers_done())
                 && deadline.is_none_or(|d| Instant::now() < d)
             {
                 let moved: usize = self.groups.iter().map(|g| g.assist()).sum();
@@ -244,7 +277,11 @@ impl Engine {
                 }
             }
             for &g in &stopping {
-                self.groups[g].join(deadline);
+                // A group the calling thread drives skips that thread
+                // itself; a later stage of one is not waited for at all.
+                if !held[g] || self.groups[g].driven_here() {
+                    self.groups[g].join(deadline);
+                }
                 running[g] = false;
             }
             if leftovers == Leftovers::DeadLetter {

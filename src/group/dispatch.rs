@@ -275,6 +275,11 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 consumed as u64 - tally.skipped - tally.dead_lettered - tally.deduplicated;
             tally.add_to(counters);
         });
+        if *halted {
+            // Groups that run after this one (`GroupOptions::after`) can
+            // never pass the halted event: they are finished there.
+            reader.retire();
+        }
         if consumed > 0 {
             // A panicking `on_batch_end` must not kill the worker either.
             add(&counters.drop_panics, guarded(|| listener.on_batch_end()));

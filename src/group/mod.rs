@@ -206,6 +206,9 @@ impl<E> GroupCore<E> {
 /// The engine's type-erased handle on a running group.
 pub(crate) trait GroupControl: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether the calling thread is inside one of this group's listeners
+    /// (its worker, or one of its polls): it cannot wait for the group.
+    fn driven_here(&self) -> bool;
     /// Whether every worker thread has exited (but one running the calling
     /// thread's listener, which cannot be waited for). Poll mode: true.
     fn workers_done(&self) -> bool {

@@ -77,6 +77,11 @@ pub struct GroupOptions {
     /// What happens when the listener returns an error or panics. Default:
     /// no retry, skip (counted).
     pub failure: FailurePolicy,
+    /// Groups of the same topic that must have finished with an event
+    /// before this group sees it (stage dependencies: see
+    /// [`after`](Self::after)). Default: none.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub after: Vec<String>,
 }
 
 impl Default for GroupOptions {
@@ -87,6 +92,7 @@ impl Default for GroupOptions {
             wait: WaitStrategy::default(),
             max_batch: 256,
             failure: FailurePolicy::default(),
+            after: Vec::new(),
         }
     }
 }
@@ -136,6 +142,70 @@ impl GroupOptions {
     #[must_use]
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Runs this group as a later stage of groups on the same topic: it
+    /// sees event `s` of a partition only after every group named here has
+    /// finished with it (handled, skipped or dead-lettered it), like the
+    /// LMAX Disruptor's `handleEventsWith(a).then(b)`. Pipelines and
+    /// diamonds run on the topic's one ring: nothing is copied, and
+    /// producers wait for the last stage only.
+    ///
+    /// A later stage never gets ahead of its dependencies: a dependency's
+    /// halted partition holds it there too (counted as its `lag`), and a
+    /// dependency's retries hold it while they wait. Naming an unknown
+    /// group, a group of another topic, or a chain that comes back to
+    /// this group is refused at build ([`BuildError::InvalidSetting`](crate::BuildError::InvalidSetting),
+    /// field `after`). A configuration file writes `after = ["physics"]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use veltrix::{Engine, GroupOptions, TopicOptions};
+    ///
+    /// // Replication sends what physics has already applied.
+    /// let applied = Arc::new(AtomicU64::new(0));
+    /// let engine = Engine::builder()
+    ///     .topic::<u64>("moves", TopicOptions::new(1))
+    ///     .subscribe("physics", "moves", GroupOptions::workers(1), {
+    ///         let applied = applied.clone();
+    ///         move |_| {
+    ///             let applied = applied.clone();
+    ///             veltrix::listener::from_fn(move |_: &u64, ctx| {
+    ///                 applied.store(ctx.sequence() + 1, Ordering::Release);
+    ///                 Ok(())
+    ///             })
+    ///         }
+    ///     })
+    ///     .subscribe("replication", "moves", GroupOptions::workers(1).after(["physics"]), {
+    ///         let applied = applied.clone();
+    ///         move |_| {
+    ///             let applied = applied.clone();
+    ///             veltrix::listener::from_fn(move |_: &u64, ctx| {
+    ///                 assert!(applied.load(Ordering::Acquire) > ctx.sequence());
+    ///                 Ok(())
+    ///             })
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// let moves = engine.topic::<u64>("moves")?;
+    /// for m in 0..1000 {
+    ///     moves.publish(m)?;
+    /// }
+    /// let report = engine.shutdown();
+    /// assert_eq!(report.group("replication").unwrap().handled, 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn after<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.after = groups.into_iter().map(Into::into).collect();
         self
     }
 }

@@ -215,6 +215,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     fn name(&self) -> &str {
         &self.core.shared.name
     }
+
+    fn driven_here(&self) -> bool {
+        crate::group::driving::drives(self.core.shared.id)
+    }
 }
 
 impl<E> ThreadedGroup<E> {

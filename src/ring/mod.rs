@@ -65,6 +65,7 @@
 //! | [`sole`] | the single producer and its bursts |
 //! | [`slot`] | moving a value into a slot and dropping ring-held values |
 //! | [`reader`] | a group's cursor: draining batches in place |
+//! | [`stages`] | readers that trail other readers of the ring (pipelines, diamonds) |
 //! | [`seal`] | closing a ring and handing back what no reader took |
 //! | [`room`] | a producer waiting for room |
 //! | [`wake`], [`barrier`] | the park protocol and its asymmetric barriers |
@@ -80,6 +81,7 @@ mod seal;
 mod shared;
 mod slot;
 mod sole;
+mod stages;
 mod staging;
 mod tasks;
 mod times;
@@ -89,6 +91,8 @@ mod wake;
 
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
+#[cfg(all(test, veltrix_loom))]
+mod loom_stages;
 #[cfg(all(test, veltrix_loom))]
 mod loom_tests;
 #[cfg(all(test, not(veltrix_loom)))]
@@ -113,6 +117,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use seal::{Seal, OPEN};
+use stages::Stages;
 use times::Times;
 use wake::{ProducerGate, ReaderWake};
 
@@ -210,6 +215,8 @@ pub(crate) struct Ring<T> {
     /// One cursor per reader: the next sequence that reader will read. Only
     /// the [`Reader`] with that index stores to it.
     cursors: Box<[CachePadded<AtomicU64>]>,
+    /// Which cursors trail which (stage dependencies), fixed at creation.
+    stages: Stages,
     /// `capacity` values; `capacity` is a power of two, `mask = capacity - 1`.
     ///
     /// Which values are initialised: through shared claims, exactly those
@@ -257,12 +264,26 @@ impl<T> Ring<T> {
     /// 1` a power of two), and returns it with one [`Reader`] per cursor, in
     /// the same order, and its one [`SoleProducer`] if `claimers` is
     /// [`Claimers::Sole`].
+    #[cfg(test)]
     pub(crate) fn new(
         capacity: usize,
         readers: usize,
         claimers: Claimers,
         sampled: Option<u64>,
     ) -> Result<NewRing<T>, AllocError> {
+        Self::staged(capacity, vec![Vec::new(); readers], claimers, sampled)
+    }
+
+    /// As [`new`](Self::new), with `upstream.len()` readers, reader `i`
+    /// trailing the readers listed in `upstream[i]` (see [`stages`]): it
+    /// sees a sequence only after each of them released it.
+    pub(crate) fn staged(
+        capacity: usize,
+        upstream: Vec<Vec<usize>>,
+        claimers: Claimers,
+        sampled: Option<u64>,
+    ) -> Result<NewRing<T>, AllocError> {
+        let readers = upstream.len();
         assert!(
             capacity.is_power_of_two(),
             "ring capacity must be a power of two"
@@ -302,6 +323,7 @@ impl<T> Ring<T> {
             cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
+            stages: Stages::new(upstream),
             values: values.into_boxed_slice(),
             stamps: stamps.into_boxed_slice(),
             times: Times::new(capacity as u64, sampled),
@@ -373,14 +395,19 @@ impl<T> Ring<T> {
 
     /// Stores reader `index`'s cursor and wakes blocked producers if any: the
     /// hot side of the gate handshake (cursor store; light barrier; load
-    /// `blocked`).
+    /// `blocked`). On a ring with stages, also of the park handshake: a
+    /// reader trailing this one may be parked, waiting for this cursor.
     #[inline]
     fn release(&self, index: usize, next: u64) {
-        // Release pairs with the producers' Acquire loads in `min_cursor`.
+        // Release pairs with the producers' Acquire loads in `min_cursor`,
+        // and with trailing readers' in `upstream_bound`.
         self.cursors[index].store(next, Ordering::Release);
         barrier::light();
         if self.gate.has_blocked() {
             self.gate.notify_all();
+        }
+        if self.stages.any() && self.wake.has_sleepers() {
+            self.wake.unpark_all();
         }
     }
 
@@ -404,11 +431,12 @@ impl<T> Ring<T> {
     /// may be stale at once; the owner's own check decides).
     pub(crate) fn has_next_for(&self, index: usize) -> bool {
         let next = self.cursor(index);
-        match self.claimers {
+        let published = match self.claimers {
             Claimers::Sole => self.sole.published.load(Ordering::Acquire) > next,
             // Acquire pairs with the producer's Release in `mark_published`.
             Claimers::Shared => self.stamp(next).load(Ordering::Acquire) == next + 1,
-        }
+        };
+        published && (!self.stages.trails(index) || self.upstream_bound(index) > next)
     }
 
     /// Reader `index`'s cursor.

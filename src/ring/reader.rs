@@ -18,12 +18,17 @@ pub(crate) struct Reader<T> {
     /// last loaded it (a lower bound: it only grows). While it is ahead of
     /// `next`, reads need no load of the producer's line at all.
     seen: u64,
+    /// Whether this reader trails other readers of its ring (see
+    /// [`stages`](super::stages)); a copy of the ring's fixed answer.
+    trails: bool,
 }
 
 /// A dropped reader reads no more: the ring counts it out, so that
 /// [`Ring::take_unconsumed`] can tell when no reader is left.
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
+        // Readers trailing this one must not wait for it any more.
+        self.ring.retire(self.index);
         // Release: this reader's drains happen before a take that sees it
         // gone.
         self.ring.seal.readers.fetch_sub(1, Ordering::Release);
@@ -33,11 +38,19 @@ impl<T> Drop for Reader<T> {
 impl<T> Reader<T> {
     pub(super) fn new(ring: Arc<Ring<T>>, index: usize) -> Self {
         Reader {
+            trails: ring.stages.trails(index),
             ring,
             index,
             next: 0,
             seen: 0,
         }
+    }
+
+    /// Tells the readers trailing this one that its cursor will not move
+    /// again (its partition halted): once they catch up with it, they are
+    /// finished.
+    pub(crate) fn retire(&self) {
+        self.ring.retire(self.index);
     }
 
     /// The ring this reader reads.
@@ -56,21 +69,32 @@ impl<T> Reader<T> {
     /// pull the line the producer is writing into its own cache (the
     /// Disruptor's consumers spin on the producer cursor, not on the slots,
     /// for the same reason).
+    ///
+    /// A reader that trails others also needs each of them to have released
+    /// the event.
     #[inline]
     pub(crate) fn has_next(&self) -> bool {
         let ring = &*self.ring;
-        match ring.claimers {
+        let published = match ring.claimers {
             Claimers::Sole => {
                 self.seen > self.next || ring.sole.published.load(Ordering::Acquire) > self.next
             }
             // Acquire pairs with the producer's Release in `mark_published`.
             Claimers::Shared => ring.stamp(self.next).load(Ordering::Acquire) == self.next + 1,
-        }
+        };
+        published && (!self.trails || ring.upstream_bound(self.index) > self.next)
     }
 
-    /// How many events from `start` on (at most `max`) are published.
+    /// How many events from `start` on (at most `max`) are published and,
+    /// for a reader that trails others, released by each of them.
     #[inline]
     fn available(&mut self, start: u64, max: u64) -> u64 {
+        let max = if self.trails {
+            // Never below `start`: this cursor never passes an upstream one.
+            max.min(self.ring.upstream_bound(self.index).saturating_sub(start))
+        } else {
+            max
+        };
         let ring = &*self.ring;
         // Acquire pairs with the producer's Release in `mark_published`.
         let stamped = |seq: u64| ring.stamp(seq).load(Ordering::Acquire) == seq + 1;
@@ -105,9 +129,12 @@ impl<T> Reader<T> {
         }
     }
 
-    /// Whether the ring is closed and this reader has consumed all of it.
+    /// Whether nothing more will come to this reader: the ring is closed
+    /// and it has consumed all of it, or it caught up with a reader it
+    /// trails that retired.
     pub(crate) fn is_finished(&self) -> bool {
         self.next == self.ring.end()
+            || (self.trails && self.ring.behind_retired(self.index, self.next))
     }
 
     /// Hands up to `max` published events, in sequence order, to `f` as

@@ -23,9 +23,17 @@ const GROUP_KEYS: &[&str] = &[
     "wait",
     "max_batch",
     "failure",
+    "after",
 ];
 /// The keys of [`GroupOptions`]: a group's but its name and topic.
-const GROUP_OPTION_KEYS: &[&str] = &["mode", "assignment", "wait", "max_batch", "failure"];
+const GROUP_OPTION_KEYS: &[&str] = &[
+    "mode",
+    "assignment",
+    "wait",
+    "max_batch",
+    "failure",
+    "after",
+];
 const FAILURE_KEYS: &[&str] = &["retries", "backoff", "on_exhausted"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier"];
 const ADAPTIVE_KEYS: &[&str] = &["spins", "yields"];
@@ -84,6 +92,28 @@ fn group_option_fields(reader: &mut Reader, table: &mut Table<'_>, options: &mut
     if let Some(f) = field(reader, table, "failure", failure) {
         options.failure = f;
     }
+    if let Some(after) = field(reader, table, "after", after) {
+        options.after = after;
+    }
+}
+
+/// `after = ["physics", "audit"]`: the groups a group runs after.
+fn after(reader: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
+    let Value::Array(items) = &node.value else {
+        reader.wrong_type(
+            node,
+            path,
+            "a list of group names",
+            "write after = [\"physics\"]",
+        );
+        return None;
+    };
+    let read: Vec<Option<String>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| reader.string(item, &format!("{path}[{i}]")))
+        .collect();
+    read.into_iter().collect()
 }
 
 pub(crate) fn mode(reader: &mut Reader, node: &Node, path: &str) -> Option<GroupMode> {

@@ -89,6 +89,20 @@ impl EngineBuilder {
                 }
             }
         }
+        let stages: Vec<rules::StageValues<'_>> = self
+            .groups
+            .iter()
+            .map(|g| rules::StageValues {
+                name: g.name(),
+                topic: g.topic(),
+                after: &g.options().after,
+            })
+            .collect();
+        let mut found = Vec::new();
+        rules::stages(&stages, &mut found);
+        for (i, finding) in found {
+            invalid_settings("group", Some(stages[i].name), vec![finding], &mut errors);
+        }
         for (group, topic) in &self.edges {
             let missing = if !self.groups.iter().any(|g| g.name() == group) {
                 Some((

@@ -426,13 +426,9 @@ impl EngineBuilder {
         // start from.
         let mut readers: Vec<Box<dyn Any>> = Vec::with_capacity(self.topics.len());
         for blueprint in self.topics {
-            let members = self
-                .groups
-                .iter()
-                .filter(|g| g.topic() == blueprint.name())
-                .count();
+            let upstream = stage_upstream(&self.groups, blueprint.name());
             let sampling = self.metrics.then_some(self.latency_sampling);
-            let built = match blueprint.instantiate(members, sampling) {
+            let built = match blueprint.instantiate(upstream, sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
@@ -446,7 +442,19 @@ impl EngineBuilder {
         // started[t]: how many of topic t's groups have started, so the
         // next one (in declaration order) takes the readers made next.
         let mut started = vec![0usize; topics.len()];
-        let mut plan = super::ShutdownPlan::default();
+        let mut plan = super::ShutdownPlan {
+            after: self
+                .groups
+                .iter()
+                .map(|g| {
+                    let after = &g.options().after;
+                    (0..self.groups.len())
+                        .filter(|&u| after.iter().any(|name| name == self.groups[u].name()))
+                        .collect()
+                })
+                .collect(),
+            ..super::ShutdownPlan::default()
+        };
         let mut groups: Vec<Arc<dyn GroupControl>> = Vec::with_capacity(self.groups.len());
         for (blueprint, id) in self.groups.into_iter().zip(group_ids) {
             let topic = topic_index(blueprint.topic()).expect("validated: the topic exists");
@@ -507,6 +515,32 @@ impl EngineBuilder {
             self.bridges,
         ))
     }
+}
+
+/// For each group of topic `topic`, in declaration order (the order of its
+/// readers on the topic's rings), the positions among those groups of the
+/// groups it runs after ([`GroupOptions::after`]); `check` made sure each
+/// name is a group of this topic and that there is no cycle.
+fn stage_upstream(groups: &[Box<dyn GroupBlueprint>], topic: &str) -> Vec<Vec<usize>> {
+    let members: Vec<&dyn GroupBlueprint> = groups
+        .iter()
+        .filter(|g| g.topic() == topic)
+        .map(|g| &**g)
+        .collect();
+    members
+        .iter()
+        .map(|g| {
+            let mut upstream: Vec<usize> = g
+                .options()
+                .after
+                .iter()
+                .filter_map(|name| members.iter().position(|m| m.name() == name))
+                .collect();
+            upstream.sort_unstable();
+            upstream.dedup();
+            upstream
+        })
+        .collect()
 }
 
 /// Closes every topic and drains every started group: used when a build

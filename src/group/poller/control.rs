@@ -172,6 +172,10 @@ where
         &self.core.shared.name
     }
 
+    fn driven_here(&self) -> bool {
+        drives(self.core.shared.id)
+    }
+
     fn as_poll(self: Arc<Self>) -> Option<Arc<dyn PollDriver>> {
         Some(self)
     }
