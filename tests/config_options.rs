@@ -109,12 +109,14 @@ fn group_options() -> impl Strategy<Value = GroupOptions> {
         Just(GroupMode::Poll),
     ];
     let assignment = prop_oneof![Just(Assignment::Range), Just(Assignment::RoundRobin)];
-    (mode, assignment, wait(), wide(), failure()).prop_map(
-        |(mode, assignment, wait, max_batch, failure)| {
+    let after = proptest::collection::vec("[a-z][a-z0-9_-]{0,7}", 0..3);
+    (mode, assignment, wait(), wide(), failure(), after).prop_map(
+        |(mode, assignment, wait, max_batch, failure, after)| {
             let mut options = GroupOptions::default()
                 .assignment(assignment)
                 .wait_strategy(wait)
-                .failure_policy(failure);
+                .failure_policy(failure)
+                .after(after);
             options.mode = mode;
             // Not through `max_batch()`, which raises 0 to 1: the reader
             // reads 0 too (the builder refuses it).

@@ -691,3 +691,119 @@ fn a_backoff_past_an_hour_is_out_of_range_as_in_code() {
         "at most \"1h\"",
     );
 }
+
+/// The base config plus groups "physics" and "replication" on "orders" and
+/// "audit" on a second topic "moves"; `extra[i]` goes into group `i`
+/// (billing, physics, replication, audit).
+fn staged(extra: [&str; 4]) -> String {
+    format!(
+        "[[topics]]\nname = \"orders\"\npartitions = 4\n\n\
+         [[topics]]\nname = \"moves\"\npartitions = 2\n\n\
+         [[groups]]\nname = \"billing\"\ntopic = \"orders\"\n{}\n\n\
+         [[groups]]\nname = \"physics\"\ntopic = \"orders\"\n{}\n\n\
+         [[groups]]\nname = \"replication\"\ntopic = \"orders\"\n{}\n\n\
+         [[groups]]\nname = \"audit\"\ntopic = \"moves\"\n{}\n",
+        extra[0], extra[1], extra[2], extra[3]
+    )
+}
+
+#[test]
+fn stages_are_read_and_a_valid_diamond_passes() {
+    let text = staged([
+        "",
+        "after = [\"billing\"]",
+        "after = [\"billing\", \"physics\"]",
+        "",
+    ]);
+    let config = Config::from_toml_str(&text).unwrap();
+    assert!(config.groups[0].options.after.is_empty());
+    assert_eq!(config.groups[1].options.after, ["billing"]);
+    assert_eq!(config.groups[2].options.after, ["billing", "physics"]);
+    assert!(config.validate().errors.is_empty());
+}
+
+#[test]
+fn stage_naming_an_undeclared_group() {
+    let d = only(
+        &staged(["", "after = [\"phisics\"]", "", ""]),
+        Rule::UnknownStage,
+    );
+    assert_finding(
+        &d,
+        "groups[1].after",
+        Some("\"phisics\""),
+        "groups of topic \"orders\": \"billing\", \"replication\"",
+    );
+}
+
+#[test]
+fn stage_on_another_topic() {
+    let d = only(
+        &staged(["", "", "", "after = [\"billing\"]"]),
+        Rule::StageOnOtherTopic,
+    );
+    assert_finding(&d, "groups[3].after", Some("\"billing\""), "with a router");
+    assert!(
+        d.message.contains("reads topic \"orders\", not \"moves\""),
+        "{d}"
+    );
+}
+
+#[test]
+fn stage_after_itself() {
+    let d = only(
+        &staged(["after = [\"billing\"]", "", "", ""]),
+        Rule::StageCycle,
+    );
+    assert_finding(
+        &d,
+        "groups[0].after",
+        Some("\"billing\""),
+        "remove its own name",
+    );
+}
+
+#[test]
+fn stage_cycle_is_reported_on_every_group_on_it() {
+    let text = staged([
+        "after = [\"replication\"]",
+        "after = [\"billing\"]",
+        "after = [\"physics\"]",
+        "",
+    ]);
+    let found = findings(&text);
+    let cycles: Vec<&Diagnostic> = found
+        .iter()
+        .filter(|d| d.rule == Rule::StageCycle)
+        .collect();
+    let paths: Vec<&str> = cycles.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["groups[0].after", "groups[1].after", "groups[2].after"],
+        "{found}"
+    );
+    assert!(
+        cycles[0]
+            .message
+            .contains("billing runs after replication runs after physics runs after billing"),
+        "{}",
+        cycles[0]
+    );
+    assert!(cycles[0].to_string().contains("remove one of the names"));
+}
+
+#[test]
+fn stage_list_of_the_wrong_type() {
+    let d = only(
+        &staged(["", "after = \"billing\"", "", ""]),
+        Rule::WrongType,
+    );
+    assert_finding(
+        &d,
+        "groups[1].after",
+        Some("\"billing\""),
+        "write after = [\"physics\"]",
+    );
+    let d = only(&staged(["", "after = [3]", "", ""]), Rule::WrongType);
+    assert_eq!(d.path, "groups[1].after[0]", "{d}");
+}
