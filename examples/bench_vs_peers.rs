@@ -577,6 +577,29 @@ fn targets(r: &Results) -> Vec<Target> {
             r.rate("fanout_3", VELTRIX) / r.rate("spsc_u64", VELTRIX),
             0.6,
         ),
+        // Stage dependencies (issue 13 asks for the comparison, not a
+        // goal; these are ours): veltrix as a user would start, against the
+        // disruptor crate (which only busy-spins), and busy-spin against it.
+        Target::at_least(
+            "pipeline_3_vs_disruptor",
+            vs("pipeline_3", VELTRIX, DISRUPTOR),
+            1.0,
+        ),
+        Target::at_least(
+            "diamond_vs_disruptor",
+            vs("diamond", VELTRIX, DISRUPTOR),
+            1.0,
+        ),
+        Target::at_least(
+            "pipeline_3_spin_vs_disruptor",
+            vs("pipeline_3", VELTRIX_SP_SPIN, DISRUPTOR),
+            0.8,
+        ),
+        Target::at_least(
+            "diamond_spin_vs_disruptor",
+            vs("diamond", VELTRIX_SP_SPIN, DISRUPTOR),
+            0.8,
+        ),
         Target::at_least(
             "metrics_on_vs_off_spsc_u64",
             vs("spsc_u64", VELTRIX, VELTRIX_NO_METRICS),

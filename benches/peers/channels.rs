@@ -214,6 +214,8 @@ fn open<F: Flavor, E: Event>(shape: &Shape) -> Option<Pipe<E>> {
             receivers.push(rx);
             senders.push(tx);
         }
+        // Channels have no stages: each would need a channel and a copy.
+        Delivery::Pipeline | Delivery::Diamond => return None,
     }
     let handles: Vec<JoinHandle<()>> = receivers
         .into_iter()

@@ -1,6 +1,8 @@
 //! veltrix itself, through its public API only.
 //!
-//! A pipe is an engine with one topic. Fan-out is one group per consumer;
+//! A pipe is an engine with one topic. Fan-out is one group per consumer
+//! (pipelines and diamonds: the same groups, declared with
+//! `GroupOptions::after`);
 //! work sharing is one group with one worker per consumer over as many
 //! partitions (each ring gets an equal share of the capacity, so the total
 //! buffering matches the other peers). Producers publish through clones of
@@ -197,6 +199,16 @@ fn send_events<T, E: Event>(
     }
 }
 
+/// The groups group `g` of `groups` runs after: the one before it in a
+/// pipeline, every other one for the last group of a diamond.
+fn upstream(delivery: Delivery, g: usize, groups: usize) -> Vec<String> {
+    match delivery {
+        Delivery::Pipeline if g > 0 => vec![format!("g{}", g - 1)],
+        Delivery::Diamond if g + 1 == groups => (0..g).map(|u| format!("g{u}")).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Drives one poll-mode group until told to stop.
 fn drive(mut poller: Poller, stop: Arc<AtomicBool>) {
     let mut spin = Spin::default();
@@ -224,7 +236,9 @@ impl<E: Event> Peer<E> for Veltrix {
     fn open(&self, shape: &Shape) -> Option<Pipe<E>> {
         let k = shape.consumers;
         let (partitions, capacity, groups, workers) = match shape.delivery {
-            Delivery::Each => (shape.partitions, shape.capacity, k, 1),
+            Delivery::Each | Delivery::Pipeline | Delivery::Diamond => {
+                (shape.partitions, shape.capacity, k, 1)
+            }
             Delivery::Shared if self.poll && k > 1 => return None,
             Delivery::Shared => {
                 let partitions = shape.partitions.max(k as u32);
@@ -254,6 +268,7 @@ impl<E: Event> Peer<E> for Veltrix {
             } else {
                 GroupOptions::workers(workers).wait_strategy(self.strategy())
             };
+            let options = options.after(upstream(shape.delivery, g, groups));
             builder = builder.subscribe(&format!("g{g}"), "bench", options, move |_| Count::<E> {
                 tally: tallies.pop().expect("one tally per worker"),
                 _event: PhantomData,

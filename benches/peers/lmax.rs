@@ -5,6 +5,7 @@
 //! and publishes `n` slots at once. Each handler sees every event (fan-out);
 //! work sharing between `k` handlers is the usual Disruptor idiom of each
 //! handling the sequences `seq % k == i` (each still reads every slot).
+//! Pipelines and diamonds use `and_then`, the crate's stage dependencies.
 
 use disruptor::{
     BusySpin, EventPoller, Polling, Producer, Sequence, SingleConsumerBarrier, SingleProducer,
@@ -72,6 +73,9 @@ impl<E: Event> Peer<E> for Disruptor {
     fn open(&self, shape: &Shape) -> Option<Pipe<E>> {
         if shape.partitions != 1 {
             return None;
+        }
+        if shape.delivery.is_staged() {
+            return staged(shape);
         }
         let finish = Finish::new(shape);
         let k = shape.consumers as i64;
@@ -147,6 +151,38 @@ impl<E: Event> Peer<E> for Disruptor {
             poller,
         }))
     }
+}
+
+/// A pipeline `a → b → c` or a diamond `(a, b) → c` of one producer
+/// (`and_then`: the next handlers see a sequence after the ones before).
+/// Only these two shapes: the builder's types follow the topology.
+fn staged<E: Event>(shape: &Shape) -> Option<Pipe<E>> {
+    if shape.producers != 1 || shape.consumers != 3 {
+        return None;
+    }
+    let finish = Finish::new(shape);
+    let h = || handler::<E>(finish.tally(), None);
+    let builder = disruptor::build_single_producer(shape.capacity, E::default, BusySpin)
+        .handle_events_with(h());
+    let tx: Box<dyn Tx<E>> = match shape.delivery {
+        Delivery::Pipeline => Box::new(DisruptorTx {
+            producer: builder
+                .and_then()
+                .handle_events_with(h())
+                .and_then()
+                .handle_events_with(h())
+                .build(),
+        }),
+        Delivery::Diamond => Box::new(DisruptorTx {
+            producer: builder
+                .handle_events_with(h())
+                .and_then()
+                .handle_events_with(h())
+                .build(),
+        }),
+        Delivery::Each | Delivery::Shared => return None,
+    };
+    Some(Pipe::new(vec![tx], finish, shape, || {}))
 }
 
 struct DisruptorEcho {

@@ -127,6 +127,19 @@ pub enum Delivery {
     Each,
     /// Each event goes to exactly one of the consumers (work sharing).
     Shared,
+    /// Every consumer sees every event, each only after the one before it
+    /// (stage dependencies on one ring: `a → b → c`).
+    Pipeline,
+    /// Every consumer sees every event: all but the last in parallel, the
+    /// last only after all of them (`(a, b) → c`).
+    Diamond,
+}
+
+impl Delivery {
+    /// Whether the consumers are stages that depend on one another.
+    pub fn is_staged(self) -> bool {
+        matches!(self, Delivery::Pipeline | Delivery::Diamond)
+    }
 }
 
 /// The topology a scenario asks for.
@@ -182,6 +195,26 @@ impl Shape {
             producers,
             consumers,
             delivery: Delivery::Shared,
+            ..Shape::spsc(capacity)
+        }
+    }
+
+    /// One producer; `stages` consumers in a chain, each seeing an event
+    /// after the one before it.
+    pub const fn pipeline(stages: usize, capacity: usize) -> Shape {
+        Shape {
+            consumers: stages,
+            delivery: Delivery::Pipeline,
+            ..Shape::spsc(capacity)
+        }
+    }
+
+    /// One producer; `branches` consumers in parallel, then one that sees
+    /// an event after all of them.
+    pub const fn diamond(branches: usize, capacity: usize) -> Shape {
+        Shape {
+            consumers: branches + 1,
+            delivery: Delivery::Diamond,
             ..Shape::spsc(capacity)
         }
     }
@@ -380,7 +413,7 @@ impl Finish {
     pub fn tally(self: &Arc<Self>) -> Tally {
         Tally {
             finish: Arc::clone(self),
-            each: self.delivery == Delivery::Each,
+            each: self.delivery != Delivery::Shared,
             seen: 0,
             flushed: 0,
             sum: 0,
@@ -430,7 +463,7 @@ impl Finish {
 /// One consumer's count, reported to its pipe's [`Finish`].
 ///
 /// Per event: add the event into a checksum and count it. With `Each`
-/// delivery the consumer that reaches the target arrives by itself; with
+/// delivery (and for every stage of a pipeline or diamond) the consumer that reaches the target arrives by itself; with
 /// `Shared` delivery counts are added to a shared total once per batch
 /// (whatever the peer's consumer calls a batch), never per event.
 pub struct Tally {

@@ -60,6 +60,8 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario("mpsc_2p1c", "2P → 1C", Shape::mpsc(2, CAPACITY)),
         scenario("fanout_3", "fan-out ×3", Shape::fan_out(3, CAPACITY)),
         scenario("mpmc_4p2c", "4P → 2C", Shape::mpmc(4, 2, CAPACITY)),
+        scenario("pipeline_3", "pipeline a→b→c", Shape::pipeline(3, CAPACITY)),
+        scenario("diamond", "diamond (a,b)→c", Shape::diamond(2, CAPACITY)),
         Scenario {
             veltrix_only: true,
             ..scenario("partitions_1", "1 partition", Shape::spsc(CAPACITY))
