@@ -228,8 +228,8 @@ pub use error::{
 };
 #[cfg(not(veltrix_loom))]
 pub use group::{
-    Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions, Poller,
-    Retries, WaitStrategy, DEFAULT_STALL_THRESHOLD, MAX_BACKOFF,
+    Assignment, Backoff, DeadLetter, Exhausted, FailurePolicy, GroupMode, GroupOptions, LagPolicy,
+    Poller, Retries, WaitStrategy, DEFAULT_STALL_THRESHOLD, MAX_BACKOFF,
 };
 #[cfg(not(veltrix_loom))]
 pub use listener::{EventContext, Listener, ListenerError, WorkerInfo};

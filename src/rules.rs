@@ -18,7 +18,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::group::{Exhausted, GroupMode, GroupOptions, Retries, MAX_BACKOFF};
+use crate::group::{Exhausted, GroupMode, GroupOptions, LagPolicy, Retries, MAX_BACKOFF};
 use crate::topic::{FullPolicy, PartitionerKind};
 
 /// Whether a finding stops the engine from being built.
@@ -87,6 +87,10 @@ pub enum Rule {
     StageOnOtherTopic,
     /// A group runs after itself, directly or through other groups.
     StageCycle,
+    /// A lossy group ([`LagPolicy::Lossy`](crate::LagPolicy::Lossy)) takes
+    /// part in stage dependencies: it would skip events its later stages
+    /// wait for, or see events before its upstream.
+    LossyStage,
     /// Latency histogram bucket bounds that are empty, too many, zero or
     /// not increasing.
     BucketBounds,
@@ -397,6 +401,17 @@ pub(crate) fn group(group_name: &str, o: &GroupOptions, out: &mut Vec<Finding>) 
             );
         }
     }
+    if o.lag == LagPolicy::Lossy(0) {
+        out.push(
+            Finding::error(
+                Rule::OutOfRange,
+                "lag.lossy",
+                "a lossy group stays at most this many events behind, and at least 1",
+            )
+            .value(0)
+            .fix("use lag = { lossy = 1 } or more (the topic's capacity laps only as producers need room)"),
+        );
+    }
     if o.max_batch == 0 {
         out.push(
             Finding::error(
@@ -486,6 +501,8 @@ pub(crate) struct StageValues<'a> {
     pub(crate) topic: &'a str,
     /// The groups it runs after ([`GroupOptions::after`]).
     pub(crate) after: &'a [String],
+    /// Whether it is lossy ([`LagPolicy::Lossy`]).
+    pub(crate) lossy: bool,
 }
 
 /// The rules of stage dependencies, across groups: every group a group runs
@@ -535,6 +552,15 @@ pub(crate) fn stages(groups: &[StageValues<'_>], out: &mut Vec<(usize, Finding)>
                     "name a group of the same topic ({}), or forward events between topics with a router",
                     peers(g.topic, g.name)
                 )),
+                Some(j) if g.lossy || groups[j].lossy => Finding::error(
+                    Rule::LossyStage,
+                    "after",
+                    format!(
+                        "group {} is lossy: a stage must see every event its upstream handled, and a lossy group skips events",
+                        quoted(if g.lossy { g.name } else { name })
+                    ),
+                )
+                .fix("remove the lossy group from the stages, or give it lag = \"backpressure\""),
                 Some(_) => continue,
             };
             out.push((i, finding.value(quoted(name))));

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use veltrix::config::Partitioning;
 use veltrix::{
-    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions,
+    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions, LagPolicy,
     PartitionerKind, Producers, Retries, TopicOptions, WaitStrategy,
 };
 
@@ -110,13 +110,18 @@ fn group_options() -> impl Strategy<Value = GroupOptions> {
     ];
     let assignment = prop_oneof![Just(Assignment::Range), Just(Assignment::RoundRobin)];
     let after = proptest::collection::vec("[a-z][a-z0-9_-]{0,7}", 0..3);
-    (mode, assignment, wait(), wide(), failure(), after).prop_map(
-        |(mode, assignment, wait, max_batch, failure, after)| {
+    let lag = prop_oneof![
+        Just(LagPolicy::Backpressure),
+        wide().prop_map(LagPolicy::Lossy),
+    ];
+    (mode, assignment, wait(), wide(), failure(), (after, lag)).prop_map(
+        |(mode, assignment, wait, max_batch, failure, (after, lag))| {
             let mut options = GroupOptions::default()
                 .assignment(assignment)
                 .wait_strategy(wait)
                 .failure_policy(failure)
-                .after(after);
+                .after(after)
+                .lag(lag);
             options.mode = mode;
             // Not through `max_batch()`, which raises 0 to 1: the reader
             // reads 0 too (the builder refuses it).

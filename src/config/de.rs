@@ -19,7 +19,7 @@ use super::model::{Config, GroupConfig, Partitioning, TopicConfig};
 use super::node::Node;
 use super::read::{self, group, topic};
 use crate::{
-    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions,
+    Assignment, Backoff, Exhausted, FailurePolicy, FullPolicy, GroupMode, GroupOptions, LagPolicy,
     PartitionerKind, Producers, Retries, TopicOptions, WaitStrategy,
 };
 
@@ -113,6 +113,13 @@ impl<'de> Deserialize<'de> for GroupOptions {
 impl<'de> Deserialize<'de> for GroupMode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         through_reader(deserializer, |node| read::value(node, group::mode))
+    }
+}
+
+/// A group's `lag`: `"backpressure"` or `{ lossy = 4096 }`.
+impl<'de> Deserialize<'de> for LagPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        through_reader(deserializer, |node| read::value(node, group::lag))
     }
 }
 

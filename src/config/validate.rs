@@ -274,6 +274,7 @@ fn cross_references(config: &Config, poisoned: Poisoned<'_>, out: &mut Vec<Diagn
                 name: &g.name,
                 topic: &g.topic,
                 after: &g.options.after,
+                lossy: !g.options.lag.is_backpressure(),
             })
             .collect();
         let mut found = Vec::new();

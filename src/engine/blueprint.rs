@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::TopicEntry;
 use crate::error::BuildError;
 use crate::group::TopicReaders;
-use crate::ring::{Claimers, Ring};
+use crate::ring::{Claimers, ReaderSpec, Ring};
 use crate::topic::{
     stamped_sequences, PartitionerKind, Producer, Producers, Route, Topic, TopicOptions, Validator,
 };
@@ -34,13 +34,14 @@ pub(super) trait TopicBlueprint: Send {
     fn is_dead_letter(&self) -> bool;
     /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
     fn add_validator(&mut self, validator: Box<dyn Any + Send>);
-    /// Builds the rings, read by `upstream.len()` groups, group `i`
-    /// trailing the groups (by position among the topic's) listed in
-    /// `upstream[i]`; `sampling` is the groups' latency sampling period
-    /// (`None` with metrics off), which decides which events get timestamps.
+    /// Builds the rings, read by `readers.len()` groups, group `i`'s reader
+    /// as `readers[i]` says (the groups it trails, by position among the
+    /// topic's; lossy or not); `sampling` is the groups' latency sampling
+    /// period (`None` with metrics off), which decides which events get
+    /// timestamps.
     fn instantiate(
         self: Box<Self>,
-        upstream: Vec<Vec<usize>>,
+        specs: &[ReaderSpec],
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError>;
 }
@@ -106,10 +107,10 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
 
     fn instantiate(
         self: Box<Self>,
-        upstream: Vec<Vec<usize>>,
+        specs: &[ReaderSpec],
         sampling: Option<u32>,
     ) -> Result<BuiltTopic, BuildError> {
-        let readers = upstream.len();
+        let readers = specs.len();
         let TopicOptions {
             partitions,
             capacity,
@@ -133,9 +134,8 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
         let mut lanes = Vec::new();
         let mut per_group: Vec<Vec<_>> = (0..readers).map(|_| Vec::new()).collect();
         for _ in 0..partitions {
-            let (ring, readers, sole) =
-                Ring::<E>::staged(capacity, upstream.clone(), claimers, timed)
-                    .map_err(|_| too_large(total))?;
+            let (ring, readers, sole) = Ring::<E>::with_readers(capacity, specs, claimers, timed)
+                .map_err(|_| too_large(total))?;
             rings.push(ring);
             lanes.extend(sole);
             for (list, reader) in per_group.iter_mut().zip(readers) {

@@ -20,7 +20,7 @@ mod worker;
 
 pub use dead_letter::DeadLetter;
 pub use idle::WaitStrategy;
-pub use options::{Assignment, GroupMode, GroupOptions};
+pub use options::{Assignment, GroupMode, GroupOptions, LagPolicy};
 pub use policy::{Backoff, Exhausted, FailurePolicy, Retries, MAX_BACKOFF};
 pub use poller::Poller;
 pub use stall::DEFAULT_STALL_THRESHOLD;
@@ -148,6 +148,12 @@ impl<E> GroupCore<E> {
         self.partition_lags().sum()
     }
 
+    /// Events producers lapped this group past (lossy groups), all
+    /// partitions.
+    fn lagged(&self) -> u64 {
+        self.rings.iter().map(|r| r.lagged(self.reader_index)).sum()
+    }
+
     /// `(partition, lag)` for every partition, and the workers' histograms
     /// merged.
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>) {
@@ -178,8 +184,9 @@ impl<E> GroupCore<E> {
         halted.sort_unstable();
         // The lag first: counts are stored before a cursor moves (Release),
         // and the lag loads the cursors (Acquire), so the counts read after
-        // it cover at least what the lag says is consumed.
+        // it cover at least what the lag says is consumed (or lapped).
         let lag = self.lag();
+        let lagged = self.lagged();
         GroupReport {
             name: self.shared.name.to_string(),
             topic: self.shared.topic.to_string(),
@@ -192,6 +199,7 @@ impl<E> GroupCore<E> {
             deduplicated: sum(|c| &c.deduplicated),
             dead_letter_failed: sum(|c| &c.dead_letter_failed),
             drop_panics: sum(|c| &c.drop_panics),
+            lagged,
             lag,
             halted,
             stuck: self.shared.stuck.lock().clone(),

@@ -40,6 +40,47 @@ pub enum GroupMode {
     Poll,
 }
 
+/// What a group does when it falls behind its topic's producers.
+///
+/// With the `serde` feature: `"backpressure"` or `{ lossy = 4096 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum LagPolicy {
+    /// The group sees every event: a producer that needs a slot the group
+    /// has not released waits for it (its topic's
+    /// [`FullPolicy`](crate::FullPolicy) decides how). Kafka's consumers
+    /// never slow producers; this is the Disruptor's gating instead, and
+    /// the default.
+    #[default]
+    Backpressure,
+    /// The group never holds producers back between its batches: a producer
+    /// that needs a slot the group has not released laps it (moves its
+    /// cursor past the events it overwrites), and at the start of each
+    /// batch the group skips ahead to stay at most this many events (at
+    /// least 1) behind in a partition. Skipped events are counted as the
+    /// group's [`lagged`](crate::GroupReport::lagged) (also
+    /// `veltrix_lagged_total`) and are part of the conservation equation;
+    /// what the group does see keeps its order. Like tokio's broadcast
+    /// `Lagged`, for a group that must not stall the others: a dashboard, a
+    /// sampler, a replay buffer. A listener inside a batch still holds the
+    /// slots of that batch (it borrows them): a group stuck inside
+    /// `on_event` holds producers as any group does.
+    Lossy(u64),
+}
+
+impl LagPolicy {
+    /// Whether this is [`LagPolicy::Backpressure`] (the default).
+    #[must_use]
+    pub fn is_backpressure(&self) -> bool {
+        *self == LagPolicy::Backpressure
+    }
+}
+
 /// How a listener group consumes its topic.
 ///
 /// # Examples
@@ -82,6 +123,13 @@ pub struct GroupOptions {
     /// [`after`](Self::after)). Default: none.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
     pub after: Vec<String>,
+    /// What the group does when it falls behind. Default
+    /// [`LagPolicy::Backpressure`].
+    #[cfg_attr(
+        feature = "serde",
+        serde(skip_serializing_if = "LagPolicy::is_backpressure")
+    )]
+    pub lag: LagPolicy,
 }
 
 impl Default for GroupOptions {
@@ -93,6 +141,7 @@ impl Default for GroupOptions {
             max_batch: 256,
             failure: FailurePolicy::default(),
             after: Vec::new(),
+            lag: LagPolicy::Backpressure,
         }
     }
 }
@@ -142,6 +191,46 @@ impl GroupOptions {
     #[must_use]
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets what the group does when it falls behind (see [`LagPolicy`]).
+    /// A lossy group cannot take part in stage dependencies (neither
+    /// [`after`](Self::after) others nor named by one): build error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use veltrix::{Engine, GroupOptions, LagPolicy, TopicOptions};
+    ///
+    /// // A dashboard that must never slow the game down.
+    /// let engine = Engine::builder()
+    ///     .topic::<u64>("ticks", TopicOptions::new(1).capacity(8))
+    ///     .subscribe("game", "ticks", GroupOptions::workers(1), |_| {
+    ///         veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+    ///     })
+    ///     .subscribe(
+    ///         "dashboard",
+    ///         "ticks",
+    ///         GroupOptions::poll().lag(LagPolicy::Lossy(4)),
+    ///         |_| veltrix::listener::from_fn(|_: &u64, _| Ok(())),
+    ///     )
+    ///     .build()?;
+    /// let ticks = engine.topic::<u64>("ticks")?;
+    /// // Nobody polls the dashboard: producers lap it instead of waiting.
+    /// for t in 0..1000 {
+    ///     ticks.publish(t)?;
+    /// }
+    /// let report = engine.shutdown();
+    /// let dashboard = report.group("dashboard").unwrap();
+    /// assert!(dashboard.lagged >= 1000 - 8);
+    /// assert_eq!(dashboard.handled + dashboard.lagged, 1000);
+    /// report.check_conservation().unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn lag(mut self, policy: LagPolicy) -> Self {
+        self.lag = policy;
         self
     }
 

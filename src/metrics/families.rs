@@ -380,6 +380,12 @@ const FAMILIES: &[Family] = &[
         "Events not delivered: id inside the de-dup window.",
         |g| g.report.deduplicated,
     ),
+    per_group(
+        "veltrix_lagged_total",
+        Kind::Counter,
+        "Events a lossy group skipped, having fallen too far behind.",
+        |g| g.report.lagged,
+    ),
     Family {
         name: "veltrix_lag",
         kind: Kind::Gauge,

@@ -3,9 +3,9 @@
 /// Counts of one group.
 ///
 /// Every event published to the group's topic ends up in exactly one of
-/// `handled`, `dead_lettered`, `skipped`, `deduplicated` — or is still
-/// waiting (`lag`): `published = handled + dead_lettered + skipped +
-/// deduplicated + lag`.
+/// `handled`, `dead_lettered`, `skipped`, `deduplicated`, `lagged` — or is
+/// still waiting (`lag`): `published = handled + dead_lettered + skipped +
+/// deduplicated + lagged + lag`.
 /// [`Report::check_conservation`](crate::Report::check_conservation) checks
 /// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,10 @@ pub struct GroupReport {
     /// panic payloads. Each panic was caught and the group carried on; a
     /// count above 0 points at a bug in that `Drop`.
     pub drop_panics: u64,
+    /// Events a lossy group ([`LagPolicy::Lossy`](crate::LagPolicy::Lossy))
+    /// skipped because it had fallen too far behind: never handed to its
+    /// listener. 0 for every other group.
+    pub lagged: u64,
     /// Events published to the topic and not yet consumed by this group
     /// (including those behind a halted partition).
     pub lag: u64,

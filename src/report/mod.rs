@@ -79,7 +79,7 @@ impl TopicReport {
 
 /// A group whose counts do not add up (see [`Report::check_conservation`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("group '{group}': published {published} != handled {handled} + dead-lettered {dead_lettered} + skipped {skipped} + deduplicated {deduplicated} + lag {lag}")]
+#[error("group '{group}': published {published} != handled {handled} + dead-lettered {dead_lettered} + skipped {skipped} + deduplicated {deduplicated} + lagged {lagged} + lag {lag}")]
 #[non_exhaustive]
 pub struct ConservationError {
     /// The group.
@@ -94,6 +94,8 @@ pub struct ConservationError {
     pub skipped: u64,
     /// Its de-duplicated count.
     pub deduplicated: u64,
+    /// Its lagged count (lossy groups).
+    pub lagged: u64,
     /// Its lag.
     pub lag: u64,
 }
@@ -142,7 +144,8 @@ impl Report {
     }
 
     /// Checks that nothing was lost: for every group,
-    /// `published = handled + dead_lettered + skipped + deduplicated + lag`.
+    /// `published = handled + dead_lettered + skipped + deduplicated +
+    /// lagged + lag` (`lagged` is 0 but for lossy groups).
     /// On a live engine counters are read one after another, so check a
     /// quiescent engine or the final report.
     ///
@@ -155,13 +158,14 @@ impl Report {
             .iter()
             .filter_map(|g| {
                 let published = self.topic(&g.topic).map_or(0, |t| t.published);
-                (published != g.consumed() + g.lag).then(|| ConservationError {
+                (published != g.consumed() + g.lagged + g.lag).then(|| ConservationError {
                     group: g.name.clone(),
                     published,
                     handled: g.handled,
                     dead_lettered: g.dead_lettered,
                     skipped: g.skipped,
                     deduplicated: g.deduplicated,
+                    lagged: g.lagged,
                     lag: g.lag,
                 })
             })
@@ -194,13 +198,22 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "group", "topic", "mode", "handled", "retried", "dead", "skipped", "dedup", "lag"
+            "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "group",
+            "topic",
+            "mode",
+            "handled",
+            "retried",
+            "dead",
+            "skipped",
+            "dedup",
+            "lagged",
+            "lag"
         )?;
         for g in &self.groups {
             writeln!(
                 f,
-                "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
+                "{:<16} {:<16} {:>7} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
                 g.name,
                 g.topic,
                 g.mode,
@@ -209,6 +222,7 @@ impl fmt::Display for Report {
                 g.dead_lettered,
                 g.skipped,
                 g.deduplicated,
+                g.lagged,
                 g.lag,
                 if g.halted.is_empty() {
                     String::new()

@@ -18,10 +18,21 @@ use loom::thread;
 
 use super::loom_tests::{model, Book, Tracked, POLLS};
 use super::wake::announce_sleeper;
-use super::{Claimers, Reader, Ring};
+use super::{Claimers, Reader, ReaderSpec, Ring};
 
 /// Events of each model.
 const EVENTS: usize = 2;
+
+/// Two readers, the second trailing the first.
+fn pipeline() -> Vec<ReaderSpec> {
+    vec![
+        ReaderSpec::default(),
+        ReaderSpec {
+            after: vec![0],
+            lossy: None,
+        },
+    ]
+}
 
 /// One mark per event, written by the first stage, read by the second.
 struct Marks(Vec<LoomCell<u8>>);
@@ -62,7 +73,7 @@ fn a_later_stage_reads_only_what_the_one_before_released() {
         model(move || {
             let book = Book::new(EVENTS, 2);
             let (ring, mut readers, sole) =
-                Ring::<Tracked>::staged(EVENTS, vec![vec![], vec![0]], claimers, None).unwrap();
+                Ring::<Tracked>::with_readers(EVENTS, &pipeline(), claimers, None).unwrap();
             let marks = StdArc::new(Marks((0..EVENTS).map(|_| LoomCell::new(0)).collect()));
             let values: Vec<_> = (0..EVENTS as u64).map(|id| book.value(id)).collect();
             let producer = {
@@ -124,7 +135,7 @@ fn a_release_wakes_a_parked_later_stage() {
     model(|| {
         let book = Book::new(1, 2);
         let (ring, mut readers, _) =
-            Ring::<Tracked>::staged(2, vec![vec![], vec![0]], Claimers::Shared, None).unwrap();
+            Ring::<Tracked>::with_readers(2, &pipeline(), Claimers::Shared, None).unwrap();
         assert!(ring.try_push(book.value(0)).is_ok());
         let mut second = readers.pop().unwrap();
         let mut first = readers.pop().unwrap();
@@ -158,7 +169,7 @@ fn a_later_stage_behind_a_retired_one_is_finished() {
     model(|| {
         let book = Book::new(1, 2);
         let (ring, mut readers, _) =
-            Ring::<Tracked>::staged(2, vec![vec![], vec![0]], Claimers::Shared, None).unwrap();
+            Ring::<Tracked>::with_readers(2, &pipeline(), Claimers::Shared, None).unwrap();
         assert!(ring.try_push(book.value(0)).is_ok());
         let second = readers.pop().unwrap();
         let first = readers.pop().unwrap();

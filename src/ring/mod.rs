@@ -66,6 +66,7 @@
 //! | [`slot`] | moving a value into a slot and dropping ring-held values |
 //! | [`reader`] | a group's cursor: draining batches in place |
 //! | [`stages`] | readers that trail other readers of the ring (pipelines, diamonds) |
+//! | [`lapping`] | lossy readers, which producers lap instead of waiting for |
 //! | [`seal`] | closing a ring and handing back what no reader took |
 //! | [`room`] | a producer waiting for room |
 //! | [`wake`], [`barrier`] | the park protocol and its asymmetric barriers |
@@ -74,6 +75,7 @@
 
 mod barrier;
 mod drivers;
+mod lapping;
 mod prefetch;
 mod reader;
 mod room;
@@ -89,6 +91,8 @@ mod times;
 mod waits_for;
 mod wake;
 
+#[cfg(all(test, veltrix_loom))]
+mod loom_lapping;
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
 #[cfg(all(test, veltrix_loom))]
@@ -116,6 +120,7 @@ use std::mem::{self, MaybeUninit};
 use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use lapping::{Lapping, READING};
 use seal::{Seal, OPEN};
 use stages::Stages;
 use times::Times;
@@ -158,6 +163,17 @@ pub(crate) enum Claimers {
     Shared,
     /// Only the ring's one [`SoleProducer`].
     Sole,
+}
+
+/// What a ring knows of one of its readers, fixed at creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReaderSpec {
+    /// The readers it trails (see [`stages`]): it sees a sequence only
+    /// after each of them released it.
+    pub(crate) after: Vec<usize>,
+    /// `Some(n)`: lossy (see [`lapping`]), skipping ahead when more than
+    /// `n >= 1` events behind; producers lap it instead of waiting for it.
+    pub(crate) lossy: Option<u64>,
 }
 
 /// The place of one value in the ring.
@@ -217,6 +233,9 @@ pub(crate) struct Ring<T> {
     cursors: Box<[CachePadded<AtomicU64>]>,
     /// Which cursors trail which (stage dependencies), fixed at creation.
     stages: Stages,
+    /// Which cursors producers may lap (lossy readers), and by how much
+    /// they did.
+    lapping: Lapping,
     /// `capacity` values; `capacity` is a power of two, `mask = capacity - 1`.
     ///
     /// Which values are initialised: through shared claims, exactly those
@@ -271,19 +290,19 @@ impl<T> Ring<T> {
         claimers: Claimers,
         sampled: Option<u64>,
     ) -> Result<NewRing<T>, AllocError> {
-        Self::staged(capacity, vec![Vec::new(); readers], claimers, sampled)
+        let specs = vec![ReaderSpec::default(); readers];
+        Self::with_readers(capacity, &specs, claimers, sampled)
     }
 
-    /// As [`new`](Self::new), with `upstream.len()` readers, reader `i`
-    /// trailing the readers listed in `upstream[i]` (see [`stages`]): it
-    /// sees a sequence only after each of them released it.
-    pub(crate) fn staged(
+    /// As [`new`](Self::new), with one reader per spec, in order: trailing
+    /// others (stage dependencies) or lossy as its spec says.
+    pub(crate) fn with_readers(
         capacity: usize,
-        upstream: Vec<Vec<usize>>,
+        specs: &[ReaderSpec],
         claimers: Claimers,
         sampled: Option<u64>,
     ) -> Result<NewRing<T>, AllocError> {
-        let readers = upstream.len();
+        let readers = specs.len();
         assert!(
             capacity.is_power_of_two(),
             "ring capacity must be a power of two"
@@ -323,7 +342,8 @@ impl<T> Ring<T> {
             cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
-            stages: Stages::new(upstream),
+            stages: Stages::new(specs.iter().map(|s| s.after.clone()).collect()),
+            lapping: Lapping::new(&specs.iter().map(|s| s.lossy).collect::<Vec<_>>()),
             values: values.into_boxed_slice(),
             stamps: stamps.into_boxed_slice(),
             times: Times::new(capacity as u64, sampled),
@@ -418,10 +438,12 @@ impl<T> Ring<T> {
         self.min_cursor()
     }
 
+    /// The slowest cursor, with no reader lapped (see
+    /// [`gate_for`](Self::gate_for) for a producer's gate).
     fn min_cursor(&self) -> u64 {
         self.cursors
             .iter()
-            .map(|c| c.load(Ordering::Acquire))
+            .map(|c| c.load(Ordering::Acquire) & !READING)
             .min()
             .unwrap_or(0)
     }
@@ -441,7 +463,7 @@ impl<T> Ring<T> {
 
     /// Reader `index`'s cursor.
     pub(crate) fn cursor(&self, index: usize) -> u64 {
-        self.cursors[index].load(Ordering::Acquire)
+        self.cursors[index].load(Ordering::Acquire) & !READING
     }
 
     /// The place of `seq`'s value.

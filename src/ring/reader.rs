@@ -1,5 +1,6 @@
 //! The read side of a ring: one [`Reader`] per cursor.
 
+use std::mem;
 use std::ops::ControlFlow;
 
 use super::{Claimers, Ring};
@@ -21,6 +22,8 @@ pub(crate) struct Reader<T> {
     /// Whether this reader trails other readers of its ring (see
     /// [`stages`](super::stages)); a copy of the ring's fixed answer.
     trails: bool,
+    /// `Some(bound)` for a lossy reader (see [`lapping`](super::lapping)).
+    lossy: Option<u64>,
 }
 
 /// A dropped reader reads no more: the ring counts it out, so that
@@ -39,6 +42,7 @@ impl<T> Reader<T> {
     pub(super) fn new(ring: Arc<Ring<T>>, index: usize) -> Self {
         Reader {
             trails: ring.stages.trails(index),
+            lossy: ring.lapping.bound(index),
             ring,
             index,
             next: 0,
@@ -82,7 +86,10 @@ impl<T> Reader<T> {
             // Acquire pairs with the producer's Release in `mark_published`.
             Claimers::Shared => ring.stamp(self.next).load(Ordering::Acquire) == self.next + 1,
         };
-        published && (!self.trails || ring.upstream_bound(self.index) > self.next)
+        // A lapped reader has events ahead (its old slots were overwritten,
+        // so their stamps no longer say so).
+        (published && (!self.trails || ring.upstream_bound(self.index) > self.next))
+            || (self.lossy.is_some() && ring.was_lapped(self.index, self.next))
     }
 
     /// How many events from `start` on (at most `max`) are published and,
@@ -133,8 +140,10 @@ impl<T> Reader<T> {
     /// and it has consumed all of it, or it caught up with a reader it
     /// trails that retired.
     pub(crate) fn is_finished(&self) -> bool {
-        self.next == self.ring.end()
+        let end = self.ring.end();
+        self.next == end
             || (self.trails && self.ring.behind_retired(self.index, self.next))
+            || (self.lossy.is_some() && self.ring.cursor(self.index) == end)
     }
 
     /// Hands up to `max` published events, in sequence order, to `f` as
@@ -177,9 +186,21 @@ impl<T> Reader<T> {
     where
         F: FnMut(&mut S, u64, &T, bool, u64) -> ControlFlow<()>,
     {
-        let start = self.next;
+        let start = match self.lossy {
+            None => self.next,
+            Some(bound) => {
+                // Skips ahead if lapped or too far behind, and marks the
+                // cursor: no producer laps it until `release` below.
+                self.next = self.ring.begin_lossy(self.index, bound, self.next);
+                self.next
+            }
+        };
         let available = self.available(start, max as u64);
         let ring = &*self.ring;
+        let unmark = self.lossy.map(|_| super::lapping::Unmark {
+            cursor: &ring.cursors[self.index],
+            at: start,
+        });
         ring.prefetch_read(start, start + available);
         // Copies kept in registers across the listener calls.
         let (slots, times) = (ring.slots(), ring.times.view());
@@ -195,7 +216,10 @@ impl<T> Reader<T> {
                 // reader to be dropped), so the value is fully written and
                 // its write happens-before this borrow; producers cannot
                 // overwrite it until this reader's cursor passes `seq`, which
-                // happens only in `release` below, after this borrow ends.
+                // happens only in `release` below, after this borrow ends
+                // (a lossy reader's cursor, marked `READING` by
+                // `begin_lossy` at `start <= seq`, is not lapped either: a
+                // producer laps only an unmarked cursor).
                 let value = unsafe { (*cell).assume_init_ref() };
                 f(state, seq, value, last, times.get(seq))
             });
@@ -204,8 +228,11 @@ impl<T> Reader<T> {
             }
             consumed += 1;
         }
+        // Not unwinding: `release` below clears the mark.
+        mem::forget(unmark);
         settle(state, consumed as usize);
-        if consumed > 0 {
+        // A lossy reader always stores: the store clears its mark.
+        if consumed > 0 || self.lossy.is_some() {
             self.next = start + consumed;
             // Release: `settle`'s stores (Relaxed counters) happen-before
             // any Acquire load that sees this cursor.

@@ -103,7 +103,10 @@ impl<T> super::Ring<T> {
             Claimers::Shared => self.claim.load(Ordering::Acquire) & CLOSED != 0,
             Claimers::Sole => self.is_closed(),
         };
-        closing || self.wrap_for(n) <= self.min_cursor()
+        closing || {
+            let wrap = self.wrap_for(n);
+            wrap <= self.gate_for(wrap)
+        }
     }
 
     /// The position every cursor must have reached for a claim of `n` to

@@ -151,7 +151,8 @@ impl<T> Ring<T> {
             // slot before releasing it happens-before our overwrite, even when
             // the bound was scanned by another producer.
             if wrap > self.gating.load(Ordering::Acquire) {
-                let min = self.min_cursor();
+                // Laps lossy readers between batches instead of waiting.
+                let min = self.gate_for(wrap);
                 self.gating.store(min, Ordering::Release);
                 if wrap > min {
                     return Err(PushError::Full);

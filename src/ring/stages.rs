@@ -81,7 +81,7 @@ impl<T> Ring<T> {
             // Acquire pairs with the upstream reader's Release in `release`:
             // its handling of every event below, and the producer's write
             // of those slots, happen-before this reader reads them.
-            .map(|&u| self.cursors[u].load(Ordering::Acquire))
+            .map(|&u| self.cursors[u].load(Ordering::Acquire) & !super::READING)
             .min()
             .unwrap_or(u64::MAX)
     }

@@ -10,7 +10,8 @@ use crate::config::model::GroupConfig;
 use crate::config::node::{Node, Value};
 use crate::config::suggest::did_you_mean;
 use crate::{
-    Assignment, Backoff, Exhausted, FailurePolicy, GroupMode, GroupOptions, Retries, WaitStrategy,
+    Assignment, Backoff, Exhausted, FailurePolicy, GroupMode, GroupOptions, LagPolicy, Retries,
+    WaitStrategy,
 };
 
 /// The keys of a `[[groups]]` table (and, below, of its inner tables), in
@@ -24,6 +25,7 @@ const GROUP_KEYS: &[&str] = &[
     "max_batch",
     "failure",
     "after",
+    "lag",
 ];
 /// The keys of [`GroupOptions`]: a group's but its name and topic.
 const GROUP_OPTION_KEYS: &[&str] = &[
@@ -33,6 +35,7 @@ const GROUP_OPTION_KEYS: &[&str] = &[
     "max_batch",
     "failure",
     "after",
+    "lag",
 ];
 const FAILURE_KEYS: &[&str] = &["retries", "backoff", "on_exhausted"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier"];
@@ -94,6 +97,24 @@ fn group_option_fields(reader: &mut Reader, table: &mut Table<'_>, options: &mut
     }
     if let Some(after) = field(reader, table, "after", after) {
         options.after = after;
+    }
+    if let Some(lag) = field(reader, table, "lag", lag) {
+        options.lag = lag;
+    }
+}
+
+/// `lag = "backpressure"` or `lag = { lossy = 4096 }`.
+pub(crate) fn lag(reader: &mut Reader, node: &Node, path: &str) -> Option<LagPolicy> {
+    const VARIANTS: &[Variant] = &[
+        unit("backpressure", "\"backpressure\""),
+        table("lossy", "{ lossy = 4096 }"),
+    ];
+    match reader.choice(node, path, VARIANTS)? {
+        ("backpressure", _) => Some(LagPolicy::Backpressure),
+        (_, Some((node, path))) => reader
+            .uint(node, &path, u64::MAX.into())
+            .map(|n| LagPolicy::Lossy(n as u64)),
+        _ => None,
     }
 }
 

@@ -96,6 +96,7 @@ impl EngineBuilder {
                 name: g.name(),
                 topic: g.topic(),
                 after: &g.options().after,
+                lossy: !g.options().lag.is_backpressure(),
             })
             .collect();
         let mut found = Vec::new();

@@ -12,12 +12,13 @@ use super::blueprint::{TopicBlueprint, TypedTopic};
 use super::{Engine, TopicEntry};
 use crate::error::BuildError;
 use crate::group::{
-    DeadLetter, DedupSpec, Exhausted, GroupBlueprint, GroupControl, GroupOptions, StartContext,
-    TypedGroup,
+    DeadLetter, DedupSpec, Exhausted, GroupBlueprint, GroupControl, GroupOptions, LagPolicy,
+    StartContext, TypedGroup,
 };
 use crate::listener::{Listener, WorkerInfo};
 use crate::metrics::{MetricsSettings, DEFAULT_LATENCY_BUCKETS};
 use crate::partitioner::Partitioner;
+use crate::ring::ReaderSpec;
 use crate::topic::{Route, TopicOptions, Validator};
 
 /// Engine-unique group ids (0 means "no group").
@@ -426,9 +427,9 @@ impl EngineBuilder {
         // start from.
         let mut readers: Vec<Box<dyn Any>> = Vec::with_capacity(self.topics.len());
         for blueprint in self.topics {
-            let upstream = stage_upstream(&self.groups, blueprint.name());
+            let specs = reader_specs(&self.groups, blueprint.name());
             let sampling = self.metrics.then_some(self.latency_sampling);
-            let built = match blueprint.instantiate(upstream, sampling) {
+            let built = match blueprint.instantiate(&specs, sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
@@ -518,10 +519,11 @@ impl EngineBuilder {
 }
 
 /// For each group of topic `topic`, in declaration order (the order of its
-/// readers on the topic's rings), the positions among those groups of the
-/// groups it runs after ([`GroupOptions::after`]); `check` made sure each
-/// name is a group of this topic and that there is no cycle.
-fn stage_upstream(groups: &[Box<dyn GroupBlueprint>], topic: &str) -> Vec<Vec<usize>> {
+/// readers on the topic's rings), what its reader is: the positions among
+/// those groups of the groups it runs after ([`GroupOptions::after`];
+/// `check` made sure each name is a group of this topic and that there is
+/// no cycle) and its lossy bound ([`LagPolicy::Lossy`]).
+fn reader_specs(groups: &[Box<dyn GroupBlueprint>], topic: &str) -> Vec<ReaderSpec> {
     let members: Vec<&dyn GroupBlueprint> = groups
         .iter()
         .filter(|g| g.topic() == topic)
@@ -538,7 +540,14 @@ fn stage_upstream(groups: &[Box<dyn GroupBlueprint>], topic: &str) -> Vec<Vec<us
                 .collect();
             upstream.sort_unstable();
             upstream.dedup();
-            upstream
+            let lossy = match g.options().lag {
+                LagPolicy::Backpressure => None,
+                LagPolicy::Lossy(bound) => Some(bound),
+            };
+            ReaderSpec {
+                after: upstream,
+                lossy,
+            }
         })
         .collect()
 }

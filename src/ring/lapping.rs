@@ -1,0 +1,180 @@
+//! Lossy readers: cursors a producer may *lap*. A lossy reader never holds
+//! producers back for long: when a producer needs a slot the reader has not
+//! released, and the reader is between batches, the producer moves the
+//! reader's cursor forward past the events it would overwrite, and counts
+//! them as the reader's `lagged`. The reader itself also skips ahead at the
+//! start of a batch when it is more than its bound behind.
+//!
+//! # How
+//!
+//! Readers read slots in place (`&T`, no copy), so no producer may
+//! overwrite a slot a reader is borrowing. A lossy reader therefore marks
+//! its cursor [`READING`] for the length of a batch, with a CAS from the
+//! value it last stored: the batch then reads only slots from that value
+//! on, which no producer overwrites while the mark is there (a producer
+//! laps a cursor only with a CAS from an unmarked value, and the mark
+//! holds the gate at the cursor's position, as for any reader). The
+//! reader's release store clears the mark. Either the reader's CAS or the
+//! producer's comes first, on one word: if the producer's does, the reader's
+//! fails, it reloads its cursor (now past the lapped events) and tries
+//! again; if the reader's does, the producer's fails and it waits for the
+//! batch to end, as it would for any reader. Cursors only grow, so there is
+//! no ABA.
+//!
+//! A producer's CAS loads the cursor with `Acquire`, so the reader's reads
+//! of the slots below it happen-before the overwrite, exactly as with a
+//! plain reader's release. A listener stuck inside a batch therefore still
+//! holds producers (its `&T` is alive); a lossy group that is slow between
+//! batches — a poll-mode group the host stopped polling, a parked or
+//! descheduled worker — holds nobody.
+//!
+//! The lagged count is added before the lapping CAS and taken back if the
+//! CAS fails, so anyone who sees the cursor moved (Acquire) sees the count
+//! too: `published = consumed + lagged + lag` holds at every moment but for
+//! a brief over-count while a lapping CAS fails.
+
+use crate::loom::{AtomicU64, Ordering};
+
+use super::Ring;
+
+/// Bit of a lossy reader's cursor word while it reads a batch (sequences
+/// stay far below it: 2^62 events take over a century at 10^9 per second).
+pub(super) const READING: u64 = 1 << 62;
+
+/// Which readers of a ring are lossy, with their bounds and lagged counts.
+pub(super) struct Lapping {
+    /// `bound[i]`: reader `i` skips ahead when more than this many events
+    /// behind; 0 for a reader that is not lossy (it gates producers).
+    bound: Box<[u64]>,
+    /// `lagged[i]`: events reader `i` was lapped past.
+    lagged: Box<[AtomicU64]>,
+    /// Whether any reader is lossy.
+    any: bool,
+}
+
+impl Lapping {
+    /// `bounds[i]`: `Some(n)` (`n >= 1`) makes reader `i` lossy with bound
+    /// `n`.
+    pub(super) fn new(bounds: &[Option<u64>]) -> Self {
+        Lapping {
+            any: bounds.iter().any(Option::is_some),
+            bound: bounds.iter().map(|b| b.unwrap_or(0)).collect(),
+            lagged: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Reader `index`'s bound, if it is lossy.
+    pub(super) fn bound(&self, index: usize) -> Option<u64> {
+        let bound = self.bound[index];
+        (bound != 0).then_some(bound)
+    }
+
+    /// Whether any reader of the ring is lossy.
+    #[inline(always)]
+    pub(super) fn any(&self) -> bool {
+        self.any
+    }
+}
+
+impl<T> Ring<T> {
+    /// The slowest cursor once every lossy reader between batches has been
+    /// lapped up to `wrap` (the position a claim needs every cursor to have
+    /// reached): the gate of a producer that needs `wrap`. Without lossy
+    /// readers, [`min_cursor`](Self::min_cursor).
+    pub(super) fn gate_for(&self, wrap: u64) -> u64 {
+        if !self.lapping.any() {
+            return self.min_cursor();
+        }
+        (0..self.cursors.len())
+            .map(|i| {
+                // Acquire pairs with the reader's Release in `release`: its
+                // reads below this cursor happen-before any overwrite.
+                let word = self.cursors[i].load(Ordering::Acquire);
+                match self.lapping.bound(i) {
+                    Some(_) if word < wrap => self.lap(i, word, wrap),
+                    _ => word & !READING,
+                }
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Moves lossy reader `index`'s cursor from `word` up to `to` unless it
+    /// is reading a batch; returns where the cursor is then (unmarked).
+    fn lap(&self, index: usize, mut word: u64, to: u64) -> u64 {
+        loop {
+            if word & READING != 0 || word >= to {
+                return word & !READING;
+            }
+            let lagged = &self.lapping.lagged[index];
+            // Before the CAS: whoever sees the cursor moved sees the count.
+            lagged.fetch_add(to - word, Ordering::Relaxed);
+            // AcqRel: Acquire as the load above; Release so the count is
+            // visible with the new cursor.
+            match self.cursors[index].compare_exchange(
+                word,
+                to,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return to,
+                Err(actual) => {
+                    lagged.fetch_sub(to - word, Ordering::Relaxed);
+                    word = actual;
+                }
+            }
+        }
+    }
+
+    /// Events reader `index` was lapped past (0 unless it is lossy).
+    pub(crate) fn lagged(&self, index: usize) -> u64 {
+        self.lapping.lagged[index].load(Ordering::Acquire)
+    }
+
+    /// Starts a batch of lossy reader `index`, whose last own store was
+    /// `next`: skips ahead if the reader is more than its bound behind,
+    /// marks the cursor [`READING`], and returns where the batch starts.
+    pub(super) fn begin_lossy(&self, index: usize, bound: u64, mut next: u64) -> u64 {
+        let cursor = &self.cursors[index];
+        loop {
+            // A producer may have lapped the cursor since (it only grows,
+            // and only this reader sets the mark).
+            next = next.max(cursor.load(Ordering::Acquire));
+            let to = self.claimed().saturating_sub(bound).max(next);
+            let lagged = &self.lapping.lagged[index];
+            if to > next {
+                lagged.fetch_add(to - next, Ordering::Relaxed);
+            }
+            // Acquire: a producer's lapping CAS (and the count it added)
+            // happens-before a failure seen here.
+            match cursor.compare_exchange(next, to | READING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return to,
+                Err(_) => {
+                    if to > next {
+                        lagged.fetch_sub(to - next, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether reader `index`, whose last own store was `next`, was lapped
+    /// since (its cursor is ahead of `next`).
+    pub(super) fn was_lapped(&self, index: usize, next: u64) -> bool {
+        self.cursors[index].load(Ordering::Relaxed) & !READING > next
+    }
+}
+
+/// Clears a lossy reader's [`READING`] mark if its batch unwinds (a
+/// panicking handler): a mark left behind would hold producers forever.
+/// The batch's events are handed out again, as for any reader.
+pub(super) struct Unmark<'a> {
+    pub(super) cursor: &'a AtomicU64,
+    pub(super) at: u64,
+}
+
+impl Drop for Unmark<'_> {
+    fn drop(&mut self) {
+        self.cursor.store(self.at, Ordering::Release);
+    }
+}
