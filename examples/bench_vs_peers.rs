@@ -600,6 +600,13 @@ fn targets(r: &Results) -> Vec<Target> {
             vs("diamond", VELTRIX_SP_SPIN, DISRUPTOR),
             0.8,
         ),
+        // Issue 13's isolation goal: a stalled lossy poll group beside the
+        // SPSC group costs it at most a tenth of its rate.
+        Target::at_least(
+            "lossy_stalled_vs_without",
+            r.rate("lossy_stalled", VELTRIX) / r.rate("spsc_u64", VELTRIX),
+            0.9,
+        ),
         Target::at_least(
             "metrics_on_vs_off_spsc_u64",
             vs("spsc_u64", VELTRIX, VELTRIX_NO_METRICS),

@@ -807,3 +807,52 @@ fn stage_list_of_the_wrong_type() {
     let d = only(&staged(["", "after = [3]", "", ""]), Rule::WrongType);
     assert_eq!(d.path, "groups[1].after[0]", "{d}");
 }
+
+#[test]
+fn lag_policies_are_read() {
+    use veltrix::LagPolicy;
+    let lag = |extra: &str| {
+        Config::from_toml_str(&config("", extra)).unwrap().groups[0]
+            .options
+            .lag
+    };
+    assert_eq!(lag("lag = { lossy = 512 }"), LagPolicy::Lossy(512));
+    assert_eq!(lag("lag = \"backpressure\""), LagPolicy::Backpressure);
+    assert_eq!(lag(""), LagPolicy::Backpressure);
+}
+
+#[test]
+fn lossy_bound_zero() {
+    let d = only(&config("", "lag = { lossy = 0 }"), Rule::OutOfRange);
+    assert_finding(
+        &d,
+        "groups[0].lag.lossy",
+        Some("0"),
+        "lag = { lossy = 1 } or more",
+    );
+}
+
+#[test]
+fn lag_of_the_wrong_shape() {
+    let found = findings(&config("", "lag = \"lossy\""));
+    let d = found
+        .iter()
+        .find(|d| d.path == "groups[0].lag")
+        .unwrap_or_else(|| panic!("no finding at groups[0].lag in {found}"));
+    assert!(d.to_string().contains("{ lossy = 4096 }"), "{d}");
+}
+
+#[test]
+fn lossy_group_in_stages() {
+    let d = only(
+        &staged(["lag = { lossy = 64 }", "after = [\"billing\"]", "", ""]),
+        Rule::LossyStage,
+    );
+    assert_finding(
+        &d,
+        "groups[1].after",
+        Some("\"billing\""),
+        "lag = \"backpressure\"",
+    );
+    assert!(d.message.contains("group \"billing\" is lossy"), "{d}");
+}

@@ -21,8 +21,8 @@ use parking_lot::Mutex;
 use std::thread::{self, JoinHandle};
 
 use veltrix::{
-    Engine, EventContext, GroupOptions, Listener, ListenerError, Poller, Producer, Producers,
-    Topic, TopicOptions, WaitStrategy,
+    Engine, EventContext, GroupOptions, LagPolicy, Listener, ListenerError, Poller, Producer,
+    Producers, Topic, TopicOptions, WaitStrategy,
 };
 
 use super::{
@@ -273,6 +273,20 @@ impl<E: Event> Peer<E> for Veltrix {
                 tally: tallies.pop().expect("one tally per worker"),
                 _event: PhantomData,
             });
+        }
+        if shape.stalled_lossy {
+            // Nobody polls it: producers lap it instead of waiting. Its
+            // tally reports to a finish line of its own, never armed.
+            let idle = Finish::new(shape);
+            builder = builder.subscribe(
+                "stalled",
+                "bench",
+                GroupOptions::poll().lag(LagPolicy::Lossy(capacity as u64)),
+                move |_| Count::<E> {
+                    tally: idle.tally(),
+                    _event: PhantomData,
+                },
+            );
         }
         let engine = builder.build().expect("valid bench topology");
         let stop = Arc::new(AtomicBool::new(false));

@@ -158,6 +158,10 @@ pub struct Shape {
     pub capacity: usize,
     /// veltrix partitions (other peers have none and refuse `> 1`).
     pub partitions: u32,
+    /// veltrix only: one more group on the topic, lossy
+    /// (`LagPolicy::Lossy`) and poll-mode, that nobody polls (other peers
+    /// refuse it).
+    pub stalled_lossy: bool,
 }
 
 impl Shape {
@@ -170,6 +174,7 @@ impl Shape {
             batch: 1,
             capacity,
             partitions: 1,
+            stalled_lossy: false,
         }
     }
 
@@ -222,6 +227,14 @@ impl Shape {
     /// The same shape, publishing `batch` events per call.
     pub const fn batched(self, batch: usize) -> Shape {
         Shape { batch, ..self }
+    }
+
+    /// The same shape with a stalled lossy group beside its consumers.
+    pub const fn with_stalled_lossy(self) -> Shape {
+        Shape {
+            stalled_lossy: true,
+            ..self
+        }
     }
 
     /// The same shape over `partitions` veltrix partitions.

@@ -64,6 +64,14 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario("diamond", "diamond (a,b)→c", Shape::diamond(2, CAPACITY)),
         Scenario {
             veltrix_only: true,
+            ..scenario(
+                "lossy_stalled",
+                "+ stalled lossy",
+                Shape::spsc(CAPACITY).with_stalled_lossy(),
+            )
+        },
+        Scenario {
+            veltrix_only: true,
             ..scenario("partitions_1", "1 partition", Shape::spsc(CAPACITY))
         },
         Scenario {

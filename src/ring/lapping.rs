@@ -1,8 +1,9 @@
 //! Lossy readers: cursors a producer may *lap*. A lossy reader never holds
 //! producers back for long: when a producer needs a slot the reader has not
 //! released, and the reader is between batches, the producer moves the
-//! reader's cursor forward past the events it would overwrite, and counts
-//! them as the reader's `lagged`. The reader itself also skips ahead at the
+//! reader's cursor forward past the events it would overwrite (and half a
+//! ring more, so that laps are rare), and counts them as the reader's
+//! `lagged`. The reader itself also skips ahead at the
 //! start of a batch when it is more than its bound behind.
 //!
 //! # How
@@ -85,13 +86,18 @@ impl<T> Ring<T> {
         if !self.lapping.any() {
             return self.min_cursor();
         }
+        // A lap goes half a ring further than this claim needs (never past
+        // what is claimed): a stalled lossy reader then costs its producers
+        // one CAS per half ring, not one per event, and loses at most half
+        // a ring it could still have read.
+        let to = || wrap.max((wrap + self.capacity / 2).min(self.claimed()));
         (0..self.cursors.len())
             .map(|i| {
                 // Acquire pairs with the reader's Release in `release`: its
                 // reads below this cursor happen-before any overwrite.
                 let word = self.cursors[i].load(Ordering::Acquire);
                 match self.lapping.bound(i) {
-                    Some(_) if word < wrap => self.lap(i, word, wrap),
+                    Some(_) if word < wrap => self.lap(i, word, to()),
                     _ => word & !READING,
                 }
             })

@@ -338,3 +338,58 @@ fn threads_race_claims_and_every_value_is_read_once_in_order_per_producer() {
     drop(ring);
     drops.assert_each(0..total, 1, "after the ring dropped");
 }
+
+/// A lossy reader (bound 4) beside a gating one, on both kinds of claim:
+/// producers lap it instead of waiting, it skips to its bound when it comes
+/// back, reads what it does see intact (Miri checks the borrows against
+/// the overwrites), and every value is dropped once.
+#[test]
+fn a_lossy_reader_is_lapped_and_skips_to_its_bound() {
+    use super::ReaderSpec;
+    for claimers in [Claimers::Shared, Claimers::Sole] {
+        let total = 40;
+        let drops = Drops::new(total as usize);
+        let specs = [
+            ReaderSpec::default(),
+            ReaderSpec {
+                after: Vec::new(),
+                lossy: Some(4),
+            },
+        ];
+        let (ring, mut readers, mut sole) =
+            Ring::<Tracked>::with_readers(8, &specs, claimers, None).unwrap();
+        let mut push = |id: u64| match sole.as_mut() {
+            Some(sole) => assert!(sole
+                .burst()
+                .expect("open")
+                .push(Tracked::new(id, &drops))
+                .is_ok()),
+            None => assert!(ring.try_push(Tracked::new(id, &drops)).is_ok()),
+        };
+        // The gating reader keeps up; the lossy one is lapped past most.
+        let mut gated = Vec::new();
+        for id in 0..30 {
+            push(id);
+            gated.extend(read_all(&mut readers[0], 0));
+        }
+        // Lapped past what the producer needed (22), and up to half a ring
+        // more, never past what was claimed.
+        let lagged = ring.lagged(1);
+        assert!((22..=26).contains(&lagged), "lagged {lagged}");
+        // Coming back, it skips to the newest 4.
+        assert_eq!(read_all(&mut readers[1], 0), (26..30).collect::<Vec<_>>());
+        assert_eq!(ring.lagged(1), 26);
+        for id in 30..total {
+            push(id);
+            gated.extend(read_all(&mut readers[0], 0));
+        }
+        assert_eq!(gated, (0..total).collect::<Vec<_>>());
+        assert_eq!(read_all(&mut readers[1], 0), (36..40).collect::<Vec<_>>());
+        assert_eq!(ring.lagged(1), 36 - 4);
+        assert_eq!(ring.lagged(0), 0);
+        drop(sole);
+        drop(readers);
+        drop(ring);
+        drops.assert_each(0..total, 1, "after the ring dropped");
+    }
+}
