@@ -34,7 +34,7 @@
 //! too: `published = consumed + lagged + lag` holds at every moment but for
 //! a brief over-count while a lapping CAS fails.
 
-use crate::loom::{AtomicU64, Ordering};
+use crate::loom::{Arc, AtomicU64, Ordering};
 
 use super::Ring;
 
@@ -174,13 +174,34 @@ impl<T> Ring<T> {
 /// Clears a lossy reader's [`READING`] mark if its batch unwinds (a
 /// panicking handler): a mark left behind would hold producers forever.
 /// The batch's events are handed out again, as for any reader.
-pub(super) struct Unmark<'a> {
-    pub(super) cursor: &'a AtomicU64,
-    pub(super) at: u64,
+pub(super) struct Unmark<T> {
+    ring: Arc<Ring<T>>,
+    index: usize,
+    /// Where the batch began: the cursor to store back.
+    at: u64,
+    armed: bool,
 }
 
-impl Drop for Unmark<'_> {
+impl<T> Unmark<T> {
+    pub(super) fn new(ring: &Arc<Ring<T>>, index: usize, at: u64) -> Self {
+        Unmark {
+            ring: Arc::clone(ring),
+            index,
+            at,
+            armed: true,
+        }
+    }
+
+    /// The batch ended normally (and released its cursor).
+    pub(super) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl<T> Drop for Unmark<T> {
     fn drop(&mut self) {
-        self.cursor.store(self.at, Ordering::Release);
+        if self.armed {
+            self.ring.release(self.index, self.at);
+        }
     }
 }

@@ -1,6 +1,5 @@
 //! The read side of a ring: one [`Reader`] per cursor.
 
-use std::mem;
 use std::ops::ControlFlow;
 
 use super::{Claimers, Ring};
@@ -180,27 +179,63 @@ impl<T> Reader<T> {
         &mut self,
         max: usize,
         state: &mut S,
+        f: F,
+        settle: impl FnOnce(&mut S, usize),
+    ) -> usize
+    where
+        F: FnMut(&mut S, u64, &T, bool, u64) -> ControlFlow<()>,
+    {
+        match self.lossy {
+            // Out of the common loop: a guard live across the listener
+            // calls would cost every reader its registers.
+            Some(bound) => self.drain_lossy(bound, max, state, f, settle),
+            None => self.drain_from_next(max, state, f, settle),
+        }
+    }
+
+    /// A lossy reader's batch (see [`lapping`](super::lapping)): skips
+    /// ahead if lapped or too far behind and marks the cursor, so no
+    /// producer laps it while the batch borrows its slots; the release at
+    /// the end (also of an empty batch, or of one that unwinds) clears the
+    /// mark.
+    #[inline(never)]
+    fn drain_lossy<S, F>(
+        &mut self,
+        bound: u64,
+        max: usize,
+        state: &mut S,
+        f: F,
+        settle: impl FnOnce(&mut S, usize),
+    ) -> usize
+    where
+        F: FnMut(&mut S, u64, &T, bool, u64) -> ControlFlow<()>,
+    {
+        self.next = self.ring.begin_lossy(self.index, bound, self.next);
+        let unmark = super::lapping::Unmark::new(&self.ring, self.index, self.next);
+        let consumed = self.drain_from_next(max, state, f, settle);
+        if consumed == 0 {
+            self.ring.release(self.index, self.next);
+        }
+        unmark.disarm();
+        consumed
+    }
+
+    /// The batch loop of [`drain_settled`](Self::drain_settled), from
+    /// `next`; releases what it consumed.
+    #[inline(always)]
+    fn drain_from_next<S, F>(
+        &mut self,
+        max: usize,
+        state: &mut S,
         mut f: F,
         settle: impl FnOnce(&mut S, usize),
     ) -> usize
     where
         F: FnMut(&mut S, u64, &T, bool, u64) -> ControlFlow<()>,
     {
-        let start = match self.lossy {
-            None => self.next,
-            Some(bound) => {
-                // Skips ahead if lapped or too far behind, and marks the
-                // cursor: no producer laps it until `release` below.
-                self.next = self.ring.begin_lossy(self.index, bound, self.next);
-                self.next
-            }
-        };
+        let start = self.next;
         let available = self.available(start, max as u64);
         let ring = &*self.ring;
-        let unmark = self.lossy.map(|_| super::lapping::Unmark {
-            cursor: &ring.cursors[self.index],
-            at: start,
-        });
         ring.prefetch_read(start, start + available);
         // Copies kept in registers across the listener calls.
         let (slots, times) = (ring.slots(), ring.times.view());
@@ -228,11 +263,8 @@ impl<T> Reader<T> {
             }
             consumed += 1;
         }
-        // Not unwinding: `release` below clears the mark.
-        mem::forget(unmark);
         settle(state, consumed as usize);
-        // A lossy reader always stores: the store clears its mark.
-        if consumed > 0 || self.lossy.is_some() {
+        if consumed > 0 {
             self.next = start + consumed;
             // Release: `settle`'s stores (Relaxed counters) happen-before
             // any Acquire load that sees this cursor.

@@ -393,3 +393,39 @@ fn a_lossy_reader_is_lapped_and_skips_to_its_bound() {
         drops.assert_each(0..total, 1, "after the ring dropped");
     }
 }
+
+/// A lossy reader's batch that unwinds clears its mark: producers lap the
+/// reader afterwards instead of waiting for a batch that will never end,
+/// and the events of the batch are handed out again (or lapped).
+#[test]
+fn a_lossy_batch_that_unwinds_leaves_no_mark() {
+    use super::ReaderSpec;
+    let drops = Drops::new(20);
+    let specs = [ReaderSpec {
+        after: Vec::new(),
+        lossy: Some(4),
+    }];
+    let (ring, mut readers, _) =
+        Ring::<Tracked>::with_readers(4, &specs, Claimers::Shared, None).unwrap();
+    for id in 0..4 {
+        assert!(ring.try_push(Tracked::new(id, &drops)).is_ok());
+    }
+    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        readers[0].drain(usize::MAX, |_, _, _| panic!("listener bug"))
+    }));
+    assert!(unwound.is_err());
+    // Not marked: the ring is full, and the producer laps the reader.
+    for id in 4..20 {
+        assert!(
+            ring.try_push(Tracked::new(id, &drops)).is_ok(),
+            "event {id}"
+        );
+    }
+    let read = read_all(&mut readers[0], 0);
+    let lagged = ring.lagged(0);
+    assert!(lagged >= 16, "lagged {lagged}");
+    assert_eq!(read, (lagged..20).collect::<Vec<_>>());
+    drop(readers);
+    drop(ring);
+    drops.assert_each(0..20, 1, "after the ring dropped");
+}
