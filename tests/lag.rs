@@ -8,11 +8,11 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 use veltrix::listener::from_fn;
 use veltrix::partitioner::by_key;
-use veltrix::{
-    BuildError, Engine, GroupOptions, LagPolicy, Producers, Rule, TopicOptions, WorkerInfo,
-};
+use veltrix::{Engine, GroupOptions, LagPolicy, Producers, Rule, TopicOptions, WorkerInfo};
 
 /// Longest a run may take before the test calls it wedged (a hang guard,
 /// not a timing claim: every run here takes milliseconds).
@@ -287,25 +287,10 @@ fn lagged_is_a_metric() {
     assert!(line.ends_with(&format!(" {}", g.lagged)), "{line} vs {g:?}");
 }
 
-fn setting_errors(result: Result<Engine, BuildError>) -> Vec<veltrix::InvalidSetting> {
-    let errors = match result {
-        Ok(_) => panic!("built a bad lag policy"),
-        Err(BuildError::Multiple(errors)) => errors,
-        Err(error) => vec![error],
-    };
-    errors
-        .into_iter()
-        .map(|e| match e {
-            BuildError::InvalidSetting(setting) => *setting,
-            other => panic!("not a setting error: {other}"),
-        })
-        .collect()
-}
-
 #[test]
 fn bad_lag_policies_are_typed_build_errors() {
     let quiet = |_: &WorkerInfo| from_fn(|_: &u64, _| Ok(()));
-    let errors = setting_errors(
+    let errors = common::setting_errors(
         Engine::builder()
             .topic::<u64>("t", TopicOptions::new(1))
             .subscribe(
@@ -325,7 +310,7 @@ fn bad_lag_policies_are_typed_build_errors() {
         (LagPolicy::Lossy(8), LagPolicy::Backpressure),
         (LagPolicy::Backpressure, LagPolicy::Lossy(8)),
     ] {
-        let errors = setting_errors(
+        let errors = common::setting_errors(
             Engine::builder()
                 .topic::<u64>("t", TopicOptions::new(1))
                 .subscribe("a", "t", GroupOptions::poll().lag(first), quiet)

@@ -8,11 +8,12 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 use veltrix::listener::{from_fn, EventContext, Listener};
 use veltrix::partitioner::by_key;
 use veltrix::{
-    BuildError, Engine, EngineBuilder, Exhausted, FailurePolicy, GroupOptions, Retries, Rule,
-    TopicOptions,
+    Engine, EngineBuilder, Exhausted, FailurePolicy, GroupOptions, Retries, Rule, TopicOptions,
 };
 
 /// How far each group got in each partition, and what went wrong.
@@ -389,18 +390,7 @@ fn shutting_down_from_the_first_stage_does_not_wait_for_the_later_one() {
 }
 
 fn refused(builder: EngineBuilder) -> Vec<veltrix::InvalidSetting> {
-    let errors = match builder.build() {
-        Ok(_) => panic!("built a topology with bad stages"),
-        Err(BuildError::Multiple(errors)) => errors,
-        Err(error) => vec![error],
-    };
-    errors
-        .into_iter()
-        .map(|e| match e {
-            BuildError::InvalidSetting(setting) => *setting,
-            other => panic!("not a setting error: {other}"),
-        })
-        .collect()
+    common::setting_errors(builder.build())
 }
 
 fn quiet(_: &veltrix::WorkerInfo) -> impl Listener<u64> {

@@ -131,3 +131,23 @@ pub fn assert_same_ids(what: &str, mut seen: Vec<u64>, mut expected: Vec<u64>) {
         &unexpected[..unexpected.len().min(10)],
     );
 }
+
+/// The setting errors of a build that must fail: each `InvalidSetting` of
+/// `result` (one error, or all of a `Multiple`). Panics if the build
+/// succeeded or failed with another kind of error.
+pub fn setting_errors(
+    result: Result<veltrix::Engine, veltrix::BuildError>,
+) -> Vec<veltrix::InvalidSetting> {
+    let errors = match result {
+        Ok(_) => panic!("the build should have been refused"),
+        Err(veltrix::BuildError::Multiple(errors)) => errors,
+        Err(error) => vec![error],
+    };
+    errors
+        .into_iter()
+        .map(|e| match e {
+            veltrix::BuildError::InvalidSetting(setting) => *setting,
+            other => panic!("not a setting error: {other}"),
+        })
+        .collect()
+}
