@@ -65,6 +65,7 @@
 //! | [`sole`] | the single producer and its bursts |
 //! | [`slot`] | moving a value into a slot and dropping ring-held values |
 //! | [`reader`] | a group's cursor: draining batches in place |
+//! | [`hold`] | a reader behind a streaming producer waiting for its partial line |
 //! | [`stages`] | readers that trail other readers of the ring (pipelines, diamonds) |
 //! | [`lapping`] | lossy readers, which producers lap instead of waiting for |
 //! | [`seal`] | closing a ring and handing back what no reader took |
@@ -75,6 +76,7 @@
 
 mod barrier;
 mod drivers;
+mod hold;
 mod lapping;
 mod prefetch;
 mod reader;

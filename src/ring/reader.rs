@@ -23,6 +23,9 @@ pub(crate) struct Reader<T> {
     trails: bool,
     /// `Some(bound)` for a lossy reader (see [`lapping`](super::lapping)).
     lossy: Option<u64>,
+    /// Whether the producers were streaming when this reader last looked
+    /// (see [`hold`](super::hold)).
+    pub(super) streaming: bool,
 }
 
 /// A dropped reader reads no more: the ring counts it out, so that
@@ -46,6 +49,7 @@ impl<T> Reader<T> {
             index,
             next: 0,
             seen: 0,
+            streaming: false,
         }
     }
 
@@ -102,9 +106,10 @@ impl<T> Reader<T> {
             max
         };
         let ring = &*self.ring;
-        // Acquire pairs with the producer's Release in `mark_published`.
-        let stamped = |seq: u64| ring.stamp(seq).load(Ordering::Acquire) == seq + 1;
-        match ring.claimers {
+        if max == 0 {
+            return 0;
+        }
+        let available = match ring.claimers {
             // One load of the producer's count per drain at most, not one
             // load per event: the count is stored once per burst (a batch
             // shows up whole), and its Release store comes after every slot
@@ -113,26 +118,35 @@ impl<T> Reader<T> {
             // empties slots the count still covers, runs only once every
             // reader has been dropped: no drain comes after it.)
             Claimers::Sole => {
-                if max == 0 {
-                    return 0;
+                if self.seen > start {
+                    return (self.seen - start).min(max);
                 }
-                if self.seen <= start {
-                    self.seen = ring.sole.published.load(Ordering::Acquire);
-                    if self.seen <= start {
-                        return 0;
-                    }
-                }
-                (self.seen - start).min(max)
+                ring.published_from(start)
             }
             // Shared claims publish out of order: every slot has its stamp.
-            Claimers::Shared => {
-                let mut available = 0u64;
-                while available < max && stamped(start + available) {
-                    available += 1;
-                }
-                available
-            }
+            Claimers::Shared => ring.stamped_from(start, max),
+        };
+        if available == 0 {
+            return 0;
         }
+        let available = if self.streaming || available >= 2 {
+            let held = match ring.claimers {
+                Claimers::Sole => ring.hold(start, available.min(max), max, |from| {
+                    ring.published_from(from)
+                }),
+                Claimers::Shared => {
+                    ring.hold(start, available, max, |from| ring.stamped_from(from, max))
+                }
+            };
+            self.streaming = held.streaming;
+            held.available
+        } else {
+            available.min(max)
+        };
+        if ring.claimers == Claimers::Sole {
+            self.seen = start + available;
+        }
+        available
     }
 
     /// Whether nothing more will come to this reader: the ring is closed

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::{Claimers, PushError, Reader, Ring, Staging};
 
+mod hold;
 mod sole;
 
 /// Drop counts, by value id.
