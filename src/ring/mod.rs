@@ -94,6 +94,8 @@ mod waits_for;
 mod wake;
 
 #[cfg(all(test, veltrix_loom))]
+mod loom_hold;
+#[cfg(all(test, veltrix_loom))]
 mod loom_lapping;
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
