@@ -108,7 +108,7 @@ mod tests;
 
 pub(crate) use reader::Reader;
 pub(crate) use room::Waited;
-pub(crate) use sole::{Bursts, SoleProducer};
+pub(crate) use sole::{Burst, Bursts, SoleProducer};
 pub(crate) use staging::Staging;
 pub(crate) use tasks::wake_reader_tasks;
 #[cfg(feature = "async")]

@@ -183,7 +183,11 @@ impl<T> Burst<'_, T> {
     /// their lines does not fill the store buffer with bookkeeping.
     /// If the iterator panics, what was written before is published when
     /// the burst ends, as with [`Vacant::write_from`].
-    #[inline]
+    ///
+    /// Never inlined: called once per run (up to 64 events), and its one
+    /// place for an event then never shares a stack frame with the
+    /// caller's (a large event would otherwise take two).
+    #[inline(never)]
     pub(crate) fn write_run(
         &mut self,
         events: &mut impl Iterator<Item = T>,
@@ -357,7 +361,7 @@ impl<T> Vacant<'_, T> {
     /// Publishes `value` here: the room was found before the value moved,
     /// so it moves once more, into the slot. `now` gives its publish time if
     /// the ring samples its sequence. Returns its sequence.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write(self, value: T, now: impl FnOnce() -> u64) -> u64 {
         self.write_from(&mut Some(value), now)
     }

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::route::Spread;
 use super::{
     batch_error, discard, event_in, refused_batch, run_len, Full, Receipt, Refusal, TopicInner,
 };
 use crate::error::{BatchPublishError, PublishError, PublishErrorKind};
-use crate::ring::{Bursts, SoleProducer};
+use crate::ring::{Burst, Bursts, SoleProducer};
 
 /// The one producer of a topic declared with
 /// [`Producers::Single`](crate::Producers::Single): publishes with plain
@@ -114,9 +115,13 @@ impl<E: Send + Sync + 'static> Producer<E> {
     #[inline]
     fn publish_one(&mut self, event: E, wait: bool) -> Result<Receipt, PublishError<E>> {
         let inner = &*self.inner;
+        // The event is moved once, into `entry`, and from there into its
+        // slot or into the error: everything else reads it in place (a
+        // large event takes one place on the stack, not one per step).
+        let mut entry = Some(event);
         // One exit for every refusal, so the event is moved to one place.
         let why = 'refused: {
-            let partition = match inner.partition_of(&event, &self.spread) {
+            let partition = match inner.partition_of(event_in(&entry), &self.spread) {
                 Ok(partition) => partition,
                 Err(why) => break 'refused Refusal::Unroutable(why),
             };
@@ -129,7 +134,7 @@ impl<E: Send + Sync + 'static> Producer<E> {
                     break 'refused Refusal::Kind(PublishErrorKind::Closed);
                 };
                 if let Some(vacant) = burst.vacant() {
-                    let sequence = vacant.write(event, crate::clock::now_raw);
+                    let sequence = vacant.write_from(&mut entry, crate::clock::now_raw);
                     // The burst ends (count stored, readers woken) here.
                     return Ok(Receipt::Accepted {
                         partition,
@@ -145,14 +150,14 @@ impl<E: Send + Sync + 'static> Producer<E> {
                 match full {
                     Ok(()) => {}
                     Err(Full::Dropped) => {
-                        discard(lane.ring(), &mut Some(event));
+                        discard(lane.ring(), &mut entry);
                         return Ok(Receipt::Dropped { partition });
                     }
                     Err(Full::Refused(kind)) => break 'refused Refusal::Kind(kind),
                 }
             }
         };
-        Err(inner.refuse(why, event))
+        Err(inner.refuse_entry(why, &mut entry))
     }
 
     /// Publishes every event of `events` in order, applying the topic's
@@ -274,7 +279,10 @@ impl<E: Send + Sync + 'static> Producer<E> {
     /// across the whole batch (paused while waiting for room, restarted
     /// after each full run). The general loop above does the same for this
     /// case with a route and a lane check per event, so this is its
-    /// one-partition fast path.
+    /// one-partition fast path. It holds no event itself: runs are written
+    /// by `write_run`, and an event that waits for room or is refused is
+    /// held by `direct_wait` or `closed_rest`, each in a frame of its own,
+    /// so a large event takes one place on the stack at a time.
     #[inline(never)]
     fn publish_direct<I>(
         &mut self,
@@ -285,27 +293,16 @@ impl<E: Send + Sync + 'static> Producer<E> {
         I: Iterator<Item = E>,
     {
         let inner = &*self.inner;
-        let ring = &inner.rings[0];
         let run_limit = run_len::<E>();
         let mut accepted = 0usize;
         let Some(mut burst) = self.lanes[0].burst() else {
             // An empty batch succeeds even on a closed topic.
-            let first = events.next();
-            if first.is_none() {
-                return Ok(0);
-            }
-            return Err(batch_error(
-                0,
-                PublishErrorKind::Closed,
-                None,
-                first,
-                events,
-            ));
+            return closed_rest(0, events);
         };
         let mut in_run = 0usize;
         // As in the general path: one deadline per run.
         let mut deadline = None;
-        'runs: loop {
+        loop {
             // As many events as there is room for, straight from the input
             // into their slots, up to the end of the run.
             let (written, done) = burst.write_run(&mut events, run_limit - in_run, published);
@@ -314,61 +311,109 @@ impl<E: Send + Sync + 'static> Producer<E> {
             if done {
                 return Ok(accepted);
             }
-            // One exit for every refusal, so the event is moved to one place.
-            let mut entry: Option<E>;
-            let kind = 'refused: {
-                if in_run == run_limit {
-                    // A full run: end this burst (count, wake-up), start the
-                    // next.
-                    in_run = 0;
-                    deadline = None;
-                    burst = match burst.pause(|| ()) {
-                        (Some(burst), ()) => burst,
-                        // Closed: refused only if something is left.
-                        (None, ()) => match events.next() {
-                            None => return Ok(accepted),
-                            first => {
-                                entry = first;
-                                break 'refused PublishErrorKind::Closed;
-                            }
-                        },
-                    };
-                    continue 'runs;
-                }
-                // The ring is full: the next event, if there is one, waits
-                // in hand for room, as a single publish does.
-                let Some(event) = events.next() else {
-                    return Ok(accepted);
+            if in_run == run_limit {
+                // A full run: end this burst (count, wake-up), start the
+                // next.
+                in_run = 0;
+                deadline = None;
+                burst = match burst.pause(|| ()) {
+                    (Some(burst), ()) => burst,
+                    // Closed: refused only if something is left.
+                    (None, ()) => return closed_rest(accepted, events),
                 };
-                entry = Some(event);
-                loop {
-                    if let Some(vacant) = burst.vacant() {
-                        vacant.write_from(&mut entry, || published);
-                        accepted += 1;
-                        in_run += 1;
-                        break;
-                    }
-                    let (again, full) = burst.pause(|| inner.when_full(ring, 0, 1, &mut deadline));
-                    burst = match again {
-                        Some(burst) => burst,
-                        None => break 'refused PublishErrorKind::Closed,
-                    };
-                    match full {
-                        Ok(()) => {}
-                        // Counted by `when_full`; on to the next event.
-                        Err(Full::Dropped) => {
-                            discard(ring, &mut entry);
-                            break;
-                        }
-                        Err(Full::Refused(kind)) => {
-                            drop(burst);
-                            break 'refused kind;
-                        }
-                    }
-                }
-                continue 'runs;
+                continue;
+            }
+            // The ring is full: the next event, if there is one, waits in
+            // hand for room, as a single publish does.
+            let mut state = Waiting {
+                accepted: &mut accepted,
+                in_run: &mut in_run,
+                deadline: &mut deadline,
+                published,
             };
-            return Err(refused_batch(accepted, kind, &mut entry, events));
+            burst = match direct_wait(inner, burst, &mut events, &mut state)? {
+                Some(burst) => burst,
+                None => return Ok(accepted),
+            };
         }
+    }
+}
+
+/// The counts and deadline of a `publish_direct` batch, lent to
+/// `direct_wait`.
+struct Waiting<'a> {
+    accepted: &'a mut usize,
+    in_run: &'a mut usize,
+    deadline: &'a mut Option<Instant>,
+    published: u64,
+}
+
+/// `publish_direct` with its ring full: the next event of `events`, if
+/// there is one, waits in hand for room under the topic's full policy, as
+/// a single publish does. Returns the burst to go on with, `None` when the
+/// input ran out, or the batch's error (that event first, then the rest of
+/// the input). Never inlined, so the event it holds never shares a frame
+/// with `publish_direct`'s caller chain or with `write_run`.
+#[inline(never)]
+fn direct_wait<'b, E, I>(
+    inner: &TopicInner<E>,
+    mut burst: Burst<'b, E>,
+    events: &mut I,
+    state: &mut Waiting<'_>,
+) -> Result<Option<Burst<'b, E>>, BatchPublishError<E>>
+where
+    E: Send + Sync + 'static,
+    I: Iterator<Item = E>,
+{
+    let ring = &inner.rings[0];
+    let Some(event) = events.next() else {
+        return Ok(None);
+    };
+    let mut entry = Some(event);
+    let kind = loop {
+        if let Some(vacant) = burst.vacant() {
+            vacant.write_from(&mut entry, || state.published);
+            *state.accepted += 1;
+            *state.in_run += 1;
+            return Ok(Some(burst));
+        }
+        let (again, full) = burst.pause(|| inner.when_full(ring, 0, 1, state.deadline));
+        burst = match again {
+            Some(burst) => burst,
+            None => break PublishErrorKind::Closed,
+        };
+        match full {
+            Ok(()) => {}
+            // Counted by `when_full`; on to the next event.
+            Err(Full::Dropped) => {
+                discard(ring, &mut entry);
+                return Ok(Some(burst));
+            }
+            Err(Full::Refused(kind)) => {
+                drop(burst);
+                break kind;
+            }
+        }
+    };
+    Err(refused_batch(*state.accepted, kind, &mut entry, events))
+}
+
+/// The end of a `publish_direct` batch on a closed topic, after `accepted`
+/// events: done if the input is empty, else refused from its next event on.
+#[cold]
+#[inline(never)]
+fn closed_rest<E>(
+    accepted: usize,
+    mut events: impl Iterator<Item = E>,
+) -> Result<usize, BatchPublishError<E>> {
+    match events.next() {
+        None => Ok(accepted),
+        first => Err(batch_error(
+            accepted,
+            PublishErrorKind::Closed,
+            None,
+            first,
+            events,
+        )),
     }
 }
