@@ -15,7 +15,9 @@
 //!    forward by `n` with one CAS, after checking that the slowest reader has
 //!    released every slot the claim would overwrite (`gating`, a cached
 //!    lower bound of the slowest cursor, so the common case reads one mostly
-//!    read-only line). A single-producer ring has no shared claim at all: its
+//!    read-only line). A thread that has claimed alone for a while gets a
+//!    [`lease`] and claims with a plain store until another claimer revokes
+//!    it. A single-producer ring has no shared claim at all: its
 //!    one [`SoleProducer`] (not `Clone`, made once per ring) counts sequences
 //!    in a field of its own and caches the gating bound there too, so a
 //!    claim is an addition and a compare.
@@ -62,6 +64,7 @@
 //! | --- | --- |
 //! | `mod.rs` | the ring's layout, construction, cursors and the hot side of both wake-up handshakes |
 //! | [`shared`] | publishing through a shared claim (CAS, stamps, batches) |
+//! | [`lease`] | a shared claim without the CAS while one thread publishes alone |
 //! | [`sole`] | the single producer and its bursts |
 //! | [`slot`] | moving a value into a slot and dropping ring-held values |
 //! | [`reader`] | a group's cursor: draining batches in place |
@@ -78,6 +81,7 @@ mod barrier;
 mod drivers;
 mod hold;
 mod lapping;
+mod lease;
 mod prefetch;
 mod reader;
 mod room;
@@ -97,6 +101,8 @@ mod wake;
 mod loom_hold;
 #[cfg(all(test, veltrix_loom))]
 mod loom_lapping;
+#[cfg(all(test, veltrix_loom))]
+mod loom_lease;
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
 #[cfg(all(test, veltrix_loom))]
@@ -266,6 +272,8 @@ pub(crate) struct Ring<T> {
     pub(crate) wake: ReaderWake,
     /// Blocked producers to wake after a release.
     pub(crate) gate: ProducerGate,
+    /// Shared claims: the claim lease of a thread publishing alone.
+    lease: lease::Lease,
 }
 
 // SAFETY: values are written by one producer thread and then read by shared
@@ -359,6 +367,7 @@ impl<T> Ring<T> {
                 .collect(),
             wake: ReaderWake::new(),
             gate: ProducerGate::new(),
+            lease: lease::Lease::new(),
         });
         let readers = (0..readers)
             .map(|index| Reader::new(Arc::clone(&ring), index))
@@ -397,7 +406,7 @@ impl<T> Ring<T> {
     /// published). Not on any per-event path.
     pub(crate) fn claimed(&self) -> u64 {
         match self.claimers {
-            Claimers::Shared => self.claim.load(Ordering::Acquire) & !CLOSED,
+            Claimers::Shared => self.claim.load(Ordering::Acquire) & lease::SEQUENCE,
             Claimers::Sole => self.sole.published.load(Ordering::Acquire),
         }
     }

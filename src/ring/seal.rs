@@ -57,7 +57,13 @@ impl<T> Ring<T> {
     /// parked readers and blocked producers so they observe it.
     pub(crate) fn close(&self) -> u64 {
         let end = match self.claimers {
-            Claimers::Shared => self.claim.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED,
+            Claimers::Shared => {
+                // A lease holder stores the claim word plainly: end its
+                // lease first, and keep grants out (the lock) until the
+                // word is closed.
+                let _no_grants = self.revoke();
+                self.claim.fetch_or(CLOSED, Ordering::AcqRel) & super::lease::SEQUENCE
+            }
             Claimers::Sole => {
                 // The cold side of the closing handshake (see `Burst`):
                 // announce, barrier, then wait for a publish in flight.

@@ -4,6 +4,7 @@
 use std::mem;
 use std::ptr;
 
+use super::lease::{LEASED, SEQUENCE};
 use super::{PushError, Refused, Ring, Staging, CLOSED};
 use crate::loom::Ordering;
 
@@ -133,44 +134,66 @@ impl<T> Ring<T> {
         Ok(start)
     }
 
-    /// Claims `n` consecutive sequences, `1 <= n <= capacity`, with a CAS.
+    /// Claims `n` consecutive sequences, `1 <= n <= capacity`: with a plain
+    /// store under this thread's lease (see [`lease`](super::lease)), else
+    /// with a CAS, revoking another thread's lease first.
     #[inline]
     fn try_claim(&self, n: u64) -> Result<u64, PushError> {
+        if let Some(claimed) = self.claim_leased(n) {
+            return claimed;
+        }
         let mut current = self.claim.load(Ordering::Relaxed);
         loop {
-            if current & CLOSED != 0 {
-                return Err(PushError::Closed);
+            if current & LEASED != 0 && current & CLOSED == 0 {
+                drop(self.revoke());
+                current = self.claim.load(Ordering::Relaxed);
+                continue;
             }
-            let end = current + n;
-            // Every reader must have released `..end - capacity`, the previous
-            // occupants of the slots `current..end`.
-            let wrap = end.saturating_sub(self.capacity);
-            // Acquire pairs with the Release store below, itself ordered after
-            // the Acquire cursor loads of `min_cursor`, which pair with the
-            // readers' Release cursor stores: whatever a reader did with a
-            // slot before releasing it happens-before our overwrite, even when
-            // the bound was scanned by another producer.
-            if wrap > self.gating.load(Ordering::Acquire) {
-                // Laps lossy readers between batches instead of waiting.
-                let min = self.gate_for(wrap);
-                self.gating.store(min, Ordering::Release);
-                if wrap > min {
-                    return Err(PushError::Full);
-                }
-            }
+            let end = self.room_for(current, n)?;
             // Relaxed: the CAS only has to hand out each sequence once
             // (atomicity); every ordering the slot needs comes from the gating
-            // chain above and from the stamp.
+            // chain of `room_for` and from the stamp.
             match self.claim.compare_exchange_weak(
                 current,
                 end,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(current),
+                Ok(_) => {
+                    self.maybe_lease(end);
+                    return Ok(current);
+                }
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// The end of a claim of `n` sequences from the claim word `current`,
+    /// if the ring is open and every reader has released the slots it
+    /// would overwrite.
+    #[inline]
+    pub(super) fn room_for(&self, current: u64, n: u64) -> Result<u64, PushError> {
+        if current & CLOSED != 0 {
+            return Err(PushError::Closed);
+        }
+        let end = (current & SEQUENCE) + n;
+        // Every reader must have released `..end - capacity`, the previous
+        // occupants of the slots `current..end`.
+        let wrap = end.saturating_sub(self.capacity);
+        // Acquire pairs with the Release store below, itself ordered after
+        // the Acquire cursor loads of `min_cursor`, which pair with the
+        // readers' Release cursor stores: whatever a reader did with a
+        // slot before releasing it happens-before our overwrite, even when
+        // the bound was scanned by another producer.
+        if wrap > self.gating.load(Ordering::Acquire) {
+            // Laps lossy readers between batches instead of waiting.
+            let min = self.gate_for(wrap);
+            self.gating.store(min, Ordering::Release);
+            if wrap > min {
+                return Err(PushError::Full);
+            }
+        }
+        Ok(end)
     }
 
     /// Publishes the value a shared claim wrote into the slot of `seq`

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::{Claimers, PushError, Reader, Ring, Staging};
 
 mod hold;
+mod lease;
 mod sole;
 
 /// Drop counts, by value id.
