@@ -4,9 +4,11 @@
 //! store buffer to drain: it holds the previous event's value and stamp
 //! stores, to lines the reader has just read, so one producer alone spends
 //! most of its time in that CAS (measured on an Intel Xeon: 16 M events/s
-//! with it, 40 without). So a thread that has claimed alone for a while
-//! gets a *lease*: it claims with a plain store of the claim word, and any
-//! other claimer (or a close) first revokes the lease.
+//! with it, 40 without). So a CAS claim that ends on a multiple of
+//! `1 << shift` (1024 at first) takes a *lease* for its thread, if no
+//! other claim came in between: the holder claims with a plain store of
+//! the claim word, and any other claimer (or a close) first revokes the
+//! lease.
 //!
 //! # Protocol
 //!
@@ -146,7 +148,9 @@ impl<T> Ring<T> {
         if holder == 0 {
             return None;
         }
-        RECORD.with(|me| {
+        // `try_with`: a publish from a thread-local destructor, after this
+        // thread's record is gone, takes the CAS path.
+        let leased = RECORD.try_with(|me| {
             if holder != me.id {
                 return None;
             }
@@ -171,7 +175,8 @@ impl<T> Ring<T> {
             // sees the flag clear.
             me.busy.store(false, Ordering::Release);
             claimed
-        })
+        });
+        leased.ok().flatten()
     }
 
     /// After a CAS claim that ended at `end`: every `1 << shift` claims,
@@ -195,6 +200,10 @@ impl<T> Ring<T> {
         if record.is_some() {
             return;
         }
+        // A thread being torn down (its record gone) gets no lease.
+        let Ok(me) = RECORD.try_with(Arc::clone) else {
+            return;
+        };
         // Only if the word is still our claim's end, with no flag: nobody
         // claimed or closed since.
         if self
@@ -202,7 +211,6 @@ impl<T> Ring<T> {
             .compare_exchange(end, end | LEASED, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            let me = RECORD.with(Arc::clone);
             self.lease.holder.store(me.id, Ordering::Relaxed);
             *record = Some(me);
             #[cfg(test)]
