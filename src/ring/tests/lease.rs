@@ -85,3 +85,60 @@ fn producers_taking_turns_hand_the_lease_over_without_losing_an_event() {
 fn producers_interleaving_with_a_lease_lose_and_repeat_nothing() {
     run(4, if cfg!(miri) { 20 } else { 50_000 }, false);
 }
+
+/// Publishes `AFTER` events from its destructor, which runs as its thread
+/// exits: possibly after the lease's own thread-local record is gone.
+struct PublishOnExit(Option<Arc<Ring<Event>>>);
+
+/// What a [`PublishOnExit`] publishes.
+const AFTER: u64 = 100;
+
+impl Drop for PublishOnExit {
+    fn drop(&mut self) {
+        if let Some(ring) = self.0.take() {
+            for n in 0..AFTER {
+                ring.try_push((1, n)).expect("room for every event");
+            }
+        }
+    }
+}
+
+std::thread_local! {
+    static ON_EXIT: std::cell::RefCell<PublishOnExit> =
+        const { std::cell::RefCell::new(PublishOnExit(None)) };
+}
+
+#[test]
+fn a_publish_from_a_thread_local_destructor_is_claimed_and_counted() {
+    // Enough lone claims for a lease (under Miri, fewer: the destructor's
+    // path without one).
+    let before: u64 = if cfg!(miri) { 16 } else { 3000 };
+    let (ring, mut readers, _) = Ring::<Event>::new(4096, 1, Claimers::Shared, None).unwrap();
+    let producer = Arc::clone(&ring);
+    std::thread::spawn(move || {
+        // Registered first, so its destructor runs after those registered
+        // later (the lease's record among them) on platforms that run them
+        // in reverse order: it then publishes with the record gone.
+        ON_EXIT.with(|slot| slot.borrow_mut().0 = Some(Arc::clone(&producer)));
+        for n in 0..before {
+            producer.try_push((0, n)).expect("room for every event");
+        }
+    })
+    .join()
+    .unwrap();
+    if !cfg!(miri) {
+        assert!(ring.lease_grants() >= 1, "the lone producer got the lease");
+    }
+    let mut next = [0u64; 2];
+    let got = readers[0].drain(usize::MAX, |_, &(p, n), _| {
+        assert_eq!(
+            n, next[p as usize],
+            "producer {p}'s events in order, once each"
+        );
+        next[p as usize] += 1;
+        ControlFlow::Continue(())
+    });
+    assert_eq!(next, [before, AFTER], "every event read once");
+    assert_eq!(got as u64, before + AFTER);
+    assert_eq!(ring.close(), before + AFTER, "close keeps the count");
+}
