@@ -373,6 +373,58 @@ impl BuildError {
     }
 }
 
+/// Why [`Engine::scale`](crate::Engine::scale) could not change a group's
+/// worker count. The group is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ScaleError {
+    /// No group of that name.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The group is driven by the host's poller: it has no workers.
+    #[error("group '{group}' is in poll mode: the host's poller is its one consumer, it has no workers to scale; only groups declared with GroupOptions::workers(n) scale")]
+    PollMode {
+        /// The group.
+        group: String,
+    },
+    /// A count of workers the group cannot have.
+    #[error("group '{group}' can have from 1 to {max} workers, not {requested}; declare GroupOptions::max_workers({requested}) (config key max_workers) to scale it that far")]
+    OutOfRange {
+        /// The group.
+        group: String,
+        /// The count asked for.
+        requested: usize,
+        /// Its `max_workers` (its initial count when not declared).
+        max: usize,
+    },
+    /// Called from inside a listener: a scale waits for the group's
+    /// workers to finish their batches, which a listener must not do.
+    #[error("group '{group}' cannot be scaled from inside a listener (a scale waits for the group's workers between batches); call Engine::scale from a host thread")]
+    FromListener {
+        /// The group.
+        group: String,
+    },
+    /// The engine is shutting down.
+    #[error("group '{group}' is shutting down; it can no longer be scaled")]
+    ShuttingDown {
+        /// The group.
+        group: String,
+    },
+    /// The operating system refused a new worker thread. The group runs
+    /// with the workers that did start.
+    #[error("group '{group}': the operating system refused worker thread {worker} ({reason}); the group runs with {workers} workers")]
+    Spawn {
+        /// The group.
+        group: String,
+        /// The worker that did not start.
+        worker: usize,
+        /// The workers the group has now.
+        workers: usize,
+        /// The operating system's error.
+        reason: String,
+    },
+}
+
 /// A topic, group or poller that cannot be looked up on a running engine.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

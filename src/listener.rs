@@ -114,13 +114,18 @@ impl WorkerInfo {
         self.worker
     }
 
-    /// Number of workers in the group (1 for a poll-mode group).
+    /// Number of workers in the group when this one started (1 for a
+    /// poll-mode group); [`Engine::scale`](crate::Engine::scale) changes it
+    /// later.
     #[must_use]
     pub fn workers(&self) -> usize {
         self.workers
     }
 
-    /// The partitions this worker handles, in increasing order.
+    /// The partitions this worker holds as it starts, in increasing order. A
+    /// worker started by [`Engine::scale`](crate::Engine::scale) holds none
+    /// yet: its partitions arrive through
+    /// [`Listener::on_partitions_assigned`].
     #[must_use]
     pub fn partitions(&self) -> &[u32] {
         &self.partitions
@@ -167,8 +172,24 @@ pub trait Listener<E>: Send {
     /// Called after each batch handed out from one partition.
     fn on_batch_end(&mut self) {}
 
-    /// Called once after the last event, when the engine shuts down.
+    /// Called once after the last event, when the engine shuts down, or
+    /// when [`Engine::scale`](crate::Engine::scale) retires this worker.
     fn on_shutdown(&mut self) {}
+
+    /// Called on the worker's thread, between batches, when
+    /// [`Engine::scale`](crate::Engine::scale) moves `partitions` (in
+    /// increasing order) to this worker; its next event from them is the
+    /// one after the last the previous worker handled. Not called for the
+    /// partitions a worker holds from its start
+    /// ([`WorkerInfo::partitions`]), nor in poll mode.
+    fn on_partitions_assigned(&mut self, _partitions: &[u32]) {}
+
+    /// Called on the worker's thread, between batches, before `partitions`
+    /// (in increasing order) move to another worker: the place to flush
+    /// state kept per partition. Nothing of theirs reaches this listener
+    /// afterwards. Not called at shutdown (that is
+    /// [`on_shutdown`](Self::on_shutdown)), nor in poll mode.
+    fn on_partitions_revoked(&mut self, _partitions: &[u32]) {}
 }
 
 impl<E, F> Listener<E> for F

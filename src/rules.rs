@@ -401,6 +401,34 @@ pub(crate) fn group(group_name: &str, o: &GroupOptions, out: &mut Vec<Finding>) 
             );
         }
     }
+    if let Some(max) = o.max_workers {
+        match o.mode {
+            GroupMode::Poll => out.push(
+                Finding::error(
+                    Rule::OutOfRange,
+                    "max_workers",
+                    "a poll-mode group has no workers to scale",
+                )
+                .value(max)
+                .fix("remove max_workers, or use mode = { workers = n } for a threaded group"),
+            ),
+            GroupMode::Workers(workers) if max < workers || max > MAX_WORKERS => out.push(
+                Finding::error(
+                    Rule::OutOfRange,
+                    "max_workers",
+                    format!(
+                        "max_workers is at least the group's initial {workers} workers and at most {MAX_WORKERS}"
+                    ),
+                )
+                .value(max)
+                .fix(format!(
+                    "use max_workers = {} or more, up to {MAX_WORKERS}, or remove it (the default is the initial count)",
+                    workers.max(1)
+                )),
+            ),
+            GroupMode::Workers(_) => {}
+        }
+    }
     if o.lag == LagPolicy::Lossy(0) {
         out.push(
             Finding::error(

@@ -856,3 +856,40 @@ fn lossy_group_in_stages() {
     );
     assert!(d.message.contains("group \"billing\" is lossy"), "{d}");
 }
+
+#[test]
+fn max_workers_is_read() {
+    let options = |extra: &str| {
+        Config::from_toml_str(&config("", extra)).unwrap().groups[0]
+            .options
+            .clone()
+    };
+    assert_eq!(
+        options("mode = { workers = 2 }\nmax_workers = 8").max_workers,
+        Some(8)
+    );
+    assert_eq!(options("").max_workers, None);
+}
+
+#[test]
+fn max_workers_below_the_initial_count() {
+    let d = only(
+        &config("", "mode = { workers = 4 }\nmax_workers = 2"),
+        Rule::OutOfRange,
+    );
+    assert_finding(
+        &d,
+        "groups[0].max_workers",
+        Some("2"),
+        "max_workers = 4 or more",
+    );
+}
+
+#[test]
+fn max_workers_of_a_poll_group() {
+    let d = only(
+        &config("", "mode = \"poll\"\nmax_workers = 2"),
+        Rule::OutOfRange,
+    );
+    assert_finding(&d, "groups[0].max_workers", Some("2"), "remove max_workers");
+}

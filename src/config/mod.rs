@@ -54,6 +54,7 @@
 //! wait = "adaptive"         # "adaptive" (the default spins and yields), { adaptive = { spins = 100, yields = 8 } }, "busy_spin"
 //! max_batch = 256           # default 256
 //! after = []                # groups of the same topic that see each event first (stages)
+//! max_workers = 2           # most workers Engine::scale may give it; default its initial count
 //!
 //! [groups.failure]
 //! retries = 3               # default 0; or "forever"

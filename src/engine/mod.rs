@@ -273,6 +273,71 @@ impl Engine {
         Ok(Poller::new(driver))
     }
 
+    /// Scales threaded group `group` to `workers` worker threads while the
+    /// engine runs, and returns once the move is complete.
+    ///
+    /// Partitions move cooperatively and stickily, as Kafka's
+    /// cooperative-sticky assignor moves them: each worker keeps as many
+    /// of its partitions as its new share allows, and a partition changes
+    /// worker only between batches, never inside one. Its new worker goes
+    /// on from the event after the last its old worker handled, with its
+    /// pending retry, halt and de-duplication window: nothing is lost,
+    /// handled twice or reordered. The old worker's listener gets
+    /// [`on_partitions_revoked`](crate::Listener::on_partitions_revoked)
+    /// first, the new one's
+    /// [`on_partitions_assigned`](crate::Listener::on_partitions_assigned)
+    /// after. New workers get listeners from the group's factory (their
+    /// [`WorkerInfo::partitions`](crate::WorkerInfo::partitions) is
+    /// empty: everything arrives through `on_partitions_assigned`); workers
+    /// beyond the new count give up their partitions, run
+    /// [`on_shutdown`](crate::Listener::on_shutdown) and exit before this
+    /// returns. Producers and the other groups are not paused; the workers
+    /// pay one load per round for this. A scale waits for the batches in
+    /// progress on the partitions that move (as long as their listeners
+    /// take to return).
+    ///
+    /// # Errors
+    ///
+    /// [`ScaleError::Lookup`] for an unknown group; [`ScaleError::PollMode`];
+    /// [`ScaleError::OutOfRange`] for 0 or more than the group's
+    /// [`max_workers`](crate::GroupOptions::max_workers);
+    /// [`ScaleError::FromListener`] when called from inside any listener;
+    /// [`ScaleError::Spawn`] when the operating system refuses a thread
+    /// (the group then runs with those that started).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use veltrix::{Engine, GroupOptions, TopicOptions};
+    ///
+    /// let engine = Engine::builder()
+    ///     .topic::<u64>("moves", TopicOptions::new(4))
+    ///     .subscribe("physics", "moves", GroupOptions::workers(1).max_workers(4), |_| {
+    ///         |_: &u64, _: &veltrix::EventContext<'_>| Ok(())
+    ///     })
+    ///     .build()?;
+    /// let moves = engine.topic::<u64>("moves")?;
+    /// for i in 0..1000 {
+    ///     moves.publish(i)?;
+    /// }
+    /// engine.scale("physics", 4)?; // 1 -> 4 workers, under load
+    /// engine.scale("physics", 2)?;
+    /// let report = engine.shutdown();
+    /// assert_eq!(report.groups[0].handled, 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scale(&self, group: &str, workers: usize) -> Result<(), crate::ScaleError> {
+        let control = self
+            .groups
+            .iter()
+            .find(|g| g.name() == group)
+            .ok_or_else(|| LookupError::UnknownGroup {
+                name: group.to_owned(),
+                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
+            })?;
+        control.scale(workers)
+    }
+
     /// A snapshot of every topic's and group's counts. Cheap: it reads
     /// counters, it does not stop anything.
     #[must_use]

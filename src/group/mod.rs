@@ -15,6 +15,7 @@ mod idle;
 mod options;
 mod policy;
 mod poller;
+mod rebalance;
 mod stall;
 mod worker;
 
@@ -252,6 +253,14 @@ pub(crate) trait GroupControl: Send + Sync {
     fn watch(&self);
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
+    /// Threads: moves the group's partitions to `workers` workers (see
+    /// [`Engine::scale`](crate::Engine::scale)). Poll mode: an error.
+    fn scale(&self, workers: usize) -> Result<(), crate::error::ScaleError> {
+        let _ = workers;
+        Err(crate::error::ScaleError::PollMode {
+            group: self.name().to_owned(),
+        })
+    }
     /// Poll mode: the group as the driver a [`Poller`] holds. Threads:
     /// `None`.
     fn as_poll(self: Arc<Self>) -> Option<Arc<dyn PollDriver>> {
@@ -381,23 +390,24 @@ where
             GroupMode::Workers(n) => n,
             GroupMode::Poll => 1,
         };
+        // Counters, histograms and stall records for every worker the group
+        // may be scaled to.
+        let slots = self.options.worker_slots();
         let core = Arc::new(GroupCore {
             shared: GroupShared {
                 name: self.name.as_str().into(),
                 topic: self.topic.as_str().into(),
                 id: ctx.id,
-                counters: (0..workers).map(|_| CachePadded::default()).collect(),
+                counters: (0..slots).map(|_| CachePadded::default()).collect(),
                 stop: AtomicBool::new(false),
                 abort: AtomicBool::new(false),
                 halted: Mutex::new(Vec::new()),
                 stuck: Mutex::new(Vec::new()),
-                histograms: ctx.metrics.then(|| {
-                    (0..workers)
-                        .map(|_| Mutex::new(Histograms::new()))
-                        .collect()
-                }),
+                histograms: ctx
+                    .metrics
+                    .then(|| (0..slots).map(|_| Mutex::new(Histograms::new())).collect()),
                 sample_mask: crate::clock::sample_mask(ctx.latency_sampling),
-                stalls: stall::StallWatch::new(workers, ctx.stall_threshold),
+                stalls: stall::StallWatch::new(slots, ctx.stall_threshold),
             },
             rings: topic.rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),
@@ -405,15 +415,16 @@ where
         let partitions = topic.rings.len() as u32;
         let assignment = assign::assign(partitions, workers, self.options.assignment);
         let mut readers: Vec<Option<Reader<E>>> = readers.into_iter().map(Some).collect();
-        let info_for = |worker: usize, partitions: &[u32]| WorkerInfo {
-            group: self.name.clone(),
-            topic: self.topic.clone(),
+        let (name, topic_name) = (self.name.clone(), self.topic.clone());
+        let info_for = move |worker: usize, workers: usize, partitions: &[u32]| WorkerInfo {
+            group: name.clone(),
+            topic: topic_name.clone(),
             worker,
             workers,
             partitions: partitions.to_vec(),
         };
         if self.options.mode == GroupMode::Poll {
-            let info = info_for(0, &assignment[0]);
+            let info = info_for(0, 1, &assignment[0]);
             let listener = (self.factory)(&info);
             let cursors = take_cursors(&mut readers, &assignment[0], dedup_window);
             let max_batch = self.options.max_batch;
@@ -421,33 +432,66 @@ where
             return Ok(Arc::new(group));
         }
         let dispatcher = Arc::new(dispatcher);
-        let group = Arc::new(worker::ThreadedGroup {
-            core: Arc::clone(&core),
-            dispatcher: Arc::clone(&dispatcher),
-            handles: Mutex::new(Vec::with_capacity(workers)),
-            returned: Mutex::new(Vec::new()),
-        });
+        let moves = Arc::new(rebalance::Moves::new(assignment.clone(), slots));
+        let (wait, max_batch) = (self.options.wait, self.options.max_batch);
+        let mut factory = self.factory;
+        // Starts worker `index` of `workers` holding `cursors`.
+        let mut spawn = {
+            let (core, dispatcher, moves) = (
+                Arc::clone(&core),
+                Arc::clone(&dispatcher),
+                Arc::clone(&moves),
+            );
+            move |index: usize, workers: usize, cursors: Vec<PartitionCursor<E>>| {
+                let partitions: Vec<u32> = cursors.iter().map(|c| c.partition).collect();
+                let info = info_for(index, workers, &partitions);
+                let setup = worker::WorkerSetup {
+                    index,
+                    listener: factory(&info),
+                    cursors,
+                    info,
+                    wait,
+                    max_batch,
+                    moves: Arc::clone(&moves),
+                };
+                worker::spawn(Arc::clone(&core), Arc::clone(&dispatcher), setup)
+            }
+        };
+        let mut handles = Vec::with_capacity(workers);
+        let mut failed = None;
         for (index, partitions) in assignment.iter().enumerate() {
-            let info = info_for(index, partitions);
-            let setup = worker::WorkerSetup {
+            match spawn(
                 index,
-                listener: (self.factory)(&info),
-                cursors: take_cursors(&mut readers, partitions, dedup_window),
-                info,
-                wait: self.options.wait,
-                max_batch: self.options.max_batch,
-            };
-            match worker::spawn(Arc::clone(&core), Arc::clone(&dispatcher), setup) {
-                Ok(handle) => group.handles.lock().push(handle),
+                workers,
+                take_cursors(&mut readers, partitions, dedup_window),
+            ) {
+                Ok(handle) => handles.push((index, handle)),
                 Err(e) => {
-                    group.abort();
-                    group.join(None);
-                    return Err(BuildError::Spawn {
-                        group: self.name.clone(),
-                        reason: e.to_string(),
-                    });
+                    failed = Some(e);
+                    break;
                 }
             }
+        }
+        let group = Arc::new(worker::ThreadedGroup {
+            core: Arc::clone(&core),
+            dispatcher,
+            handles: Mutex::new(handles),
+            returned: Mutex::new(Vec::new()),
+            moves,
+            spawner: Mutex::new(Box::new(move |index, workers| {
+                spawn(index, workers, Vec::new())
+            })),
+            slots,
+            partitions,
+            scaling: Mutex::new(()),
+        });
+        if let Some(e) = failed {
+            group.abort();
+            group.join(None);
+            return Err(BuildError::Spawn {
+                group: self.name.clone(),
+                reason: e.to_string(),
+            });
         }
         Ok(group)
     }

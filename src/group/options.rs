@@ -130,6 +130,11 @@ pub struct GroupOptions {
         serde(skip_serializing_if = "LagPolicy::is_backpressure")
     )]
     pub lag: LagPolicy,
+    /// The most workers [`Engine::scale`](crate::Engine::scale) may give a
+    /// threaded group (see [`max_workers`](Self::max_workers)). Default
+    /// `None`: its initial count.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub max_workers: Option<usize>,
 }
 
 impl Default for GroupOptions {
@@ -142,6 +147,7 @@ impl Default for GroupOptions {
             failure: FailurePolicy::default(),
             after: Vec::new(),
             lag: LagPolicy::Backpressure,
+            max_workers: None,
         }
     }
 }
@@ -171,6 +177,28 @@ impl GroupOptions {
     pub fn assignment(mut self, assignment: Assignment) -> Self {
         self.assignment = assignment;
         self
+    }
+
+    /// Lets [`Engine::scale`](crate::Engine::scale) give this threaded group
+    /// up to `max` workers while it runs (from its initial count, at least
+    /// 1 and at most [`MAX_WORKERS`](crate::MAX_WORKERS)). Each possible worker
+    /// is counted in the memory budget from the start (its counters and,
+    /// with metrics, its latency histograms), so the default is the
+    /// initial count: scaling down, and back up to it, needs no
+    /// declaration. A poll-mode group has no workers: build error.
+    #[must_use]
+    pub fn max_workers(mut self, max: usize) -> Self {
+        self.max_workers = Some(max);
+        self
+    }
+
+    /// The worker slots this group has: its most workers (1 in poll
+    /// mode).
+    pub(crate) fn worker_slots(&self) -> usize {
+        match self.mode {
+            GroupMode::Workers(n) => self.max_workers.unwrap_or(n).max(n),
+            GroupMode::Poll => 1,
+        }
     }
 
     /// Sets the wait strategy of idle workers.

@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 use super::dispatch::{add, guarded, Dispatcher, PartitionCursor};
 use super::driving::enter_reader;
 use super::idle::{Idle, WaitStrategy};
+use super::rebalance::Moves;
 use super::{GroupControl, GroupCore};
+use crate::error::ScaleError;
 use crate::listener::{Listener, WorkerInfo};
 use crate::report::GroupReport;
 use crate::ring::thread_token;
@@ -24,6 +26,7 @@ pub(crate) struct WorkerSetup<E, L> {
     pub(crate) info: WorkerInfo,
     pub(crate) wait: WaitStrategy,
     pub(crate) max_batch: usize,
+    pub(crate) moves: Arc<Moves<E>>,
 }
 
 /// Starts the worker's thread.
@@ -43,7 +46,8 @@ where
 
 /// The worker loop: round-robin over its partitions, a batch from each, idle
 /// when none is ready, exit once stopped and every partition is drained (or
-/// halted), or at once when aborted.
+/// halted), or at once when aborted. Between rounds, it takes part in a
+/// move of partitions ([`Moves`]), and exits when a scale retires it.
 fn run<E, L>(
     core: &GroupCore<E>,
     dispatcher: &Dispatcher<E>,
@@ -60,10 +64,12 @@ where
         info,
         wait,
         max_batch,
+        moves,
     } = setup;
     let shared = &core.shared;
     let _reader = enter_reader(shared.id);
     let token = thread_token();
+    moves.set_thread(index, Some(thread::current()));
     for cursor in &cursors {
         cursor.set_driver(token);
     }
@@ -72,10 +78,23 @@ where
     add(&counters.drop_panics, guarded(|| listener.on_start(&info)));
     let mut idle = Idle::new(wait);
     let mut start = 0usize;
-    let n = cursors.len();
+    let mut n = cursors.len();
+    // The generation of the assignment this worker holds all of.
+    let mut synced = 0u64;
     loop {
         if shared.abort.load(Ordering::SeqCst) {
             break;
+        }
+        if moves.changed(synced) {
+            let outcome = moves.sync(index, &mut cursors, &mut listener, token, counters);
+            if let Some(generation) = outcome.generation {
+                synced = generation;
+            }
+            if outcome.retire {
+                break;
+            }
+            n = cursors.len();
+            start = 0;
         }
         let mut consumed = 0usize;
         for i in 0..n {
@@ -89,7 +108,10 @@ where
             idle.reset();
             continue;
         }
-        if shared.stop.load(Ordering::SeqCst) && cursors.iter().all(PartitionCursor::is_done) {
+        if shared.stop.load(Ordering::SeqCst)
+            && !moves.changed(synced)
+            && cursors.iter().all(PartitionCursor::is_done)
+        {
             break;
         }
         let until = cursors.iter().filter_map(PartitionCursor::retry_due).min();
@@ -106,6 +128,7 @@ where
     for cursor in &cursors {
         cursor.set_driver(0);
     }
+    moves.set_thread(index, None);
     // Handed back to the group: what a shutdown deadline left can still be
     // dead-lettered.
     cursors
@@ -115,10 +138,28 @@ where
 pub(crate) struct ThreadedGroup<E> {
     pub(crate) core: Arc<GroupCore<E>>,
     pub(crate) dispatcher: Arc<Dispatcher<E>>,
-    pub(crate) handles: Mutex<Vec<JoinHandle<Vec<PartitionCursor<E>>>>>,
+    /// Each running worker's index and thread.
+    pub(crate) handles: Mutex<Vec<(usize, WorkerHandle<E>)>>,
     /// The workers' cursors, returned when they exit.
     pub(crate) returned: Mutex<Vec<(usize, PartitionCursor<E>)>>,
+    /// Who holds which partition, and the partitions between two workers.
+    pub(crate) moves: Arc<Moves<E>>,
+    /// Starts worker `index` of `workers`, holding nothing yet (a scale).
+    pub(crate) spawner: Mutex<Spawner<E>>,
+    /// The most workers (`GroupOptions::max_workers`).
+    pub(crate) slots: usize,
+    /// The topic's partition count.
+    pub(crate) partitions: u32,
+    /// Held by a scale: one at a time.
+    pub(crate) scaling: Mutex<()>,
 }
+
+/// A worker's thread; it hands its cursors back when it exits.
+pub(crate) type WorkerHandle<E> = JoinHandle<Vec<PartitionCursor<E>>>;
+
+/// Starts worker `index` of `workers` with no partitions (they come through
+/// a move).
+pub(crate) type Spawner<E> = Box<dyn FnMut(usize, usize) -> io::Result<WorkerHandle<E>> + Send>;
 
 impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
     fn request_stop(&self) {
@@ -141,7 +182,7 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.handles
             .lock()
             .iter()
-            .all(|h| h.thread().id() == me || h.is_finished())
+            .all(|(_, h)| h.thread().id() == me || h.is_finished())
     }
 
     fn join(&self, deadline: Option<Instant>) {
@@ -162,7 +203,7 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
             }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
-        for (worker, handle) in handles.into_iter().enumerate() {
+        for (worker, handle) in handles {
             if handle.thread().id() == me {
                 // Detached: it drains what is left and exits by itself.
                 continue;
@@ -180,6 +221,16 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
                 returned.extend(cursors.into_iter().map(|c| (worker, c)));
             }
         }
+        // A deadline that stopped the workers mid-move left these between
+        // two of them; every worker that wrote worker 0's counters exited.
+        let between = self.moves.take_pool();
+        self.returned
+            .lock()
+            .extend(between.into_iter().map(|c| (0, c)));
+    }
+
+    fn scale(&self, workers: usize) -> Result<(), ScaleError> {
+        self.scale_to(workers)
     }
 
     fn dead_letter_rest(&self) -> u64 {
@@ -223,8 +274,85 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
 
 impl<E> ThreadedGroup<E> {
     fn unpark(&self) {
-        for handle in self.handles.lock().iter() {
+        for (_, handle) in self.handles.lock().iter() {
             handle.thread().unpark();
+        }
+    }
+}
+
+impl<E: Send + Sync + 'static> ThreadedGroup<E> {
+    /// [`Engine::scale`](crate::Engine::scale): moves the partitions to
+    /// `workers` workers (see [`super::rebalance`]) and returns once every
+    /// partition is with its new worker and every retired worker exited.
+    fn scale_to(&self, workers: usize) -> Result<(), ScaleError> {
+        let group = || self.core.shared.name.to_string();
+        if crate::group::driving::nesting() > 0 {
+            return Err(ScaleError::FromListener { group: group() });
+        }
+        if workers == 0 || workers > self.slots {
+            return Err(ScaleError::OutOfRange {
+                group: group(),
+                requested: workers,
+                max: self.slots,
+            });
+        }
+        let _one_at_a_time = self.scaling.lock();
+        let stopping = || {
+            self.core.shared.stop.load(Ordering::SeqCst)
+                || self.core.shared.abort.load(Ordering::SeqCst)
+        };
+        if stopping() {
+            return Err(ScaleError::ShuttingDown { group: group() });
+        }
+        let before = self.moves.workers();
+        if workers == before {
+            return Ok(());
+        }
+        let (mut generation, _) = self.moves.begin(self.partitions, workers);
+        let mut spawn_error = None;
+        for index in before..workers {
+            match (self.spawner.lock())(index, workers) {
+                Ok(handle) => self.handles.lock().push((index, handle)),
+                Err(e) => {
+                    // Back to the workers that run: nothing waits for the
+                    // one that did not start.
+                    generation = self.moves.begin(self.partitions, index.max(1)).0;
+                    spawn_error = Some((index, e.to_string()));
+                    break;
+                }
+            }
+        }
+        while !self.moves.settled(generation) {
+            if self.core.shared.abort.load(Ordering::SeqCst) {
+                return Err(ScaleError::ShuttingDown { group: group() });
+            }
+            thread::sleep(std::time::Duration::from_micros(100));
+        }
+        // The retired: each gave everything up, and exits at its next round.
+        let now = self.moves.workers();
+        let retired: Vec<_> = {
+            let mut handles = self.handles.lock();
+            let (retired, running) = std::mem::take(&mut *handles)
+                .into_iter()
+                .partition(|(index, _)| *index >= now);
+            *handles = running;
+            retired
+        };
+        for (index, handle) in retired {
+            if let Ok(cursors) = handle.join() {
+                // Empty but for a deadline's abort mid-move.
+                let mut returned = self.returned.lock();
+                returned.extend(cursors.into_iter().map(|c| (index, c)));
+            }
+        }
+        match spawn_error {
+            None => Ok(()),
+            Some((worker, reason)) => Err(ScaleError::Spawn {
+                group: group(),
+                worker,
+                workers: now,
+                reason,
+            }),
         }
     }
 }

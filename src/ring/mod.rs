@@ -123,7 +123,7 @@ pub(crate) use tasks::{cancel_reader_task, register_reader_task, task_key, TaskK
 pub(crate) use waits_for::{thread_token, FROM_HOST};
 #[cfg(feature = "async")]
 pub(crate) use wake::PARK_UNPROVEN;
-pub(crate) use wake::{park, register_reader};
+pub(crate) use wake::{park, register_reader, unregister_reader};
 
 use std::mem::{self, MaybeUninit};
 

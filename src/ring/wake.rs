@@ -69,9 +69,19 @@ impl ReaderWake {
         }
     }
 
-    /// Registers a thread that reads this ring and may park on it.
+    /// Registers a thread that reads this ring and may park on it (once:
+    /// a thread already registered is not added again).
     pub(crate) fn register(&self, thread: Thread) {
-        self.threads.lock().push(thread);
+        let mut threads = self.threads.lock();
+        if threads.iter().all(|t| t.id() != thread.id()) {
+            threads.push(thread);
+        }
+    }
+
+    /// Forgets thread `id`: it no longer reads this ring (a partition moved
+    /// to another worker).
+    pub(crate) fn unregister(&self, id: thread::ThreadId) {
+        self.threads.lock().retain(|t| t.id() != id);
     }
 
     /// The hot side's load; the light barrier before it orders it after
@@ -216,6 +226,15 @@ pub(super) fn announce_sleeper<'a, T: 'a>(rings: impl Iterator<Item = &'a super:
 pub(crate) fn register_reader<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) {
     for ring in rings {
         ring.wake.register(thread::current());
+    }
+}
+
+/// Forgets the current thread on every ring in `rings`: it stopped
+/// reading them.
+pub(crate) fn unregister_reader<'a, T: 'a>(rings: impl Iterator<Item = &'a super::Ring<T>>) {
+    let me = thread::current().id();
+    for ring in rings {
+        ring.wake.unregister(me);
     }
 }
 

@@ -26,6 +26,7 @@ const GROUP_KEYS: &[&str] = &[
     "failure",
     "after",
     "lag",
+    "max_workers",
 ];
 /// The keys of [`GroupOptions`]: a group's but its name and topic.
 const GROUP_OPTION_KEYS: &[&str] = &[
@@ -36,6 +37,7 @@ const GROUP_OPTION_KEYS: &[&str] = &[
     "failure",
     "after",
     "lag",
+    "max_workers",
 ];
 const FAILURE_KEYS: &[&str] = &["retries", "backoff", "on_exhausted"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier"];
@@ -100,6 +102,11 @@ fn group_option_fields(reader: &mut Reader, table: &mut Table<'_>, options: &mut
     }
     if let Some(lag) = field(reader, table, "lag", lag) {
         options.lag = lag;
+    }
+    if let Some(n) = field(reader, table, "max_workers", |r, n, p| {
+        r.uint(n, p, usize::MAX as u128)
+    }) {
+        options.max_workers = Some(n as usize);
     }
 }
 

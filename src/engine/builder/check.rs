@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use super::EngineBuilder;
 use crate::error::{BuildError, InvalidSetting};
-use crate::group::{DedupWindow, Exhausted, GroupBlueprint, GroupMode};
+use crate::group::{DedupWindow, Exhausted, GroupBlueprint};
 use crate::metrics::Histograms;
 use crate::rules;
 use crate::topic::Producers;
@@ -179,10 +179,8 @@ impl EngineBuilder {
                 continue;
             };
             let partitions = u128::from(topic.options().partitions);
-            let workers = match group.options().mode {
-                GroupMode::Workers(n) => n as u128,
-                GroupMode::Poll => 1,
-            };
+            // Every worker slot, scaled into or not (`max_workers`).
+            let workers = group.options().worker_slots() as u128;
             let window = self
                 .dedups
                 .iter()
