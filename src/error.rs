@@ -425,6 +425,35 @@ pub enum ScaleError {
     },
 }
 
+/// Why [`Engine::remove_topic`](crate::Engine::remove_topic) could not
+/// remove a topic. The engine is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// No topic of that name.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A group of another topic publishes into it (its dead-letter topic,
+    /// or a `publishes_to` target): removing it would refuse that group's
+    /// events.
+    #[error("topic '{topic}' is fed by group '{group}' of another topic (a dead-letter topic or a publishes_to target); remove group '{group}'s topic first")]
+    InUse {
+        /// The topic.
+        topic: String,
+        /// A group that publishes into it.
+        group: String,
+    },
+    /// Called from inside a listener of one of the topic's groups, which
+    /// the removal would have to wait for.
+    #[error("topic '{topic}' cannot be removed from inside a listener of its group '{group}' (the removal waits for that group to drain); remove it from a host thread")]
+    FromListener {
+        /// The topic.
+        topic: String,
+        /// The group whose listener called.
+        group: String,
+    },
+}
+
 /// A topic, group or poller that cannot be looked up on a running engine.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -225,7 +225,7 @@ pub use engine::{
 #[cfg(not(veltrix_loom))]
 pub use error::{
     BatchPublishError, BuildError, InvalidSetting, LookupError, PublishError, PublishErrorKind,
-    ScaleError,
+    RemoveError, ScaleError,
 };
 #[cfg(not(veltrix_loom))]
 pub use group::{

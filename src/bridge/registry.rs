@@ -24,6 +24,13 @@ impl Registry {
         self.imports.lock().push(stats);
     }
 
+    /// Takes over `other`'s exports and imports (an engine attaching what
+    /// another builder declared).
+    pub(crate) fn absorb(&self, other: &Registry) {
+        self.exports.lock().append(&mut other.exports.lock());
+        self.imports.lock().append(&mut other.imports.lock());
+    }
+
     pub(crate) fn exports(&self) -> Vec<ExportReport> {
         self.exports.lock().iter().map(|s| s.report()).collect()
     }

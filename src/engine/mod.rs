@@ -1,6 +1,7 @@
 //! The engine: owns every topic, group and worker; builds, reports, shuts
 //! down.
 
+mod attach;
 mod blueprint;
 mod builder;
 mod live;
@@ -122,8 +123,11 @@ pub struct Engine {
     metrics: Arc<crate::metrics::MetricsSettings>,
     /// Looks for stalled listeners until shutdown; `None` when not watched.
     watchdog: Option<watchdog::Watchdog>,
-    #[cfg(feature = "nats")]
-    bridges: Arc<crate::bridge::Registry>,
+    /// What the watchdog looks for (`None`: stalls not watched).
+    stall_threshold: Option<Duration>,
+    /// The topics and groups as the metrics handles and the watchdog see
+    /// them (and the bridges' counts).
+    live: Arc<live::Live>,
 }
 
 impl fmt::Debug for Engine {
@@ -152,25 +156,42 @@ impl Engine {
         stall_threshold: Option<Duration>,
         #[cfg(feature = "nats")] bridges: Arc<crate::bridge::Registry>,
     ) -> Self {
-        let watchdog = stall_threshold
-            .filter(|_| !groups.is_empty())
-            .and_then(|threshold| watchdog::Watchdog::start(groups.clone(), threshold));
-        Engine {
+        let live = Arc::new(live::Live::new(
+            #[cfg(feature = "nats")]
+            bridges,
+        ));
+        let mut engine = Engine {
             topics,
             groups,
             plan,
             shut_down: false,
             metrics,
-            watchdog,
-            #[cfg(feature = "nats")]
-            bridges,
+            watchdog: None,
+            stall_threshold,
+            live,
+        };
+        engine.topology_changed();
+        engine
+    }
+
+    /// After the topics or groups changed: what the metrics handles and the
+    /// watchdog see, and a watchdog once there are groups to watch.
+    fn topology_changed(&mut self) {
+        self.live.set(
+            self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
+            self.groups.clone(),
+        );
+        if self.watchdog.is_none() && !self.groups.is_empty() {
+            self.watchdog = self
+                .stall_threshold
+                .and_then(|threshold| watchdog::Watchdog::start(Arc::clone(&self.live), threshold));
         }
     }
 
     /// Where this engine keeps its bridges' counts.
     #[cfg(feature = "nats")]
     pub(crate) fn bridges(&self) -> &Arc<crate::bridge::Registry> {
-        &self.bridges
+        &self.live.bridges
     }
 
     /// The handle of topic `name`, which carries events of type `E`.
@@ -346,9 +367,9 @@ impl Engine {
             topics: self.topics.iter().map(|t| t.control.report()).collect(),
             groups: self.groups.iter().map(|g| g.report()).collect(),
             #[cfg(feature = "nats")]
-            exports: self.bridges.exports(),
+            exports: self.live.bridges.exports(),
             #[cfg(feature = "nats")]
-            imports: self.bridges.imports(),
+            imports: self.live.bridges.imports(),
         }
     }
 
@@ -364,13 +385,7 @@ impl Engine {
     /// engine lives and after.
     #[must_use]
     pub fn metrics_handle(&self) -> crate::metrics::MetricsHandle {
-        let live = live::Live {
-            topics: self.topics.iter().map(|t| Arc::clone(&t.control)).collect(),
-            groups: self.groups.clone(),
-            #[cfg(feature = "nats")]
-            bridges: Arc::clone(&self.bridges),
-        };
-        crate::metrics::MetricsHandle::new(Arc::new(live), Arc::clone(&self.metrics))
+        crate::metrics::MetricsHandle::new(Arc::clone(&self.live) as _, Arc::clone(&self.metrics))
     }
 }
 

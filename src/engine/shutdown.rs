@@ -38,6 +38,66 @@ pub(crate) struct ShutdownPlan {
 }
 
 impl ShutdownPlan {
+    /// Adds the plan of an engine built on its own (`other`), whose topics
+    /// and groups follow this plan's `topics` topics and its groups.
+    pub(crate) fn append(&mut self, other: ShutdownPlan, topics: usize) {
+        let groups = self.group_topic.len();
+        self.group_topic
+            .extend(other.group_topic.into_iter().map(|t| t + topics));
+        self.feeds.extend(
+            other
+                .feeds
+                .into_iter()
+                .map(|f| f.into_iter().map(|t| t + topics).collect()),
+        );
+        self.after.extend(
+            other
+                .after
+                .into_iter()
+                .map(|a| a.into_iter().map(|g| g + groups).collect()),
+        );
+    }
+
+    /// Takes topic `topic` and the groups reading it out of the plan
+    /// (nothing else may feed it), renumbering the rest. Returns those
+    /// groups' indices, in increasing order.
+    pub(crate) fn remove_topic(&mut self, topic: usize) -> Vec<usize> {
+        let gone: Vec<usize> = (0..self.group_topic.len())
+            .filter(|&g| self.group_topic[g] == topic)
+            .collect();
+        let group_index = |g: usize| g - gone.iter().filter(|&&x| x < g).count();
+        let topic_index = |t: usize| if t > topic { t - 1 } else { t };
+        let keep = |g: &usize| !gone.contains(g);
+        let take = |v: &mut Vec<Vec<usize>>| -> Vec<Vec<usize>> {
+            std::mem::take(v)
+                .into_iter()
+                .enumerate()
+                .filter(|(g, _)| keep(g))
+                .map(|(_, x)| x)
+                .collect()
+        };
+        self.group_topic = std::mem::take(&mut self.group_topic)
+            .into_iter()
+            .enumerate()
+            .filter(|(g, _)| keep(g))
+            .map(|(_, t)| topic_index(t))
+            .collect();
+        self.feeds = take(&mut self.feeds)
+            .into_iter()
+            .map(|f| {
+                f.into_iter()
+                    .filter(|&t| t != topic)
+                    .map(topic_index)
+                    .collect()
+            })
+            .collect();
+        self.after = take(&mut self.after)
+            .into_iter()
+            .map(|a| a.into_iter().filter(|g| keep(g)).map(group_index).collect())
+            .collect();
+        gone
+    }
+
     /// The groups a shutdown called from inside a listener cannot wait
     /// for: those the calling thread drives (`driven[g]`), and every group
     /// that runs after one of them, directly or through other stages (it
@@ -327,5 +387,40 @@ impl Engine {
             unhandled.topics.push((topic.name.clone(), count, events));
         }
         Shutdown { report, unhandled }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShutdownPlan;
+
+    #[test]
+    fn removing_a_topic_renumbers_the_rest_of_the_plan() {
+        // Topics 0, 1, 2. Groups: 0 reads 0 (dead-letters into 2); 1 and 2
+        // read 1 (2 after 1, 1 feeds itself); 3 reads 2, after nothing.
+        let mut plan = ShutdownPlan {
+            group_topic: vec![0, 1, 1, 2],
+            feeds: vec![vec![2], vec![1], vec![], vec![]],
+            after: vec![vec![], vec![], vec![1], vec![]],
+        };
+        let mut appended = ShutdownPlan {
+            group_topic: vec![0],
+            feeds: vec![vec![0]],
+            after: vec![vec![]],
+        };
+        appended.append(
+            ShutdownPlan {
+                group_topic: vec![0, 0],
+                feeds: vec![vec![], vec![]],
+                after: vec![vec![], vec![0]],
+            },
+            1,
+        );
+        assert_eq!(appended.group_topic, vec![0, 1, 1]);
+        assert_eq!(appended.after, vec![vec![], vec![], vec![1]]);
+        assert_eq!(plan.remove_topic(1), vec![1, 2]);
+        assert_eq!(plan.group_topic, vec![0, 1]);
+        assert_eq!(plan.feeds, vec![vec![1], vec![]]);
+        assert_eq!(plan.after, vec![Vec::<usize>::new(), vec![]]);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::group::GroupControl;
+use super::live::Live;
 
 /// Shortest time between two looks.
 const MIN_PERIOD: Duration = Duration::from_millis(10);
@@ -27,10 +27,11 @@ impl std::fmt::Debug for Watchdog {
 }
 
 impl Watchdog {
-    /// Starts watching `groups` for listeners stalled `threshold` long;
+    /// Starts watching the groups of `live` (as they are at each look) for
+    /// listeners stalled `threshold` long;
     /// `None` if the thread could not be started (the reports still show
     /// stalls; only the unprompted announcement is lost).
-    pub(super) fn start(groups: Vec<Arc<dyn GroupControl>>, threshold: Duration) -> Option<Self> {
+    pub(super) fn start(live: Arc<Live>, threshold: Duration) -> Option<Self> {
         let period = (threshold / 4).max(MIN_PERIOD);
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = Arc::clone(&stop);
@@ -45,7 +46,7 @@ impl Watchdog {
                         break;
                     }
                     parking_lot::MutexGuard::unlocked(&mut stopped, || {
-                        for group in &groups {
+                        for group in &live.group_list() {
                             group.watch();
                         }
                     });

@@ -393,6 +393,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The names of the topics and of the groups declared so far.
+    pub(in crate::engine) fn declared(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.topics.iter().map(|t| t.name().to_owned()).collect(),
+            self.groups.iter().map(|g| g.name().to_owned()).collect(),
+        )
+    }
+
     /// Checks the whole topology, allocates every ring and starts every
     /// worker.
     ///
