@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::LookupError;
+use crate::error::{LookupError, ScaleError};
 use crate::group::{GroupControl, Poller};
 use crate::report::{Report, TopicReport};
 use crate::topic::Topic;
@@ -347,7 +347,7 @@ impl Engine {
     /// assert_eq!(report.groups[0].handled, 1000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn scale(&self, group: &str, workers: usize) -> Result<(), crate::ScaleError> {
+    pub fn scale(&self, group: &str, workers: usize) -> Result<(), ScaleError> {
         let control = self
             .groups
             .iter()
