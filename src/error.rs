@@ -454,6 +454,80 @@ pub enum RemoveError {
     },
 }
 
+/// Why [`Engine::subscribe`](crate::Engine::subscribe) could not add a group
+/// to a running topic. The engine is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// No topic of that name, or it carries another event type.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// What `build` would have refused: an invalid name or setting, a name
+    /// the engine has already, a bad dead-letter topic, a worker thread
+    /// that could not start ([`BuildError::Multiple`] for more than one).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Every spare slot of the topic is held by a group subscribed at
+    /// runtime.
+    #[error("topic '{topic}' has no free slot for group '{group}': its {spare_groups} spare slot(s) are taken; declare it with TopicOptions::spare_groups(n) (config key spare_groups) for up to n groups subscribed while it runs, or unsubscribe one first")]
+    NoSpareSlot {
+        /// The topic.
+        topic: String,
+        /// The group that could not subscribe.
+        group: String,
+        /// The topic's [`TopicOptions::spare_groups`](crate::TopicOptions::spare_groups).
+        spare_groups: usize,
+    },
+    /// A group option that only a group declared on the builder can have.
+    #[error("group '{group}' cannot subscribe to a running topic with {option}; {fix}")]
+    Unsupported {
+        /// The group.
+        group: String,
+        /// The option.
+        option: &'static str,
+        /// What to do instead.
+        fix: &'static str,
+    },
+    /// Called from inside a listener: subscribe from a host thread.
+    #[error(
+        "group '{group}' cannot be subscribed from inside a listener; subscribe from a host thread"
+    )]
+    FromListener {
+        /// The group.
+        group: String,
+    },
+    /// The topic is shutting down.
+    #[error("topic '{topic}' is closed; nothing can subscribe to it")]
+    Closed {
+        /// The topic.
+        topic: String,
+    },
+}
+
+/// Why [`Engine::unsubscribe`](crate::Engine::unsubscribe) could not remove
+/// a group. The engine is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UnsubscribeError {
+    /// No group of that name.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The group was declared on the builder: it reads its topic for as
+    /// long as the topic lives.
+    #[error("group '{group}' was declared on the builder and reads its topic until the topic is removed or the engine shut down; only groups added with Engine::subscribe can unsubscribe")]
+    DeclaredAtBuild {
+        /// The group.
+        group: String,
+    },
+    /// Called from inside one of the group's listeners, which the call
+    /// would have to wait for.
+    #[error("group '{group}' cannot be unsubscribed from inside its own listener (unsubscribing waits for it); unsubscribe from a host thread")]
+    FromListener {
+        /// The group.
+        group: String,
+    },
+}
+
 /// A topic, group or poller that cannot be looked up on a running engine.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

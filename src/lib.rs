@@ -219,13 +219,13 @@ mod topic;
 pub use clock::Timestamp;
 #[cfg(not(veltrix_loom))]
 pub use engine::{
-    Engine, EngineBuilder, Leftovers, Shutdown, Unhandled, DEFAULT_LATENCY_SAMPLING,
+    Engine, EngineBuilder, Leave, Leftovers, Shutdown, Unhandled, DEFAULT_LATENCY_SAMPLING,
     DEFAULT_MEMORY_BUDGET, DROP_TIMEOUT, STUCK_GRACE,
 };
 #[cfg(not(veltrix_loom))]
 pub use error::{
     BatchPublishError, BuildError, InvalidSetting, LookupError, PublishError, PublishErrorKind,
-    RemoveError, ScaleError,
+    RemoveError, ScaleError, SubscribeError, UnsubscribeError,
 };
 #[cfg(not(veltrix_loom))]
 pub use group::{
@@ -243,7 +243,9 @@ pub use report::{
     ConservationError, GroupReport, Report, StalledListener, StuckWorker, TopicReport,
 };
 #[cfg(not(veltrix_loom))]
-pub use rules::{Rule, Severity, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_WORKERS};
+pub use ring::StartAt;
+#[cfg(not(veltrix_loom))]
+pub use rules::{Rule, Severity, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_SPARE_GROUPS, MAX_WORKERS};
 #[cfg(not(veltrix_loom))]
 pub use topic::{
     FullPolicy, PartitionerKind, Producer, Producers, Receipt, Topic, TopicOptions, Validator,

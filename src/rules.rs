@@ -113,6 +113,11 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// each is an operating-system thread.
 pub const MAX_WORKERS: usize = 1024;
 
+/// The most groups that may subscribe to one topic while the engine runs
+/// ([`TopicOptions::spare_groups`](crate::TopicOptions::spare_groups)):
+/// every producer's gate looks at each slot.
+pub const MAX_SPARE_GROUPS: usize = 64;
+
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: u32 = 1 << 20;
 
@@ -178,6 +183,7 @@ pub(crate) struct TopicValues<'a> {
     pub(crate) partitioner: Option<PartitionerKind>,
     pub(crate) dedup_window: Option<usize>,
     pub(crate) full_policy: FullPolicy,
+    pub(crate) spare_groups: usize,
 }
 
 /// A name as a file writes it.
@@ -308,6 +314,19 @@ pub(crate) fn topic(t: &TopicValues<'_>, out: &mut Vec<Finding>) {
             .value(t.partitions)
             .fix(format!(
                 "use partitions = 1 or more, up to {MAX_PARTITIONS}"
+            )),
+        );
+    }
+    if t.spare_groups > MAX_SPARE_GROUPS {
+        out.push(
+            Finding::error(
+                Rule::OutOfRange,
+                "spare_groups",
+                format!("a topic has at most {MAX_SPARE_GROUPS} spare group slots"),
+            )
+            .value(t.spare_groups)
+            .fix(format!(
+                "use spare_groups = 0 (the default) up to {MAX_SPARE_GROUPS}"
             )),
         );
     }

@@ -44,6 +44,7 @@
 //! full_policy = "block"     # "block" (default), "reject", "drop_newest", { block_timeout = "5ms" }
 //! timestamps = true         # every event stamped; default false (only sampled ones)
 //! producers = "multi"       # "multi" (default) or "single": one exclusive Producer
+//! spare_groups = 2          # groups that may subscribe while it runs; default 0
 //! dedup_window = 4096       # optional: de-duplicate by the bound id over the last N ids
 //!
 //! [[groups]]

@@ -197,6 +197,9 @@ pub struct TopicConfig {
     pub producers: crate::Producers,
     /// What `publish` does on a full partition. Default `block`.
     pub full_policy: crate::FullPolicy,
+    /// Groups that may subscribe while the engine runs
+    /// ([`TopicOptions::spare_groups`]). Default 0.
+    pub spare_groups: usize,
     /// De-duplicate by the id the code binds
     /// ([`Binder::dedup_id`](super::Binder::dedup_id)) over the last this
     /// many ids per partition. Absent (the default): no de-duplication.
@@ -217,6 +220,7 @@ impl TopicConfig {
             timestamps: options.timestamps,
             producers: options.producers,
             full_policy: options.full_policy,
+            spare_groups: options.spare_groups,
             dedup_window: None,
         }
     }
@@ -246,6 +250,7 @@ impl TopicConfig {
             .timestamps(self.timestamps)
             .producers(self.producers)
             .full_policy(self.full_policy)
+            .spare_groups(self.spare_groups)
     }
 }
 

@@ -107,6 +107,7 @@ fn topic(t: &TopicConfig, path: &str, poisoned: Poisoned<'_>, out: &mut Vec<Diag
         partitioner,
         dedup_window: t.dedup_window,
         full_policy: t.full_policy,
+        spare_groups: t.spare_groups,
     };
     let mut found = Vec::new();
     rules::topic(&values, &mut found);

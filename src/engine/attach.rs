@@ -149,6 +149,7 @@ impl Engine {
             self.groups.remove(g);
         }
         self.topics.remove(t);
+        self.joined.retain(|j| j.topic != name);
         self.topology_changed();
         #[cfg(feature = "tracing")]
         tracing::info!(

@@ -34,9 +34,10 @@ pub(super) trait TopicBlueprint: Send {
     fn is_dead_letter(&self) -> bool;
     /// Adds a `Box<dyn Validator<E>>` (type checked by the builder).
     fn add_validator(&mut self, validator: Box<dyn Any + Send>);
-    /// Builds the rings, read by `readers.len()` groups, group `i`'s reader
-    /// as `readers[i]` says (the groups it trails, by position among the
-    /// topic's; lossy or not); `sampling` is the groups' latency sampling
+    /// Builds the rings, read by the groups of `specs` (and with the spare
+    /// slots it ends with), group `i`'s reader as `specs[i]` says (the
+    /// groups it trails, by position among the topic's; lossy or not);
+    /// `sampling` is the groups' latency sampling
     /// period (`None` with metrics off), which decides which events get
     /// timestamps.
     fn instantiate(
@@ -166,6 +167,8 @@ impl<E: Send + Sync + 'static> TopicBlueprint for TypedTopic<E> {
                 producer: parking_lot::Mutex::new(producer),
                 control,
                 clone: self.clone,
+                dedup: None,
+                spares: super::join::Spares::new(specs),
             },
             readers: Box::new(for_groups),
         })

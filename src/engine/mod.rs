@@ -4,11 +4,13 @@
 mod attach;
 mod blueprint;
 mod builder;
+mod join;
 mod live;
 mod shutdown;
 mod watchdog;
 
 pub use builder::{EngineBuilder, DEFAULT_LATENCY_SAMPLING, DEFAULT_MEMORY_BUDGET};
+pub use join::Leave;
 pub use shutdown::{Leftovers, Shutdown, Unhandled, DROP_TIMEOUT, STUCK_GRACE};
 
 pub(crate) use shutdown::ShutdownPlan;
@@ -96,6 +98,11 @@ pub(crate) struct TopicEntry {
     pub(crate) control: Arc<dyn TopicControl>,
     /// Dead-letter topics: the `fn(&X) -> X` copying failed events.
     pub(crate) clone: Option<Box<dyn Any + Send + Sync>>,
+    /// De-duplicated topics: the `Arc<DedupSpec<E>>`, for groups that
+    /// subscribe while the engine runs.
+    pub(crate) dedup: Option<Arc<dyn Any + Send + Sync>>,
+    /// The cursor slots kept for groups that subscribe while it runs.
+    pub(crate) spares: join::Spares,
 }
 
 impl TopicEntry {
@@ -128,6 +135,9 @@ pub struct Engine {
     /// The topics and groups as the metrics handles and the watchdog see
     /// them (and the bridges' counts).
     live: Arc<live::Live>,
+    /// The groups added with [`subscribe`](Self::subscribe), which may
+    /// leave again.
+    joined: Vec<join::Joined>,
 }
 
 impl fmt::Debug for Engine {
@@ -169,6 +179,7 @@ impl Engine {
             watchdog: None,
             stall_threshold,
             live,
+            joined: Vec::new(),
         };
         engine.topology_changed();
         engine

@@ -58,6 +58,22 @@ impl ShutdownPlan {
         );
     }
 
+    /// Takes group `group` out of the plan (no group runs after it),
+    /// renumbering the later ones.
+    pub(crate) fn remove_group(&mut self, group: usize) {
+        self.group_topic.remove(group);
+        self.feeds.remove(group);
+        self.after.remove(group);
+        for after in &mut self.after {
+            after.retain(|&g| g != group);
+            for g in after.iter_mut() {
+                if *g > group {
+                    *g -= 1;
+                }
+            }
+        }
+    }
+
     /// Takes topic `topic` and the groups reading it out of the plan
     /// (nothing else may feed it), renumbering the rest. Returns those
     /// groups' indices, in increasing order.

@@ -29,6 +29,7 @@ pub use stall::DEFAULT_STALL_THRESHOLD;
 use crate::metrics::Histograms;
 use crate::report::{GroupReport, StuckWorker};
 pub(crate) use dedup::{DedupSpec, DedupWindow};
+pub(crate) use driving::nesting;
 pub(crate) use poller::PollDriver;
 #[cfg(feature = "async")]
 pub use poller::{Batches, PollEvents};
@@ -106,6 +107,9 @@ pub(crate) struct GroupCore<E> {
     rings: Vec<Arc<Ring<E>>>,
     /// This group's cursor index in each ring.
     reader_index: usize,
+    /// Where its readers started, all partitions added: the events before
+    /// it joined (0 for a group declared on the builder).
+    joined_at: u64,
 }
 
 impl GroupShared {
@@ -142,6 +146,15 @@ impl<E> GroupCore<E> {
     /// partition).
     pub(crate) fn any_ready(&self) -> bool {
         self.rings.iter().any(|r| r.has_next_for(self.reader_index))
+    }
+
+    /// `(cursor, claimed)` of each partition: where this group is, and how
+    /// far the producers are.
+    pub(crate) fn progress(&self) -> Vec<(u64, u64)> {
+        self.rings
+            .iter()
+            .map(|r| (r.cursor(self.reader_index), r.claimed()))
+            .collect()
     }
 
     /// Events published and not yet consumed by this group, all partitions.
@@ -202,6 +215,7 @@ impl<E> GroupCore<E> {
             drop_panics: sum(|c| &c.drop_panics),
             lagged,
             lag,
+            joined_at: self.joined_at,
             halted,
             stuck: self.shared.stuck.lock().clone(),
             stalled: self
@@ -253,6 +267,8 @@ pub(crate) trait GroupControl: Send + Sync {
     fn watch(&self);
     /// Per-partition lag and the merged histograms (`None` with metrics off).
     fn metrics(&self) -> (Vec<(u32, u64)>, Option<Histograms>);
+    /// `(cursor, claimed)` of each partition (see [`GroupCore::progress`]).
+    fn progress(&self) -> Vec<(u64, u64)>;
     /// Threads: moves the group's partitions to `workers` workers (see
     /// [`Engine::scale`](crate::Engine::scale)). Poll mode: an error.
     fn scale(&self, workers: usize) -> Result<(), crate::error::ScaleError> {
@@ -411,6 +427,7 @@ where
             },
             rings: topic.rings.to_vec(),
             reader_index: readers.first().map_or(0, Reader::index),
+            joined_at: readers.iter().map(Reader::next).sum(),
         });
         let partitions = topic.rings.len() as u32;
         let assignment = assign::assign(partitions, workers, self.options.assignment);

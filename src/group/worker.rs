@@ -263,6 +263,10 @@ impl<E: Send + Sync + 'static> GroupControl for ThreadedGroup<E> {
         self.core.metrics()
     }
 
+    fn progress(&self) -> Vec<(u64, u64)> {
+        self.core.progress()
+    }
+
     fn name(&self) -> &str {
         &self.core.shared.name
     }

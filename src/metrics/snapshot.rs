@@ -62,6 +62,8 @@ pub struct MetricsHandle {
 /// The engine-wide settings of its latency metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MetricsSettings {
+    /// Whether groups record latency histograms (`EngineBuilder::metrics`).
+    pub(crate) on: bool,
     /// One event in this many per partition is timed.
     pub(crate) sampling: u32,
     /// Upper bounds of the latency histogram buckets, increasing.

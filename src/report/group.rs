@@ -4,7 +4,8 @@
 ///
 /// Every event published to the group's topic ends up in exactly one of
 /// `handled`, `dead_lettered`, `skipped`, `deduplicated`, `lagged` — or is
-/// still waiting (`lag`): `published = handled + dead_lettered + skipped +
+/// still waiting (`lag`), or came before the group joined (`joined_at`):
+/// `published = joined_at + handled + dead_lettered + skipped +
 /// deduplicated + lagged + lag`.
 /// [`Report::check_conservation`](crate::Report::check_conservation) checks
 /// it.
@@ -45,6 +46,12 @@ pub struct GroupReport {
     /// Events published to the topic and not yet consumed by this group
     /// (including those behind a halted partition).
     pub lag: u64,
+    /// Events published to the topic before the group started reading it,
+    /// all partitions: 0 for a group declared on the builder; for one
+    /// added with [`Engine::subscribe`](crate::Engine::subscribe), the
+    /// sequences below where it started
+    /// ([`StartAt`](crate::StartAt)).
+    pub joined_at: u64,
     /// Partitions halted by [`Exhausted::Halt`](crate::Exhausted::Halt): the
     /// group no longer reads them. Empty when healthy.
     pub halted: Vec<u32>,
@@ -104,6 +111,15 @@ impl GroupReport {
     #[must_use]
     pub fn consumed(&self) -> u64 {
         self.handled + self.dead_lettered + self.skipped + self.deduplicated
+    }
+
+    /// Every event of the topic this group accounts for: `joined_at +
+    /// consumed() + lagged + lag`, which
+    /// [`Report::check_conservation`](crate::Report::check_conservation)
+    /// compares with the topic's published count.
+    #[must_use]
+    pub fn accounted(&self) -> u64 {
+        self.joined_at + self.consumed() + self.lagged + self.lag
     }
 
     /// Whether no partition is halted and no worker was left stuck.

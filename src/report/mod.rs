@@ -79,7 +79,7 @@ impl TopicReport {
 
 /// A group whose counts do not add up (see [`Report::check_conservation`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("group '{group}': published {published} != handled {handled} + dead-lettered {dead_lettered} + skipped {skipped} + deduplicated {deduplicated} + lagged {lagged} + lag {lag}")]
+#[error("group '{group}': published {published} != joined at {joined_at} + handled {handled} + dead-lettered {dead_lettered} + skipped {skipped} + deduplicated {deduplicated} + lagged {lagged} + lag {lag}")]
 #[non_exhaustive]
 pub struct ConservationError {
     /// The group.
@@ -98,6 +98,8 @@ pub struct ConservationError {
     pub lagged: u64,
     /// Its lag.
     pub lag: u64,
+    /// Events published before it joined.
+    pub joined_at: u64,
 }
 
 /// A snapshot of every topic and group, or the final account at shutdown.
@@ -158,7 +160,7 @@ impl Report {
             .iter()
             .filter_map(|g| {
                 let published = self.topic(&g.topic).map_or(0, |t| t.published);
-                (published != g.consumed() + g.lagged + g.lag).then(|| ConservationError {
+                (published != g.accounted()).then(|| ConservationError {
                     group: g.name.clone(),
                     published,
                     handled: g.handled,
@@ -167,6 +169,7 @@ impl Report {
                     deduplicated: g.deduplicated,
                     lagged: g.lagged,
                     lag: g.lag,
+                    joined_at: g.joined_at,
                 })
             })
             .collect();

@@ -42,8 +42,9 @@ impl<T: Send + Sync> waits_for::Gating for Ring<T> {
     fn drivers_below(&self, need: u64, out: &mut smallvec::SmallVec<[u64; 8]>) {
         for (i, (cursor, driver)) in self.cursors.iter().zip(self.drivers.iter()).enumerate() {
             let word = cursor.load(Ordering::Acquire);
-            // A lossy reader between batches is lapped, not waited for.
-            let waited_for = self.lapping.bound(i).is_none() || word & super::READING != 0;
+            // A lossy reader between batches, or a detached spare slot, is
+            // lapped, not waited for.
+            let waited_for = !self.lapping.lappable(i) || word & super::READING != 0;
             if waited_for && word & !super::READING < need {
                 out.push(driver.load(std::sync::atomic::Ordering::Relaxed) & !waits_for::FROM_HOST);
             }

@@ -42,35 +42,58 @@ use super::Ring;
 /// stay far below it: 2^62 events take over a century at 10^9 per second).
 pub(super) const READING: u64 = 1 << 62;
 
-/// Which readers of a ring are lossy, with their bounds and lagged counts.
+/// Which readers of a ring are lossy, with their bounds and lagged counts,
+/// and which cursors are spare slots (see [`spare`](super::spare)).
 pub(super) struct Lapping {
     /// `bound[i]`: reader `i` skips ahead when more than this many events
-    /// behind; 0 for a reader that is not lossy (it gates producers).
+    /// behind; 0 for a reader that is not lossy (it gates producers);
+    /// [`SPARE`] for a spare slot.
     bound: Box<[u64]>,
-    /// `lagged[i]`: events reader `i` was lapped past.
+    /// `lagged[i]`: events reader `i` was lapped past (never counted for a
+    /// spare slot: no group reads it while it can be lapped).
     lagged: Box<[AtomicU64]>,
-    /// Whether any reader is lossy.
+    /// Whether any cursor may be lapped: a lossy reader or a spare slot.
     any: bool,
 }
 
+/// `Lapping::bound` of a spare slot: lapped while detached (unmarked),
+/// waited for while a group holds it (marked for as long as it does).
+const SPARE: u64 = u64::MAX;
+
 impl Lapping {
-    /// `bounds[i]`: `Some(n)` (`n >= 1`) makes reader `i` lossy with bound
-    /// `n`.
-    pub(super) fn new(bounds: &[Option<u64>]) -> Self {
+    /// One entry per cursor: `Some(n)` (`n >= 1`) for a reader lossy with
+    /// bound `n`, as the reader's spec says; spare slots as specs say.
+    pub(super) fn new(specs: &[super::ReaderSpec]) -> Self {
+        let bound = |s: &super::ReaderSpec| match (s.spare, s.lossy) {
+            (true, _) => SPARE,
+            (false, lossy) => lossy.unwrap_or(0),
+        };
         Lapping {
-            any: bounds.iter().any(Option::is_some),
-            bound: bounds.iter().map(|b| b.unwrap_or(0)).collect(),
-            lagged: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            any: specs.iter().any(|s| bound(s) != 0),
+            bound: specs.iter().map(bound).collect(),
+            lagged: specs.iter().map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// Reader `index`'s bound, if it is lossy.
+    /// Reader `index`'s bound, if it is lossy (a spare slot's reader is
+    /// not: it keeps its cursor marked).
     pub(super) fn bound(&self, index: usize) -> Option<u64> {
         let bound = self.bound[index];
-        (bound != 0).then_some(bound)
+        (bound != 0 && bound != SPARE).then_some(bound)
     }
 
-    /// Whether any reader of the ring is lossy.
+    /// Whether cursor `index` may be lapped while unmarked: a lossy
+    /// reader's or a spare slot's.
+    pub(super) fn lappable(&self, index: usize) -> bool {
+        self.bound[index] != 0
+    }
+
+    /// Whether cursor `index` is a spare slot.
+    pub(super) fn is_spare(&self, index: usize) -> bool {
+        self.bound[index] == SPARE
+    }
+
+    /// Whether any cursor of the ring may be lapped.
     #[inline(always)]
     pub(super) fn any(&self) -> bool {
         self.any
@@ -96,9 +119,10 @@ impl<T> Ring<T> {
                 // Acquire pairs with the reader's Release in `release`: its
                 // reads below this cursor happen-before any overwrite.
                 let word = self.cursors[i].load(Ordering::Acquire);
-                match self.lapping.bound(i) {
-                    Some(_) if word < wrap => self.lap(i, word, to()),
-                    _ => word & !READING,
+                if self.lapping.lappable(i) && word < wrap {
+                    self.lap(i, word, to())
+                } else {
+                    word & !READING
                 }
             })
             .min()
@@ -113,8 +137,12 @@ impl<T> Ring<T> {
                 return word & !READING;
             }
             let lagged = &self.lapping.lagged[index];
+            // A spare slot lapped while detached skips nobody's events.
+            let counted = !self.lapping.is_spare(index);
             // Before the CAS: whoever sees the cursor moved sees the count.
-            lagged.fetch_add(to - word, Ordering::Relaxed);
+            if counted {
+                lagged.fetch_add(to - word, Ordering::Relaxed);
+            }
             // AcqRel: Acquire as the load above; Release so the count is
             // visible with the new cursor.
             match self.cursors[index].compare_exchange(
@@ -125,7 +153,9 @@ impl<T> Ring<T> {
             ) {
                 Ok(_) => return to,
                 Err(actual) => {
-                    lagged.fetch_sub(to - word, Ordering::Relaxed);
+                    if counted {
+                        lagged.fetch_sub(to - word, Ordering::Relaxed);
+                    }
                     word = actual;
                 }
             }

@@ -17,11 +17,11 @@ use super::loom_tests::{model, POLLS};
 use super::{Claimers, Reader, ReaderSpec, Ring, SoleProducer};
 
 /// Events of each model.
-const EVENTS: u64 = 3;
+pub(super) const EVENTS: u64 = 3;
 
 /// A value that knows its sequence and counts its drops (lapped values are
 /// dropped unread, so the read-count checks of `Tracked` do not apply).
-struct Counted {
+pub(super) struct Counted {
     seq: u64,
     drops: StdArc<Vec<AtomicUsize>>,
 }
@@ -39,13 +39,14 @@ fn specs(lossy: &[bool]) -> Vec<ReaderSpec> {
             after: Vec::new(),
             // The bound of a ring of one slot: lapped only as needed.
             lossy: l.then_some(1),
+            spare: false,
         })
         .collect()
 }
 
 /// Pushes the values `from..EVENTS` through `sole` or the shared claim,
 /// giving up after [`POLLS`] refusals; returns where it stopped.
-fn push_some(
+pub(super) fn push_some(
     ring: &Ring<Counted>,
     sole: &mut Option<SoleProducer<Counted>>,
     drops: &StdArc<Vec<AtomicUsize>>,
@@ -77,7 +78,7 @@ fn push_some(
 /// Drains `reader` until [`POLLS`] empty drains (or `polls`), checking that
 /// every event is the one its sequence names and that sequences only grow;
 /// returns how many it read.
-fn read_some(reader: &mut Reader<Counted>, last: &mut Option<u64>, polls: usize) -> u64 {
+pub(super) fn read_some(reader: &mut Reader<Counted>, last: &mut Option<u64>, polls: usize) -> u64 {
     let (mut read, mut failed) = (0, 0);
     while failed <= polls {
         let got = reader.drain(EVENTS as usize, |seq, value, _| {

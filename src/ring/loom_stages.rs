@@ -30,6 +30,7 @@ fn pipeline() -> Vec<ReaderSpec> {
         ReaderSpec {
             after: vec![0],
             lossy: None,
+            spare: false,
         },
     ]
 }

@@ -71,6 +71,7 @@
 //! | [`hold`] | a reader behind a streaming producer waiting for its partial line |
 //! | [`stages`] | readers that trail other readers of the ring (pipelines, diamonds) |
 //! | [`lapping`] | lossy readers, which producers lap instead of waiting for |
+//! | [`spare`] | spare cursor slots, for groups that join and leave a running ring |
 //! | [`seal`] | closing a ring and handing back what no reader took |
 //! | [`room`] | a producer waiting for room |
 //! | [`wake`], [`barrier`] | the park protocol and its asymmetric barriers |
@@ -89,6 +90,7 @@ mod seal;
 mod shared;
 mod slot;
 mod sole;
+mod spare;
 mod stages;
 mod staging;
 mod tasks;
@@ -106,6 +108,8 @@ mod loom_lease;
 #[cfg(all(test, veltrix_loom))]
 mod loom_sole;
 #[cfg(all(test, veltrix_loom))]
+mod loom_spare;
+#[cfg(all(test, veltrix_loom))]
 mod loom_stages;
 #[cfg(all(test, veltrix_loom))]
 mod loom_tests;
@@ -115,6 +119,8 @@ mod tests;
 pub(crate) use reader::Reader;
 pub(crate) use room::Waited;
 pub(crate) use sole::{Burst, Bursts, SoleProducer};
+pub(crate) use spare::AttachRefused;
+pub use spare::StartAt;
 pub(crate) use staging::Staging;
 pub(crate) use tasks::wake_reader_tasks;
 #[cfg(feature = "async")]
@@ -184,6 +190,11 @@ pub(crate) struct ReaderSpec {
     /// `Some(n)`: lossy (see [`lapping`]), skipping ahead when more than
     /// `n >= 1` events behind; producers lap it instead of waiting for it.
     pub(crate) lossy: Option<u64>,
+    /// A spare slot (see [`spare`]): detached until a group attaches to it
+    /// on the running ring, and again once that group's reader is dropped.
+    /// No reader is made for it at creation; `after` and `lossy` must be
+    /// empty.
+    pub(crate) spare: bool,
 }
 
 /// The place of one value in the ring.
@@ -349,13 +360,14 @@ impl<T> Ring<T> {
                 end: AtomicU64::new(OPEN),
                 drop_panics: AtomicU64::new(0),
                 taken: AtomicU64::new(OPEN),
-                readers: AtomicUsize::new(readers),
+                // Spare slots have no reader until one attaches.
+                readers: AtomicUsize::new(specs.iter().filter(|s| !s.spare).count()),
             }),
             cursors: (0..readers)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
             stages: Stages::new(specs.iter().map(|s| s.after.clone()).collect()),
-            lapping: Lapping::new(&specs.iter().map(|s| s.lossy).collect::<Vec<_>>()),
+            lapping: Lapping::new(specs),
             values: values.into_boxed_slice(),
             stamps: stamps.into_boxed_slice(),
             times: Times::new(capacity as u64, sampled),
@@ -370,6 +382,7 @@ impl<T> Ring<T> {
             lease: lease::Lease::new(),
         });
         let readers = (0..readers)
+            .filter(|&index| !specs[index].spare)
             .map(|index| Reader::new(Arc::clone(&ring), index))
             .collect();
         let sole = (claimers == Claimers::Sole).then(|| SoleProducer::new(Arc::clone(&ring)));
@@ -451,14 +464,21 @@ impl<T> Ring<T> {
         self.min_cursor()
     }
 
-    /// The slowest cursor, with no reader lapped (see
-    /// [`gate_for`](Self::gate_for) for a producer's gate).
+    /// The slowest cursor of the readers there are, with no reader lapped
+    /// (see [`gate_for`](Self::gate_for) for a producer's gate): a detached
+    /// spare slot is nobody's, so it does not count (with no reader at all,
+    /// the claimed count).
     fn min_cursor(&self) -> u64 {
         self.cursors
             .iter()
-            .map(|c| c.load(Ordering::Acquire) & !READING)
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let word = c.load(Ordering::Acquire);
+                let detached = self.lapping.is_spare(i) && word & READING == 0;
+                (!detached).then_some(word & !READING)
+            })
             .min()
-            .unwrap_or(0)
+            .unwrap_or_else(|| self.claimed())
     }
 
     /// Whether reader `index` has a published event to read now: a

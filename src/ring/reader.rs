@@ -23,6 +23,10 @@ pub(crate) struct Reader<T> {
     trails: bool,
     /// `Some(bound)` for a lossy reader (see [`lapping`](super::lapping)).
     lossy: Option<u64>,
+    /// [`READING`](super::lapping::READING) for the reader of a spare slot,
+    /// which keeps its cursor marked for as long as it lives (see
+    /// [`spare`](super::spare)); 0 for any other.
+    mark: u64,
     /// Whether the producers were streaming when this reader last looked
     /// (see [`hold`](super::hold)).
     pub(super) streaming: bool,
@@ -32,6 +36,10 @@ pub(crate) struct Reader<T> {
 /// [`Ring::take_unconsumed`] can tell when no reader is left.
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
+        if self.mark != 0 {
+            // Detach the spare slot: producers lap it from here on.
+            self.ring.detach(self.index, self.next);
+        }
         // Readers trailing this one must not wait for it any more.
         self.ring.retire(self.index);
         // Release: this reader's drains happen before a take that sees it
@@ -42,15 +50,27 @@ impl<T> Drop for Reader<T> {
 
 impl<T> Reader<T> {
     pub(super) fn new(ring: Arc<Ring<T>>, index: usize) -> Self {
+        Self::starting_at(ring, index, 0, 0)
+    }
+
+    /// The reader of cursor `index`, whose cursor is at `next` (with
+    /// `mark`, see the field).
+    pub(super) fn starting_at(ring: Arc<Ring<T>>, index: usize, next: u64, mark: u64) -> Self {
         Reader {
             trails: ring.stages.trails(index),
             lossy: ring.lapping.bound(index),
             ring,
             index,
-            next: 0,
+            next,
             seen: 0,
             streaming: false,
+            mark,
         }
+    }
+
+    /// The first sequence this reader has not consumed.
+    pub(crate) fn next(&self) -> u64 {
+        self.next
     }
 
     /// Tells the readers trailing this one that its cursor will not move
@@ -281,8 +301,9 @@ impl<T> Reader<T> {
         if consumed > 0 {
             self.next = start + consumed;
             // Release: `settle`'s stores (Relaxed counters) happen-before
-            // any Acquire load that sees this cursor.
-            self.ring.release(self.index, self.next);
+            // any Acquire load that sees this cursor. A spare slot's reader
+            // keeps its mark: producers never lap it.
+            self.ring.release(self.index, self.next | self.mark);
         }
         consumed as usize
     }

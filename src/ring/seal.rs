@@ -50,7 +50,7 @@ impl<T> Ring<T> {
 
     /// The final sequence count, or [`OPEN`].
     pub(super) fn end(&self) -> u64 {
-        self.seal.end.load(Ordering::Acquire)
+        self.seal.end.load(Ordering::SeqCst)
     }
 
     /// Stops all further claims and returns the final sequence count. Wakes
@@ -79,10 +79,11 @@ impl<T> Ring<T> {
         };
         // A second close keeps the first one's answer (nothing was claimed
         // in between).
+        // SeqCst: the handshake with an attaching reader (see `spare`).
         let _ = self
             .seal
             .end
-            .compare_exchange(OPEN, end, Ordering::AcqRel, Ordering::Acquire);
+            .compare_exchange(OPEN, end, Ordering::SeqCst, Ordering::SeqCst);
         self.wake.unpark_all();
         self.gate.notify_all();
         end
@@ -97,7 +98,8 @@ impl<T> Ring<T> {
         let end = self.end();
         // Acquire pairs with each reader's Release in its `drop`: its last
         // drain (reads of the slots, stores of its cursor) happened before.
-        if end == OPEN || self.seal.readers.load(Ordering::Acquire) != 0 {
+        // SeqCst: the handshake with an attaching reader (see `spare`).
+        if end == OPEN || self.seal.readers.load(Ordering::SeqCst) != 0 {
             return None;
         }
         let start = self.min_cursor();

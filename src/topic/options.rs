@@ -143,6 +143,12 @@ pub struct TopicOptions {
     /// Who publishes: any clone of the `Topic` handle, or one exclusive
     /// [`Producer`](crate::Producer). Default [`Producers::Multi`].
     pub producers: Producers,
+    /// How many groups may subscribe to the topic while the engine runs
+    /// ([`Engine::subscribe`](crate::Engine::subscribe)): each is a cursor
+    /// slot on every partition's ring, made at build. A slot no group holds
+    /// costs producers a lap of it (one CAS) at most once per half ring, and
+    /// holds nobody back. Default 0.
+    pub spare_groups: usize,
 }
 
 impl Default for TopicOptions {
@@ -154,6 +160,7 @@ impl Default for TopicOptions {
             timestamps: false,
             full_policy: FullPolicy::Block,
             producers: Producers::Multi,
+            spare_groups: 0,
         }
     }
 }
@@ -193,6 +200,14 @@ impl TopicOptions {
     #[must_use]
     pub fn producers(mut self, producers: Producers) -> Self {
         self.producers = producers;
+        self
+    }
+
+    /// Makes room for `n` groups subscribed while the engine runs (see
+    /// the field).
+    #[must_use]
+    pub fn spare_groups(mut self, n: usize) -> Self {
+        self.spare_groups = n;
         self
     }
 

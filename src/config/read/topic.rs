@@ -18,6 +18,7 @@ const TOPIC_KEYS: &[&str] = &[
     "timestamps",
     "producers",
     "full_policy",
+    "spare_groups",
     "dedup_window",
 ];
 /// The keys of [`TopicOptions`]: a topic's but its name and de-duplication.
@@ -28,6 +29,7 @@ const TOPIC_OPTION_KEYS: &[&str] = &[
     "timestamps",
     "producers",
     "full_policy",
+    "spare_groups",
 ];
 
 pub(crate) fn topic(reader: &mut Reader, node: &Node, path: &str) -> TopicConfig {
@@ -96,6 +98,11 @@ fn topic_layout(
     }
     if let Some(policy) = field(reader, table, "full_policy", full_policy) {
         options.full_policy = policy;
+    }
+    if let Some(n) = field(reader, table, "spare_groups", |r, n, p| {
+        r.uint(n, p, usize::MAX as u128)
+    }) {
+        options.spare_groups = n as usize;
     }
     partitioner
 }

@@ -42,6 +42,7 @@ impl EngineBuilder {
                     .find(|d| d.topic == topic.name())
                     .map(|d| d.window),
                 full_policy: options.full_policy,
+                spare_groups: options.spare_groups,
             };
             let mut found = Vec::new();
             rules::topic(&values, &mut found);
@@ -158,6 +159,7 @@ impl EngineBuilder {
                 .filter(|g| g.topic() == topic.name())
                 .count();
             let o = topic.options();
+            let readers = readers + o.spare_groups;
             items.push((
                 format!(
                     "topic {:?} ({} partitions of {} slots)",
@@ -238,20 +240,16 @@ impl EngineBuilder {
         let Exhausted::DeadLetter { topic } = &policy.exhausted else {
             return;
         };
-        let (expected_id, expected) = group.dead_letter_type();
-        let problem = match self.topics.iter().find(|t| t.name() == topic) {
-            None => Some("does not exist".to_owned()),
-            Some(t) if t.event_type().0 != expected_id => {
-                Some(format!("carries {}, not {expected}", t.event_type().1))
-            }
-            Some(t) if !t.is_dead_letter() => {
-                Some("was declared as a plain topic, so it cannot copy failed events".to_owned())
-            }
-            Some(t) if t.options().producers == Producers::Single => Some(
-                "is single-producer, but every failing group must be able to publish into it; declare it with Producers::Multi (the default)".to_owned(),
-            ),
-            Some(_) => None,
-        };
+        let problem = dead_letter_problem(
+            self.topics.iter().find(|t| t.name() == topic).map(|t| {
+                (
+                    t.event_type(),
+                    t.is_dead_letter(),
+                    t.options().producers == Producers::Single,
+                )
+            }),
+            group.dead_letter_type(),
+        );
         if let Some(problem) = problem {
             errors.push(BuildError::InvalidDeadLetterTopic {
                 group: group.name().to_owned(),
@@ -263,10 +261,33 @@ impl EngineBuilder {
     }
 }
 
+/// What is wrong with a group's dead-letter topic, given what the topic is
+/// (`None`: it does not exist): its event type, whether it was declared as
+/// a dead-letter topic, whether it is single-producer; `expected` is the
+/// group's `DeadLetter<E>`.
+pub(in crate::engine) fn dead_letter_problem(
+    topic: Option<((TypeId, &'static str), bool, bool)>,
+    expected: (TypeId, &'static str),
+) -> Option<String> {
+    let ((found_id, found), dead_letter, single) = match topic {
+        None => return Some("does not exist".to_owned()),
+        Some(topic) => topic,
+    };
+    if found_id != expected.0 {
+        Some(format!("carries {found}, not {}", expected.1))
+    } else if !dead_letter {
+        Some("was declared as a plain topic, so it cannot copy failed events".to_owned())
+    } else if single {
+        Some("is single-producer, but every failing group must be able to publish into it; declare it with Producers::Multi (the default)".to_owned())
+    } else {
+        None
+    }
+}
+
 /// The errors among `found`, the findings of the shared rules about the
 /// settings of `what` (`"topic"`, `"group"`, `"engine"`) `name`. Warnings
 /// do not stop a build from code; `Config::validate` reports them for files.
-fn invalid_settings(
+pub(in crate::engine) fn invalid_settings(
     what: &str,
     name: Option<&str>,
     found: Vec<rules::Finding>,

@@ -2,6 +2,8 @@
 
 mod check;
 
+pub(in crate::engine) use check::{dead_letter_problem, invalid_settings};
+
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +24,7 @@ use crate::ring::ReaderSpec;
 use crate::topic::{Route, TopicOptions, Validator};
 
 /// Engine-unique group ids (0 means "no group").
-static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
+pub(in crate::engine) static NEXT_GROUP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Default of [`EngineBuilder::latency_sampling`]: one event in 64 per
 /// partition is timed, which keeps the cost of metrics under 1 ns per event
@@ -435,15 +437,25 @@ impl EngineBuilder {
         // start from.
         let mut readers: Vec<Box<dyn Any>> = Vec::with_capacity(self.topics.len());
         for blueprint in self.topics {
-            let specs = reader_specs(&self.groups, blueprint.name());
+            let mut specs = reader_specs(&self.groups, blueprint.name());
+            specs.extend((0..blueprint.options().spare_groups).map(|_| ReaderSpec {
+                spare: true,
+                ..ReaderSpec::default()
+            }));
+            let dedup = self
+                .dedups
+                .iter()
+                .find(|d| d.topic == blueprint.name())
+                .map(|d| Arc::clone(&d.spec));
             let sampling = self.metrics.then_some(self.latency_sampling);
-            let built = match blueprint.instantiate(&specs, sampling) {
+            let mut built = match blueprint.instantiate(&specs, sampling) {
                 Ok(built) => built,
                 Err(error) => {
                     close_all(&topics, &[]);
                     return Err(error);
                 }
             };
+            built.entry.dedup = dedup;
             topics.push(built.entry);
             readers.push(built.readers);
         }
@@ -511,6 +523,7 @@ impl EngineBuilder {
             }
         }
         let metrics = MetricsSettings {
+            on: self.metrics,
             sampling: self.latency_sampling,
             buckets: self.latency_buckets,
         };
@@ -555,6 +568,7 @@ fn reader_specs(groups: &[Box<dyn GroupBlueprint>], topic: &str) -> Vec<ReaderSp
             ReaderSpec {
                 after: upstream,
                 lossy,
+                spare: false,
             }
         })
         .collect()

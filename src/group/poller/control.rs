@@ -168,6 +168,10 @@ where
         self.core.metrics()
     }
 
+    fn progress(&self) -> Vec<(u64, u64)> {
+        self.core.progress()
+    }
+
     fn name(&self) -> &str {
         &self.core.shared.name
     }

@@ -15,6 +15,7 @@ use super::{Claimers, PushError, Reader, Ring, Staging};
 mod hold;
 mod lease;
 mod sole;
+mod spare;
 
 /// Drop counts, by value id.
 struct Drops(Vec<AtomicUsize>);
@@ -356,6 +357,7 @@ fn a_lossy_reader_is_lapped_and_skips_to_its_bound() {
             ReaderSpec {
                 after: Vec::new(),
                 lossy: Some(4),
+                spare: false,
             },
         ];
         let (ring, mut readers, mut sole) =
@@ -406,6 +408,7 @@ fn a_lossy_batch_that_unwinds_leaves_no_mark() {
     let specs = [ReaderSpec {
         after: Vec::new(),
         lossy: Some(4),
+        spare: false,
     }];
     let (ring, mut readers, _) =
         Ring::<Tracked>::with_readers(4, &specs, Claimers::Shared, None).unwrap();
