@@ -893,3 +893,29 @@ fn max_workers_of_a_poll_group() {
     );
     assert_finding(&d, "groups[0].max_workers", Some("2"), "remove max_workers");
 }
+
+#[test]
+fn spare_groups_is_read_and_bounded() {
+    let config_of = |extra: &str| Config::from_toml_str(&config(extra, "")).unwrap();
+    assert_eq!(config_of("spare_groups = 3").topics[0].spare_groups, 3);
+    assert_eq!(
+        config_of("spare_groups = 3").topics[0]
+            .options()
+            .spare_groups,
+        3
+    );
+    assert_eq!(config_of("").topics[0].spare_groups, 0);
+    let d = only(
+        &config(
+            &format!("spare_groups = {}", veltrix::MAX_SPARE_GROUPS + 1),
+            "",
+        ),
+        Rule::OutOfRange,
+    );
+    assert_finding(
+        &d,
+        "topics[0].spare_groups",
+        Some("65"),
+        "use spare_groups = 0 (the default) up to 64",
+    );
+}
