@@ -8,60 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use veltrix::{Engine, GroupOptions, TopicOptions};
 
 mod common;
-use common::exposition::parse;
-
-const DASHBOARD: &str = include_str!("../examples/grafana/veltrix.json");
-
-/// Every query (`expr`) of every panel.
-fn queries() -> Vec<String> {
-    let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).expect("valid JSON");
-    let mut out = Vec::new();
-    for panel in dashboard["panels"].as_array().expect("panels") {
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            out.push(target["expr"].as_str().expect("expr is text").to_owned());
-        }
-    }
-    out
-}
-
-/// The `veltrix_…` names a query mentions.
-fn metric_names(query: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = query;
-    while let Some(at) = rest.find("veltrix_") {
-        let name: String = rest[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        rest = &rest[at + name.len()..];
-        names.push(name);
-    }
-    names
-}
-
-/// The labels of `by (…)` and `{label=…}` clauses of a query.
-fn labels_used(query: &str) -> Vec<String> {
-    let mut labels = Vec::new();
-    for (open, close) in [("by (", ")"), ("{", "}")] {
-        let mut rest = query;
-        while let Some(at) = rest.find(open) {
-            let body = &rest[at + open.len()..];
-            let end = body.find(close).expect("clause closes");
-            for part in body[..end].split(',') {
-                let label = part
-                    .split(['=', '!', '~'])
-                    .next()
-                    .unwrap_or_default()
-                    .trim();
-                if !label.is_empty() {
-                    labels.push(label.to_owned());
-                }
-            }
-            rest = &body[end..];
-        }
-    }
-    labels
-}
+use common::dashboard::{assert_query_fits, is_bridge_query, metric_names, queries, series_of};
 
 /// Series names and their label names, from the exposition of an engine
 /// with a threaded and a poll-mode group (every family has samples).
@@ -84,10 +31,7 @@ fn exported() -> HashMap<String, BTreeSet<String>> {
         .unwrap();
     let mut poller = engine.poller("ui").unwrap();
     while poller.poll(1000) > 0 {}
-    let mut series: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (name, labels, _) in parse(&engine.metrics().to_prometheus()) {
-        series.entry(name).or_default().extend(labels.into_keys());
-    }
+    let series = series_of([engine.metrics().to_prometheus().as_str()]);
     engine.shutdown();
     series
 }
@@ -97,25 +41,49 @@ fn every_dashboard_query_uses_exported_metrics_and_labels() {
     let series = exported();
     let queries = queries();
     assert!(queries.len() >= 15, "{} queries", queries.len());
-    for query in &queries {
-        let names = metric_names(query);
+    // The bridge panels are checked against real bridges, in
+    // tests/nats_bridge.rs.
+    for query in queries.iter().filter(|q| !is_bridge_query(q)) {
+        assert_query_fits(query, &series);
+    }
+}
+
+/// The bridge panels name families the engine declares (with the `nats`
+/// feature), and show both sides of a bridge.
+#[cfg(feature = "nats")]
+#[test]
+fn the_bridge_panels_name_declared_families_of_both_sides() {
+    let engine = Engine::builder()
+        .topic::<u64>("orders", TopicOptions::new(1))
+        .subscribe("billing", "orders", GroupOptions::workers(1), |_| {
+            veltrix::listener::from_fn(|_: &u64, _| Ok(()))
+        })
+        .build()
+        .unwrap();
+    let text = engine.metrics().to_prometheus();
+    engine.shutdown();
+    let bridge: Vec<String> = queries()
+        .into_iter()
+        .filter(|q| is_bridge_query(q))
+        .collect();
+    let named: BTreeSet<String> = bridge.iter().flat_map(|q| metric_names(q)).collect();
+    for name in &named {
         assert!(
-            !names.is_empty(),
-            "a query without a veltrix metric: {query}"
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} is not a family veltrix declares"
         );
-        let mut known: BTreeSet<String> = BTreeSet::new();
-        for name in &names {
-            let labels = series
-                .get(name)
-                .unwrap_or_else(|| panic!("{query}: `{name}` is not exported"));
-            known.extend(labels.iter().cloned());
-        }
-        for label in labels_used(query) {
-            assert!(
-                known.contains(&label),
-                "{query}: label `{label}` is not on {names:?} (it has {known:?})"
-            );
-        }
+    }
+    for family in [
+        "veltrix_bridge_exported_total",
+        "veltrix_bridge_export_acked_total",
+        "veltrix_bridge_export_in_flight",
+        "veltrix_bridge_export_failed_total",
+        "veltrix_bridge_imported_total",
+        "veltrix_bridge_redelivered_total",
+        "veltrix_bridge_duplicates_total",
+        "veltrix_bridge_undecodable_total",
+    ] {
+        assert!(named.contains(family), "no bridge panel shows {family}");
     }
 }
 

@@ -4,6 +4,12 @@
 //! `VELTRIX_REQUIRE_NATS` is set, as `.ci/run` does.
 #![cfg(feature = "nats")]
 
+#[path = "common/dashboard.rs"]
+mod dashboard;
+// Only its parser, for the dashboard check.
+#[allow(dead_code)]
+#[path = "common/exposition.rs"]
+mod exposition;
 #[path = "common/nats_server.rs"]
 mod nats_server;
 
@@ -208,6 +214,16 @@ fn hundred_thousand_keyed_events_cross_two_engines_once_each_in_order() {
     assert!(text.contains("# TYPE veltrix_bridge_import_acked_total counter"));
     promtool_accepts(&text);
     promtool_accepts(&edge_metrics);
+    // The dashboard's bridge panels query what the two sides export.
+    let series = dashboard::series_of([edge_metrics.as_str(), text.as_str()]);
+    let bridge: Vec<String> = dashboard::queries()
+        .into_iter()
+        .filter(|q| dashboard::is_bridge_query(q))
+        .collect();
+    assert!(bridge.len() >= 8, "{} bridge queries", bridge.len());
+    for query in &bridge {
+        dashboard::assert_query_fits(query, &series);
+    }
     assert_exactly_once_in_order(&seen, 100);
     // Partition p went to partition p.
     assert_eq!(seen.lock().unwrap().partition, sent_on);

@@ -2,6 +2,7 @@
 //! copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod dashboard;
 pub mod exposition;
 
 use std::sync::atomic::{AtomicU8, Ordering};
