@@ -76,6 +76,22 @@ impl Seen {
     }
 }
 
+/// A listener that records every event into its `Seen`.
+struct Recorder(Arc<Mutex<Seen>>);
+
+impl veltrix::Listener<Event> for Recorder {
+    fn on_event(&mut self, e: &Event, ctx: &EventContext<'_>) -> Result<(), ListenerError> {
+        self.0.lock().unwrap().see(e, ctx);
+        Ok(())
+    }
+}
+
+/// A listener factory whose listeners record into `seen`.
+fn recorder(seen: &Arc<Mutex<Seen>>) -> impl FnMut(&veltrix::WorkerInfo) -> Recorder + Send {
+    let seen = Arc::clone(seen);
+    move |_| Recorder(Arc::clone(&seen))
+}
+
 fn keyed(capacity: usize, spare: usize) -> TopicOptions {
     TopicOptions::new(PARTITIONS)
         .capacity(capacity)
@@ -127,20 +143,13 @@ fn a_tap_joins_and_leaves_under_load_and_sees_gapless_runs_in_order() {
             StartAt::Oldest
         };
         let workers = 1 + round % 2;
-        let sink = Arc::clone(&seen);
         engine
             .subscribe(
                 "tap",
                 "moves",
                 GroupOptions::workers(workers),
                 start,
-                move |_| {
-                    let sink = Arc::clone(&sink);
-                    move |e: &Event, ctx: &EventContext<'_>| {
-                        sink.lock().unwrap().see(e, ctx);
-                        Ok(())
-                    }
-                },
+                recorder(&seen),
             )
             .unwrap();
         std::thread::sleep(Duration::from_millis(3));
@@ -231,6 +240,10 @@ fn a_group_that_left_no_longer_gates_producers() {
         matches!(refused.kind(), veltrix::PublishErrorKind::Full),
         "{refused}"
     );
+    // The tap has tried its first event (and failed) before it leaves.
+    while engine.report().group("tap").map_or(0, |g| g.failures) == 0 {
+        std::thread::yield_now();
+    }
     let report = engine.unsubscribe("tap", Leave::Now).unwrap();
     assert_eq!((report.handled, report.joined_at, report.lag), (0, 0, 8));
     assert!(report.failures > 0);
@@ -273,7 +286,6 @@ fn a_drain_handles_everything_published_before_it_and_the_slot_is_reused() {
         .enumerate()
     {
         let seen = Arc::new(Mutex::new(Seen::new()));
-        let sink = Arc::clone(&seen);
         let before = engine.report().topic("moves").unwrap().published;
         engine
             .subscribe(
@@ -281,13 +293,7 @@ fn a_drain_handles_everything_published_before_it_and_the_slot_is_reused() {
                 "moves",
                 GroupOptions::workers(2),
                 start,
-                move |_| {
-                    let sink = Arc::clone(&sink);
-                    move |e: &Event, ctx: &EventContext<'_>| {
-                        sink.lock().unwrap().see(e, ctx);
-                        Ok(())
-                    }
-                },
+                recorder(&seen),
             )
             .unwrap();
         publish(before, 500);

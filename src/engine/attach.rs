@@ -2,7 +2,7 @@
 //! engine and removed from it, for per-match or per-room topics.
 
 use super::{Engine, EngineBuilder};
-use crate::error::{BuildError, LookupError, RemoveError};
+use crate::error::{BuildError, RemoveError};
 use crate::report::Report;
 
 impl Engine {
@@ -99,14 +99,7 @@ impl Engine {
     /// [`RemoveError::FromListener`] from inside a listener of one of its
     /// groups. The engine is left as it was.
     pub fn remove_topic(&mut self, name: &str) -> Result<Report, RemoveError> {
-        let t = self
-            .topics
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| LookupError::UnknownTopic {
-                name: name.to_owned(),
-                known: self.topics.iter().map(|t| t.name.clone()).collect(),
-            })?;
+        let t = self.topic_index(name)?;
         let plan = &self.plan;
         if let Some(g) =
             (0..self.groups.len()).find(|&g| plan.group_topic[g] != t && plan.feeds[g].contains(&t))

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::builder::NEXT_GROUP_ID;
 use super::Engine;
-use crate::error::{BuildError, LookupError, SubscribeError, UnsubscribeError};
+use crate::error::{BuildError, SubscribeError, UnsubscribeError};
 use crate::group::{
     Exhausted, GroupBlueprint, GroupMode, GroupOptions, LagPolicy, StartContext, TopicReaders,
     TypedGroup,
@@ -154,15 +154,8 @@ impl Engine {
                 group: group.to_owned(),
             });
         }
-        let t = self
-            .topics
-            .iter()
-            .position(|t| t.name == topic)
-            .ok_or_else(|| LookupError::UnknownTopic {
-                name: topic.to_owned(),
-                known: self.topics.iter().map(|t| t.name.clone()).collect(),
-            })?;
         self.entry::<E>(topic)?;
+        let t = self.topic_index(topic)?;
         unsupported(group, &options)?;
         let blueprint: Box<dyn GroupBlueprint> = Box::new(TypedGroup {
             name: group.to_owned(),
@@ -193,12 +186,22 @@ impl Engine {
             .collect();
         let readers = match readers {
             Ok(readers) => readers,
-            Err(refused) => {
-                // Those attached are dropped (detached) with the error.
+            // Those attached are dropped (detached) with the error.
+            Err(AttachRefused::Closed) => {
                 entry.spares.give_back(slot);
-                debug_assert_eq!(refused, AttachRefused::Closed);
                 return Err(SubscribeError::Closed {
                     topic: topic.to_owned(),
+                });
+            }
+            // A slot the books call free is always detached (an
+            // unsubscribed group's readers are dropped before its slot is
+            // given back); if one were not, it stays taken.
+            Err(refused @ (AttachRefused::InUse | AttachRefused::NotSpare)) => {
+                debug_assert!(false, "spare slot {slot}: {refused:?}");
+                return Err(SubscribeError::NoSpareSlot {
+                    topic: topic.to_owned(),
+                    group: group.to_owned(),
+                    spare_groups: entry.spares.count(),
                 });
             }
         };
@@ -210,17 +213,7 @@ impl Engine {
             id: NEXT_GROUP_ID.fetch_add(1, Ordering::Relaxed),
             topic: &mut for_group,
             slot: 0,
-            dead_letter: dead_letter.map(|d| {
-                let entry = &self.topics[d];
-                let clone = entry
-                    .clone
-                    .as_deref()
-                    .expect("checked: a dead-letter topic");
-                (
-                    entry.handle.as_ref() as &dyn std::any::Any,
-                    clone as &dyn std::any::Any,
-                )
-            }),
+            dead_letter: dead_letter.map(|d| self.topics[d].dead_letter_parts()),
             dedup: entry.dedup.clone(),
             metrics: self.metrics.on,
             latency_sampling: self.metrics.sampling,
@@ -269,14 +262,7 @@ impl Engine {
         group: &str,
         leave: Leave,
     ) -> Result<GroupReport, UnsubscribeError> {
-        let g = self
-            .groups
-            .iter()
-            .position(|g| g.name() == group)
-            .ok_or_else(|| LookupError::UnknownGroup {
-                name: group.to_owned(),
-                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
-            })?;
+        let g = self.group_index(group)?;
         let j = self
             .joined
             .iter()

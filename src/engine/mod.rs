@@ -106,6 +106,16 @@ pub(crate) struct TopicEntry {
 }
 
 impl TopicEntry {
+    /// A dead-letter topic as a failing group's start takes it: its
+    /// `Topic<DeadLetter<X>>` and its `fn(&X) -> X`.
+    fn dead_letter_parts(&self) -> (&dyn Any, &dyn Any) {
+        let clone = self
+            .clone
+            .as_deref()
+            .expect("checked before: a dead-letter topic");
+        (self.handle.as_ref() as &dyn Any, clone as &dyn Any)
+    }
+
     /// Whether the topic was declared single-producer.
     fn is_single(&self) -> bool {
         self.control.is_single_producer()
@@ -259,14 +269,31 @@ impl Engine {
             .expect("type id checked by `entry`"))
     }
 
-    /// The entry of topic `name`, checked to carry `E`.
-    fn entry<E: 'static>(&self, name: &str) -> Result<&TopicEntry, LookupError> {
-        let entry = self.topics.iter().find(|t| t.name == name).ok_or_else(|| {
-            LookupError::UnknownTopic {
+    /// Where topic `name` is in `topics`.
+    fn topic_index(&self, name: &str) -> Result<usize, LookupError> {
+        self.topics
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| LookupError::UnknownTopic {
                 name: name.to_owned(),
                 known: self.topics.iter().map(|t| t.name.clone()).collect(),
-            }
-        })?;
+            })
+    }
+
+    /// Where group `name` is in `groups`.
+    fn group_index(&self, name: &str) -> Result<usize, LookupError> {
+        self.groups
+            .iter()
+            .position(|g| g.name() == name)
+            .ok_or_else(|| LookupError::UnknownGroup {
+                name: name.to_owned(),
+                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
+            })
+    }
+
+    /// The entry of topic `name`, checked to carry `E`.
+    fn entry<E: 'static>(&self, name: &str) -> Result<&TopicEntry, LookupError> {
+        let entry = &self.topics[self.topic_index(name)?];
         if entry.type_id != TypeId::of::<E>() {
             return Err(LookupError::WrongType {
                 topic: name.to_owned(),
@@ -284,14 +311,7 @@ impl Engine {
     /// [`LookupError::UnknownGroup`], [`LookupError::NotPollMode`] for a
     /// threaded group, [`LookupError::PollerTaken`] on a second call.
     pub fn poller(&self, group: &str) -> Result<Poller, LookupError> {
-        let control = self
-            .groups
-            .iter()
-            .find(|g| g.name() == group)
-            .ok_or_else(|| LookupError::UnknownGroup {
-                name: group.to_owned(),
-                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
-            })?;
+        let control = &self.groups[self.group_index(group)?];
         let driver = Arc::clone(control)
             .as_poll()
             .ok_or_else(|| LookupError::NotPollMode {
@@ -359,15 +379,7 @@ impl Engine {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scale(&self, group: &str, workers: usize) -> Result<(), ScaleError> {
-        let control = self
-            .groups
-            .iter()
-            .find(|g| g.name() == group)
-            .ok_or_else(|| LookupError::UnknownGroup {
-                name: group.to_owned(),
-                known: self.groups.iter().map(|g| g.name().to_owned()).collect(),
-            })?;
-        control.scale(workers)
+        self.groups[self.group_index(group)?].scale(workers)
     }
 
     /// A snapshot of every topic's and group's counts. Cheap: it reads

@@ -50,7 +50,7 @@ impl<T> Ring<T> {
 
     /// The final sequence count, or [`OPEN`].
     pub(super) fn end(&self) -> u64 {
-        self.seal.end.load(Ordering::SeqCst)
+        self.seal.end.load(Ordering::Acquire)
     }
 
     /// Stops all further claims and returns the final sequence count. Wakes
@@ -95,10 +95,11 @@ impl<T> Ring<T> {
     /// a reader still held, by a worker left inside a listener say, may go
     /// on draining, so its events stay in the ring (and drop with it).
     pub(crate) fn take_unconsumed(&self) -> Option<Vec<T>> {
-        let end = self.end();
+        // SeqCst, with the count below: the handshake with an attaching
+        // reader (see `spare`).
+        let end = self.seal.end.load(Ordering::SeqCst);
         // Acquire pairs with each reader's Release in its `drop`: its last
         // drain (reads of the slots, stores of its cursor) happened before.
-        // SeqCst: the handshake with an attaching reader (see `spare`).
         if end == OPEN || self.seal.readers.load(Ordering::SeqCst) != 0 {
             return None;
         }

@@ -496,19 +496,8 @@ impl EngineBuilder {
                 id,
                 topic: readers[topic].as_mut(),
                 slot: started[topic],
-                dead_letter: dead_letter_topic.map(|t| {
-                    let entry = &topics[t];
-                    let clone = entry
-                        .clone
-                        .as_deref()
-                        .expect("validated: a dead-letter topic");
-                    (entry.handle.as_ref() as &dyn Any, clone as &dyn Any)
-                }),
-                dedup: self
-                    .dedups
-                    .iter()
-                    .find(|d| d.topic == blueprint.topic())
-                    .map(|d| Arc::clone(&d.spec)),
+                dead_letter: dead_letter_topic.map(|t| topics[t].dead_letter_parts()),
+                dedup: topics[topic].dedup.clone(),
                 metrics: self.metrics,
                 latency_sampling: self.latency_sampling,
                 stall_threshold: self.stall_threshold,
